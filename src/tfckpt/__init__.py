@@ -1,0 +1,40 @@
+"""tfckpt: read and write TensorFlow checkpoints without TensorFlow.
+
+Reading::
+
+    import tfckpt
+    with tfckpt.open("path/to/model.ckpt-1000") as ckpt:   # or a directory, .index, .data-*
+        for name in ckpt:
+            print(name, ckpt.dtype(name), ckpt.shape(name))
+        kernel = ckpt["dense/kernel"]                       # numpy, zero-copy, read-only
+
+TensorFlow-compatible functions (``load_checkpoint``, ``list_variables``, ``load_variable``,
+``latest_checkpoint``, ``get_checkpoint_state``) mirror ``tf.train``.
+"""
+
+from __future__ import annotations
+
+from .checkpoint import Checkpoint, open
+from .compat import CheckpointReader, DType, list_variables, load_checkpoint, load_variable
+from .errors import CheckpointError, CorruptionError, InvalidArgumentError, NotFoundError, UnsupportedError
+from .state import get_checkpoint_state, latest_checkpoint, update_checkpoint_state
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Checkpoint",
+    "CheckpointError",
+    "CheckpointReader",
+    "CorruptionError",
+    "DType",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "UnsupportedError",
+    "get_checkpoint_state",
+    "latest_checkpoint",
+    "list_variables",
+    "load_checkpoint",
+    "load_variable",
+    "open",
+    "update_checkpoint_state",
+]

@@ -1,0 +1,132 @@
+"""SSTable blocks: a run of prefix-compressed key/value entries and a restart array.
+
+Layout (``tsl/lib/io/block_builder.cc``, ``block.cc``)::
+
+    block    := entry* restart_offset:fixed32 * num_restarts  num_restarts:fixed32
+    entry    := shared:varint32 non_shared:varint32 value_len:varint32
+                key_delta[non_shared] value[value_len]
+
+``key = previous_key[:shared] + key_delta``. Every ``restart_interval``-th entry (16 for data
+blocks, 1 for index blocks) is a *restart point*: it stores its whole key (``shared == 0``)
+and its offset is listed in the restart array, so a reader can binary-search. This reader
+always scans linearly (a bundle's index is loaded whole), so it only bounds-checks the array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Final
+
+from ._coding import CodingError, decode_fixed32, decode_varint, encode_fixed32, encode_varint
+
+__all__ = ["BlockBuilder", "common_prefix_length", "iter_block", "DATA_RESTART_INTERVAL", "INDEX_RESTART_INTERVAL"]
+
+#: ``Options::block_restart_interval`` default, used for data blocks.
+DATA_RESTART_INTERVAL: Final = 16
+#: ``TableBuilder::Rep`` sets the index block's interval to 1: every index key is whole.
+INDEX_RESTART_INTERVAL: Final = 1
+
+
+class BlockFormatError(Exception):
+    """Internal: malformed block contents at ``pos`` (relative to the block start)."""
+
+    def __init__(self, message: str, pos: int) -> None:
+        super().__init__(message)
+        self.pos = pos
+
+
+def iter_block(contents: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """Yield ``(key, value)`` for every entry of a block, in stored order."""
+    size = len(contents)
+    if size < 4:
+        raise BlockFormatError(f"block of {size} bytes is too short for its restart count", 0)
+    num_restarts = decode_fixed32(contents, size - 4)
+    max_restarts = (size - 4) // 4
+    if num_restarts > max_restarts:
+        raise BlockFormatError(f"block claims {num_restarts} restart points but has room for at most {max_restarts}", size - 4)
+    limit = size - 4 - 4 * num_restarts
+    pos = 0
+    key = b""
+    try:
+        while pos < limit:
+            start = pos
+            # Fast path: the three header varints are single bytes almost always.
+            shared = contents[pos]
+            non_shared = contents[pos + 1] if pos + 1 < limit else 0x80
+            value_len = contents[pos + 2] if pos + 2 < limit else 0x80
+            if (shared | non_shared | value_len) < 0x80:
+                pos += 3
+            else:
+                shared, pos = decode_varint(contents, pos, limit, 5)
+                non_shared, pos = decode_varint(contents, pos, limit, 5)
+                value_len, pos = decode_varint(contents, pos, limit, 5)
+            if shared > len(key):
+                raise BlockFormatError(f"entry shares {shared} key bytes but the previous key has {len(key)}", start)
+            value_start = pos + non_shared
+            end = value_start + value_len
+            if end > limit:
+                raise BlockFormatError(f"entry of {non_shared}+{value_len} bytes runs past the block's entries (end {limit})", start)
+            key = key[:shared] + contents[pos:value_start]
+            yield key, contents[value_start:end]
+            pos = end
+    except CodingError as e:
+        raise BlockFormatError(str(e), e.pos) from None
+
+
+def common_prefix_length(a: bytes, b: bytes) -> int:
+    """Length of the longest common prefix, by binary search over C-speed slice compares."""
+    lo, hi = 0, min(len(a), len(b))
+    if a[:hi] == b[:hi]:
+        return hi
+    while lo < hi:  # invariant: a[:lo] == b[:lo] and a[:hi] != b[:hi]
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+class BlockBuilder:
+    """Builds one block, byte-identical to TensorFlow's ``BlockBuilder``.
+
+    REQUIRES: keys added in strictly increasing bytewise order.
+    """
+
+    def __init__(self, restart_interval: int = DATA_RESTART_INTERVAL) -> None:
+        self._restart_interval = restart_interval
+        self.reset()
+
+    def reset(self) -> None:
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._restarts = [0]
+        self._counter = 0
+        self._last_key = b""
+        self.entries = 0
+
+    def add(self, key: bytes, value: bytes) -> None:
+        shared = 0
+        if self._counter < self._restart_interval:
+            shared = common_prefix_length(self._last_key, key)
+        else:
+            self._restarts.append(self._size)
+            self._counter = 0
+        header = encode_varint(shared) + encode_varint(len(key) - shared) + encode_varint(len(value))
+        for part in (header, key[shared:], value):
+            self._parts.append(part)
+            self._size += len(part)
+        self._last_key = key
+        self._counter += 1
+        self.entries += 1
+
+    def size_estimate(self) -> int:
+        """``CurrentSizeEstimate``: entries plus the restart array and its count."""
+        return self._size + 4 * len(self._restarts) + 4
+
+    def empty(self) -> bool:
+        return self.entries == 0
+
+    def finish(self) -> bytes:
+        trailer = b"".join(encode_fixed32(r) for r in self._restarts) + encode_fixed32(len(self._restarts))
+        return b"".join(self._parts) + trailer

@@ -1,0 +1,309 @@
+"""Tensor bundles (V2 checkpoints): header, entries, shard names and tensor codecs.
+
+A bundle with prefix ``P`` is ``P.index`` (an SSTable, :mod:`._table`) plus data shards
+``P.data-%05d-of-%05d`` (``naming.cc``). In the index (``tensor_bundle.cc``):
+
+* key ``""`` -> ``BundleHeaderProto{num_shards, endianness, version{producer, min_consumer}}``
+  (a normal header serializes to ``08 01 1a 02 08 01``);
+* every other key -> ``BundleEntryProto{dtype, shape, shard_id, offset, size,
+  crc32c (masked, fixed32), slices}``; ``shape`` is always present, zeros are omitted.
+
+A tensor's bytes are ``[offset, offset + size)`` of shard ``shard_id``; the data file is
+the bare concatenation of payloads, in the order the writer received them (no header,
+no padding). Payload encodings by dtype:
+
+* fixed-width: C-order element bytes in the writer's byte order; ``size == n * width``;
+  CRC over exactly those bytes.
+* string::
+
+      varint64 len[0..n) | fixed32 Mask(Cl) | bytes[0] ... bytes[n-1]
+
+  ``Cl`` is the CRC32C of each length as a uint32 (uint64 if it exceeds 2**32-1) in the
+  writer's byte order; the entry CRC continues from ``Cl`` over the 4 stored checksum
+  bytes and then over all string bytes.
+* variant, per element: ``varint64 L | L bytes (VariantTensorDataProto) | fixed32 Mask(C)``
+  where the running ``C`` covers L as a uint64, the bytes, then (after writing) the 4
+  checksum bytes; the entry CRC is the final running value, masked.
+
+A partitioned variable has a *full entry* under its name (dtype, full shape, ``slices``;
+no data) and one ordinary entry per slice under :func:`~._ordered_code.encode_slice_key`.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import sys
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+from google.protobuf.message import DecodeError
+
+from ._coding import CodingError, crc32c, decode_fixed32, decode_varint, encode_fixed32, encode_varint, mask_crc, unmask_crc
+from ._dtypes import DTYPES, STRING, VARIANT
+from ._ordered_code import FULL_EXTENT
+from .errors import CorruptionError, UnsupportedError
+from .proto.tensor_bundle_pb2 import BundleEntryProto, BundleHeaderProto
+
+__all__ = [
+    "BundleEntry",
+    "BundleHeader",
+    "HEADER_KEY",
+    "data_filename",
+    "decode_string_tensor",
+    "encode_string_tensor",
+]
+
+HEADER_KEY: Final = b""
+#: ``kTensorBundleVersion`` / ``kTensorBundleMinConsumer``: what this code writes and reads as.
+BUNDLE_VERSION: Final = 1
+BUNDLE_MIN_CONSUMER: Final = 0
+LITTLE: Final = 0
+BIG: Final = 1
+HOST_ENDIANNESS: Final = LITTLE if sys.byteorder == "little" else BIG
+#: Largest rank TensorFlow accepts (``TensorShape::MaxDimensions``).
+MAX_RANK: Final = 254
+DATA_FILE_RE: Final = re.compile(r"^(?P<prefix>.*)\.data-(?P<shard>\d{5})-of-(?P<count>\d{5})$")
+_U32_MAX: Final = 0xFFFFFFFF
+
+
+def data_filename(prefix: str, shard: int, num_shards: int) -> str:
+    """``DataFilename``: ``<prefix>.data-%05d-of-%05d``."""
+    return f"{prefix}.data-{shard:05d}-of-{num_shards:05d}"
+
+
+def index_filename(prefix: str) -> str:
+    """``MetaFilename``: ``<prefix>.index``."""
+    return f"{prefix}.index"
+
+
+@dataclass(frozen=True)
+class BundleHeader:
+    num_shards: int = 1
+    endianness: int = HOST_ENDIANNESS
+    producer: int = BUNDLE_VERSION
+    min_consumer: int = BUNDLE_MIN_CONSUMER
+    bad_consumers: tuple[int, ...] = ()
+
+    def encode(self) -> bytes:
+        proto = BundleHeaderProto(num_shards=self.num_shards, endianness=self.endianness)  # type: ignore[arg-type]
+        proto.version.producer = self.producer
+        proto.version.min_consumer = self.min_consumer
+        proto.version.bad_consumers.extend(self.bad_consumers)
+        return proto.SerializeToString()
+
+    @classmethod
+    def decode(cls, value: bytes, path: str) -> BundleHeader:
+        """Parse and check the header as ``BundleReader`` + ``CheckVersions`` do."""
+        try:
+            proto = BundleHeaderProto.FromString(value)
+        except DecodeError as e:
+            raise CorruptionError(f"unparsable bundle header: {e}", path=path) from None
+        v = proto.version
+        header = cls(proto.num_shards, int(proto.endianness), v.producer, v.min_consumer, tuple(v.bad_consumers))
+        if header.num_shards < 1:
+            raise CorruptionError(f"bundle header says {header.num_shards} data shards (expected at least 1)", path=path)
+        if header.endianness not in (LITTLE, BIG):
+            raise CorruptionError(f"bundle header has unknown endianness {header.endianness}", path=path)
+        if header.producer < 0:
+            raise CorruptionError(f"bundle header producer version {header.producer} is negative", path=path)
+        if header.min_consumer > BUNDLE_VERSION or BUNDLE_VERSION in header.bad_consumers:
+            raise UnsupportedError(
+                f"{path}: bundle needs a newer reader (min_consumer {header.min_consumer}, "
+                f"bad_consumers {list(header.bad_consumers)}; this reader is version {BUNDLE_VERSION})"
+            )
+        return header
+
+
+@dataclass(frozen=True)
+class BundleEntry:
+    """One tensor's (or slice's) record in the index."""
+
+    dtype: int
+    shape: tuple[int, ...]
+    shard_id: int = 0
+    offset: int = 0
+    size: int = 0
+    crc32c: int = 0  # masked, as stored
+    slices: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = ()  # ((starts), (lengths)) per slice
+
+    @property
+    def num_elements(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    def encode(self) -> bytes:
+        proto = BundleEntryProto(dtype=self.dtype, shard_id=self.shard_id, offset=self.offset, size=self.size)  # type: ignore[arg-type]
+        proto.shape.SetInParent()  # always present, even for scalars (TF byte-exactness)
+        for d in self.shape:
+            dim = proto.shape.dim.add()
+            if d:
+                dim.size = d
+        if self.slices:
+            for starts, lengths in self.slices:
+                sp = proto.slices.add()
+                for s, n in zip(starts, lengths):
+                    ext = sp.extent.add()
+                    if n != FULL_EXTENT:
+                        if s:
+                            ext.start = s
+                        ext.length = n
+        else:
+            proto.crc32c = self.crc32c
+        return proto.SerializeToString()
+
+    @classmethod
+    def decode(cls, value: bytes, path: str, name: str) -> BundleEntry:
+        try:
+            proto = BundleEntryProto.FromString(value)
+        except DecodeError as e:
+            raise CorruptionError(f"unparsable index entry: {e}", path=path, tensor=name) from None
+        if proto.dtype not in DTYPES:
+            raise CorruptionError(f"unknown dtype enum {proto.dtype}", path=path, tensor=name)
+        if proto.shape.unknown_rank:
+            raise CorruptionError("shape has unknown rank (expected a fully defined shape)", path=path, tensor=name)
+        shape = tuple(d.size for d in proto.shape.dim)
+        if len(shape) > MAX_RANK or any(d < 0 for d in shape):
+            raise CorruptionError(f"invalid shape {list(shape)} (expected a fully defined shape)", path=path, tensor=name)
+        slices = []
+        for sp in proto.slices:
+            if len(sp.extent) != len(shape):
+                raise CorruptionError(f"slice rank {len(sp.extent)} differs from the tensor's rank {len(shape)}", path=path, tensor=name)
+            starts = []
+            lengths = []
+            for ext, dim in zip(sp.extent, shape):
+                if ext.WhichOneof("has_length") is None:
+                    starts.append(0)
+                    lengths.append(FULL_EXTENT)
+                    continue
+                if ext.start < 0 or ext.length < 0 or ext.start + ext.length > dim:
+                    raise CorruptionError(
+                        f"slice extent start {ext.start} length {ext.length} is outside dimension {dim}", path=path, tensor=name
+                    )
+                starts.append(ext.start)
+                lengths.append(ext.length)
+            slices.append((tuple(starts), tuple(lengths)))
+        if proto.shard_id < 0 or proto.offset < 0 or proto.size < 0:
+            raise CorruptionError(
+                f"negative shard_id/offset/size ({proto.shard_id}/{proto.offset}/{proto.size})", path=path, tensor=name
+            )
+        return cls(int(proto.dtype), shape, proto.shard_id, proto.offset, proto.size, proto.crc32c, tuple(slices))
+
+    def check_size(self, path: str, name: str) -> None:
+        """The ``size`` checks TF's ``GetValue`` makes before reading any data."""
+        info = DTYPES[self.dtype]
+        n = self.num_elements
+        if info.numpy is not None:
+            expected = n * info.numpy.itemsize
+            if self.size != expected:
+                raise CorruptionError(
+                    f"entry size {self.size} does not match {n} {info.name} elements ({expected} bytes)", path=path, tensor=name
+                )
+        elif self.dtype == STRING:
+            if self.size < n + 4:  # at least one varint byte per element plus the length checksum
+                raise CorruptionError(f"string entry of {n} elements cannot fit in {self.size} bytes", path=path, tensor=name)
+        elif self.dtype == VARIANT:
+            if self.size < 5 * n:
+                raise CorruptionError(f"variant entry of {n} elements cannot fit in {self.size} bytes", path=path, tensor=name)
+
+
+def _length_struct(big_endian: bool, wide: bool) -> struct.Struct:
+    return struct.Struct(("<" if not big_endian else ">") + ("Q" if wide else "I"))
+
+
+_LEN_STRUCTS: Final = {(be, w): _length_struct(be, w) for be in (False, True) for w in (False, True)}
+
+
+def encode_string_tensor(values: list[bytes]) -> tuple[bytes, int]:
+    """Encode string elements as TF's ``WriteStringTensor``; return ``(payload, entry_crc)``."""
+    lengths = bytearray()
+    len_crc = 0
+    for v in values:
+        n = len(v)
+        lengths += encode_varint(n)
+        len_crc = crc32c(_LEN_STRUCTS[False, n > _U32_MAX].pack(n), len_crc)
+    checksum = encode_fixed32(mask_crc(len_crc))
+    body = b"".join(values)
+    crc = crc32c(body, crc32c(checksum, len_crc))
+    return bytes(lengths) + checksum + body, crc
+
+
+def decode_string_tensor(
+    buf: bytes | memoryview, num_elements: int, *, big_endian: bool, verify: bool, expected_crc: int, path: str, name: str, base: int
+) -> np.ndarray:
+    """Decode a string payload into a flat object array of ``bytes``.
+
+    ``base`` is the payload's offset in its file, for error messages. The length
+    checksum is always verified (as TF does); the entry checksum when ``verify``.
+    """
+    size = len(buf)
+    pos = 0
+    lengths: list[int] = []
+    len_crc = 0
+    try:
+        for _ in range(num_elements):
+            n, pos = decode_varint(buf, pos, size)
+            lengths.append(n)
+            len_crc = crc32c(_LEN_STRUCTS[big_endian, n > _U32_MAX].pack(n), len_crc)
+        stored = unmask_crc(decode_fixed32(buf, pos, size))
+    except CodingError as e:
+        raise CorruptionError(f"string lengths: {e}", path=path, offset=base + e.pos, tensor=name) from None
+    if stored != len_crc:
+        raise CorruptionError(
+            f"string length checksum mismatch (stored {stored:#010x}, computed {len_crc:#010x})", path=path, offset=base + pos, tensor=name
+        )
+    body_start = pos + 4
+    total = sum(lengths)
+    if body_start + total != size:
+        raise CorruptionError(
+            f"string bytes: lengths add up to {total} but the entry holds {size - body_start}", path=path, offset=base + body_start, tensor=name
+        )
+    if verify:
+        crc = crc32c(buf[body_start:], crc32c(buf[pos:body_start], len_crc))
+        if crc != expected_crc:
+            raise CorruptionError(
+                f"checksum mismatch (stored {expected_crc:#010x}, computed {crc:#010x})", path=path, offset=base, tensor=name
+            )
+    out = np.empty(num_elements, dtype=object)
+    data = bytes(buf[body_start:])
+    p = 0
+    for i, n in enumerate(lengths):
+        out[i] = data[p : p + n]
+        p += n
+    return out
+
+
+def split_variant_tensor(
+    buf: bytes | memoryview, num_elements: int, *, verify: bool, expected_crc: int, path: str, name: str, base: int
+) -> list[bytes]:
+    """Split a variant payload into each element's serialized ``VariantTensorDataProto``."""
+    size = len(buf)
+    pos = 0
+    crc = 0
+    out: list[bytes] = []
+    try:
+        for _ in range(num_elements):
+            n, p = decode_varint(buf, pos, size)
+            if p + n + 4 > size:
+                raise CorruptionError(f"variant element of {n} bytes runs past the entry", path=path, offset=base + pos, tensor=name)
+            crc = crc32c(struct.pack("<Q", n), crc)
+            crc = crc32c(buf[p : p + n], crc)
+            stored = unmask_crc(decode_fixed32(buf, p + n, size))
+            if stored != crc:
+                raise CorruptionError(
+                    f"variant element checksum mismatch (stored {stored:#010x}, computed {crc:#010x})",
+                    path=path, offset=base + p + n, tensor=name,
+                )
+            crc = crc32c(buf[p + n : p + n + 4], crc)
+            out.append(bytes(buf[p : p + n]))
+            pos = p + n + 4
+    except CodingError as e:
+        raise CorruptionError(f"variant lengths: {e}", path=path, offset=base + e.pos, tensor=name) from None
+    if pos != size:
+        raise CorruptionError(f"variant entry has {size - pos} trailing bytes", path=path, offset=base + pos, tensor=name)
+    if verify and crc != expected_crc:
+        raise CorruptionError(f"checksum mismatch (stored {expected_crc:#010x}, computed {crc:#010x})", path=path, offset=base, tensor=name)
+    return out

@@ -1,0 +1,118 @@
+"""Lowest layer: varints, fixed-width integers and TensorFlow's masked CRC32C.
+
+Grammar (protobuf/LevelDB conventions, all little-endian)::
+
+    varint32/64 := 1..5 / 1..10 bytes; 7 payload bits each, low group first,
+                   high bit set on every byte but the last
+    fixed32     := 4 bytes LE         fixed64 := 8 bytes LE
+
+Masked CRC (``tsl/lib/hash/crc32c.h``): CRCs stored next to the data they cover are
+*masked* so that a CRC of data that itself contains CRCs stays well distributed::
+
+    Mask(c)   = rotate_right(c, 15) + CRC_MASK_DELTA   (mod 2**32)
+    Unmask(m) = rotate_left(m - CRC_MASK_DELTA, 15)
+
+Decoders take ``(buf, pos, limit)`` and return ``(value, new_pos)``; they raise
+:class:`_Truncated` / :class:`_Malformed` (internal, position-carrying), which the layers
+above turn into :class:`~tfckpt.errors.CorruptionError` with the file name attached.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Final
+
+import crc32c as _crc32c_mod
+
+__all__ = [
+    "CRC_MASK_DELTA",
+    "crc32c",
+    "decode_fixed32",
+    "decode_varint",
+    "encode_fixed32",
+    "encode_fixed64",
+    "encode_varint",
+    "mask_crc",
+    "unmask_crc",
+]
+
+#: Added after rotating, so ``Mask(0) != 0`` (``kMaskDelta`` in crc32c.h).
+CRC_MASK_DELTA: Final = 0xA282EAD8
+_U32: Final = 0xFFFFFFFF
+_FIXED32 = struct.Struct("<I")
+_FIXED64 = struct.Struct("<Q")
+
+
+class CodingError(Exception):
+    """Internal: a low-level decode failed at ``pos``. Converted to CorruptionError above."""
+
+    def __init__(self, message: str, pos: int) -> None:
+        super().__init__(message)
+        self.pos = pos
+
+
+def crc32c(data: bytes | bytearray | memoryview, value: int = 0) -> int:
+    """CRC-32C (Castagnoli) of ``data``, extending ``value``; hardware-accelerated."""
+    return int(_crc32c_mod.crc32c(data, value))
+
+
+def mask_crc(crc: int) -> int:
+    """Mask a CRC for storage (``crc32c::Mask``)."""
+    return ((((crc >> 15) | (crc << 17)) & _U32) + CRC_MASK_DELTA) & _U32
+
+
+def unmask_crc(masked: int) -> int:
+    """Invert :func:`mask_crc` (``crc32c::Unmask``)."""
+    rot = (masked - CRC_MASK_DELTA) & _U32
+    return ((rot >> 17) | (rot << 15)) & _U32
+
+
+def encode_varint(value: int) -> bytes:
+    """Base-128 varint of a non-negative integer."""
+    if value < 0:
+        raise ValueError(f"varint of negative value {value}")
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def decode_varint(buf: bytes | memoryview, pos: int, limit: int, max_bytes: int = 10) -> tuple[int, int]:
+    """Decode a varint of at most ``max_bytes`` bytes (5 for varint32) in ``buf[pos:limit]``."""
+    if pos < limit:
+        b = buf[pos]
+        if b < 0x80:  # the common one-byte case
+            return b, pos + 1
+    result = 0
+    shift = 0
+    start = pos
+    while pos < limit and pos - start < max_bytes:
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            if max_bytes == 5 and result > _U32:
+                raise CodingError("varint32 overflows 32 bits", start)
+            return result, pos
+        shift += 7
+    if pos >= limit:
+        raise CodingError("truncated varint", start)
+    raise CodingError(f"varint longer than {max_bytes} bytes", start)
+
+
+def encode_fixed32(value: int) -> bytes:
+    return _FIXED32.pack(value)
+
+
+def encode_fixed64(value: int) -> bytes:
+    return _FIXED64.pack(value)
+
+
+def decode_fixed32(buf: bytes | memoryview, pos: int, limit: int | None = None) -> int:
+    """Read a little-endian uint32 at ``pos``; ``limit`` defaults to ``len(buf)``."""
+    end = len(buf) if limit is None else limit
+    if pos < 0 or pos + 4 > end:
+        raise CodingError("truncated fixed32", pos)
+    return int(_FIXED32.unpack_from(buf, pos)[0])

@@ -1,0 +1,100 @@
+"""TensorFlow ``DataType`` enum values and how each is stored and served as numpy.
+
+One table, :data:`DTYPES`, drives both reading and writing. Fixed-width types are stored as
+raw C-order element bytes in the writer's byte order (``DataTypeCanUseMemcpy``); sub-byte
+types (int4, uint4, int2, uint2, float4_e2m1fn) take one byte per element with the value in
+the low bits, which is exactly ``ml_dtypes``' in-memory layout, so they are zero-copy too.
+Quantized types are served as their underlying integer type. ``string`` and ``variant``
+have their own encodings (see :mod:`._bundle`); ``resource`` can never be stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import ml_dtypes
+import numpy as np
+
+__all__ = ["DTYPES", "DTYPE_BY_NAME", "DTypeInfo", "STRING", "VARIANT", "dtype_for_array"]
+
+STRING: Final = 7
+VARIANT: Final = 21
+RESOURCE: Final = 20
+
+
+@dataclass(frozen=True)
+class DTypeInfo:
+    """One row of the dtype table.
+
+    ``numpy`` is None for types without a fixed-width array form (string, variant,
+    resource). ``swap`` is the element width that byte-swapping works on for foreign-endian
+    bundles (0: no swap needed; None: TensorFlow refuses to swap this type).
+    """
+
+    enum: int
+    name: str
+    numpy: np.dtype | None
+    swap: int | None
+
+
+def _row(enum: int, name: str, np_type: object, swap: int | None) -> DTypeInfo:
+    return DTypeInfo(enum, name, None if np_type is None else np.dtype(np_type), swap)  # type: ignore[call-overload]
+
+
+#: enum value -> row; names are TensorFlow's ``tf.DType.name``.
+DTYPES: Final[dict[int, DTypeInfo]] = {
+    r.enum: r
+    for r in (
+        _row(1, "float32", np.float32, 4),
+        _row(2, "float64", np.float64, 8),
+        _row(3, "int32", np.int32, 4),
+        _row(4, "uint8", np.uint8, 0),
+        _row(5, "int16", np.int16, 2),
+        _row(6, "int8", np.int8, 0),
+        _row(7, "string", None, 0),
+        _row(8, "complex64", np.complex64, 4),
+        _row(9, "int64", np.int64, 8),
+        _row(10, "bool", np.bool_, 0),
+        _row(11, "qint8", np.int8, 0),
+        _row(12, "quint8", np.uint8, 0),
+        _row(13, "qint32", np.int32, 4),
+        _row(14, "bfloat16", ml_dtypes.bfloat16, 2),
+        _row(15, "qint16", np.int16, 2),
+        _row(16, "quint16", np.uint16, 2),
+        _row(17, "uint16", np.uint16, 2),
+        _row(18, "complex128", np.complex128, 8),
+        _row(19, "float16", np.float16, 2),
+        _row(20, "resource", None, None),
+        _row(21, "variant", None, None),
+        _row(22, "uint32", np.uint32, 4),
+        _row(23, "uint64", np.uint64, 8),
+        _row(24, "float8_e5m2", ml_dtypes.float8_e5m2, None),
+        _row(25, "float8_e4m3fn", ml_dtypes.float8_e4m3fn, None),
+        _row(26, "float8_e4m3fnuz", ml_dtypes.float8_e4m3fnuz, None),
+        _row(27, "float8_e4m3b11fnuz", ml_dtypes.float8_e4m3b11fnuz, None),
+        _row(28, "float8_e5m2fnuz", ml_dtypes.float8_e5m2fnuz, None),
+        _row(29, "int4", ml_dtypes.int4, None),
+        _row(30, "uint4", ml_dtypes.uint4, None),
+        _row(31, "int2", ml_dtypes.int2, None),
+        _row(32, "uint2", ml_dtypes.uint2, None),
+        _row(33, "float4_e2m1fn", ml_dtypes.float4_e2m1fn, None),
+    )
+}
+
+#: TensorFlow dtype name -> row. ``half`` and ``float``/``double`` are accepted aliases.
+DTYPE_BY_NAME: Final[dict[str, DTypeInfo]] = {r.name: r for r in DTYPES.values()}
+DTYPE_BY_NAME.update(half=DTYPES[19], float=DTYPES[1], double=DTYPES[2])
+
+# numpy dtype -> the enum a writer records. Quantized types share numpy types with plain
+# integers, so only the plain ones are reachable from an array; ask for "qint8" by name.
+_ENUM_BY_NUMPY: Final[dict[np.dtype, int]] = {}
+for _r in DTYPES.values():
+    if _r.numpy is not None and _r.name[0] != "q":
+        _ENUM_BY_NUMPY.setdefault(_r.numpy, _r.enum)
+
+
+def dtype_for_array(dtype: np.dtype) -> DTypeInfo | None:
+    """The row a numpy dtype is saved as (native or either byte order), or None."""
+    enum = _ENUM_BY_NUMPY.get(dtype.newbyteorder("=")) if dtype.byteorder not in "=|" else _ENUM_BY_NUMPY.get(dtype)
+    return None if enum is None else DTYPES[enum]

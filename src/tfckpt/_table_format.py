@@ -1,0 +1,145 @@
+"""SSTable framing: block handles, the footer, and the per-block trailer.
+
+TensorFlow's ``.index`` files (and V1 checkpoints) are LevelDB tables
+(``tsl/lib/io/format.{h,cc}``)::
+
+    table   := data_block* metaindex_block index_block footer
+    block   := contents[handle.size] type:u8 masked_crc32c:fixed32      (5-byte trailer)
+    handle  := varint64 offset | varint64 size        (size excludes the trailer)
+    footer  := handle(metaindex) handle(index) zero padding to 40 bytes
+               | TABLE_MAGIC as fixed32 low word, fixed32 high word    (48 bytes, at EOF)
+
+``masked_crc32c`` covers ``contents || type``. ``type`` is a :data:`COMPRESSION` key.
+TensorFlow writes only type 0 but reads Snappy (1) blocks too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import snappy
+
+from ._coding import CodingError, crc32c, decode_fixed32, decode_varint, encode_fixed32, encode_varint, mask_crc, unmask_crc
+
+__all__ = [
+    "BLOCK_TRAILER_SIZE",
+    "BlockHandle",
+    "FOOTER_SIZE",
+    "Footer",
+    "TABLE_MAGIC",
+    "block_with_trailer",
+    "read_block",
+]
+
+#: ``kTableMagicNumber``: "echo http://code.google.com/p/leveldb/ | sha1sum", first 64 bits.
+TABLE_MAGIC: Final = 0xDB4775248B80FB57
+#: ``BlockHandle::kMaxEncodedLength``: two varint64s.
+MAX_HANDLE_SIZE: Final = 20
+#: ``Footer::kEncodedLength``: two padded handles plus the 8-byte magic.
+FOOTER_SIZE: Final = 2 * MAX_HANDLE_SIZE + 8
+#: ``kBlockTrailerSize``: 1-byte compression type + fixed32 masked CRC.
+BLOCK_TRAILER_SIZE: Final = 5
+NO_COMPRESSION: Final = 0
+SNAPPY_COMPRESSION: Final = 1
+COMPRESSION: Final = {NO_COMPRESSION: "none", SNAPPY_COMPRESSION: "snappy"}
+
+
+class TableFormatError(Exception):
+    """Internal: a framing error at byte ``pos`` of the table file."""
+
+    def __init__(self, message: str, pos: int) -> None:
+        super().__init__(message)
+        self.pos = pos
+
+
+@dataclass(frozen=True)
+class BlockHandle:
+    """Where a block lives: ``[offset, offset + size)``, trailer not included."""
+
+    offset: int
+    size: int
+
+    def encode(self) -> bytes:
+        return encode_varint(self.offset) + encode_varint(self.size)
+
+    @classmethod
+    def decode(cls, buf: bytes | memoryview, pos: int, limit: int) -> tuple[BlockHandle, int]:
+        try:
+            offset, pos = decode_varint(buf, pos, limit)
+            size, pos = decode_varint(buf, pos, limit)
+        except CodingError as e:
+            raise TableFormatError(f"bad block handle: {e}", e.pos) from None
+        return cls(offset, size), pos
+
+
+@dataclass(frozen=True)
+class Footer:
+    metaindex: BlockHandle
+    index: BlockHandle
+
+    def encode(self) -> bytes:
+        handles = self.metaindex.encode() + self.index.encode()
+        padding = b"\0" * (2 * MAX_HANDLE_SIZE - len(handles))
+        return handles + padding + encode_fixed32(TABLE_MAGIC & 0xFFFFFFFF) + encode_fixed32(TABLE_MAGIC >> 32)
+
+    @classmethod
+    def decode(cls, buf: bytes | memoryview, file_size: int) -> Footer:
+        """Decode the footer from the last 48 bytes of a file of ``file_size`` bytes."""
+        if file_size < FOOTER_SIZE:
+            raise TableFormatError(f"file is {file_size} bytes, too short for a {FOOTER_SIZE}-byte table footer", 0)
+        start = file_size - FOOTER_SIZE
+        lo = decode_fixed32(buf, start + 2 * MAX_HANDLE_SIZE)
+        hi = decode_fixed32(buf, start + 2 * MAX_HANDLE_SIZE + 4)
+        magic = (hi << 32) | lo
+        if magic != TABLE_MAGIC:
+            raise TableFormatError(f"not an SSTable: bad magic number {magic:#018x} (expected {TABLE_MAGIC:#018x})", start + 40)
+        limit = start + 2 * MAX_HANDLE_SIZE
+        metaindex, pos = BlockHandle.decode(buf, start, limit)
+        index, _ = BlockHandle.decode(buf, pos, limit)
+        return cls(metaindex, index)
+
+
+def block_with_trailer(contents: bytes, compression: int = NO_COMPRESSION) -> bytes:
+    """Frame block ``contents`` for disk: ``contents || type || Mask(crc32c(contents || type))``."""
+    type_byte = bytes((compression,))
+    crc = crc32c(type_byte, crc32c(contents))
+    return contents + type_byte + encode_fixed32(mask_crc(crc))
+
+
+def read_block(buf: bytes | memoryview, handle: BlockHandle, file_size: int, *, max_uncompressed: int) -> bytes | memoryview:
+    """Return the checked, decompressed contents of the block at ``handle``.
+
+    The checksum is always verified, as TensorFlow does for index files. ``max_uncompressed``
+    caps what a Snappy header may claim, so a lying length cannot allocate unbounded memory.
+    """
+    end = handle.offset + handle.size
+    if handle.offset < 0 or end + BLOCK_TRAILER_SIZE > file_size:
+        raise TableFormatError(
+            f"block handle [{handle.offset}, {end}) plus trailer runs past the end of the file ({file_size} bytes)",
+            handle.offset,
+        )
+    contents = buf[handle.offset : end]
+    type_byte = buf[end]
+    stored = unmask_crc(decode_fixed32(buf, end + 1))
+    computed = crc32c(buf[handle.offset : end + 1])
+    if stored != computed:
+        raise TableFormatError(f"block checksum mismatch (stored {stored:#010x}, computed {computed:#010x})", handle.offset)
+    if type_byte == NO_COMPRESSION:
+        return contents
+    if type_byte == SNAPPY_COMPRESSION:
+        data = bytes(contents)
+        try:
+            length, _ = decode_varint(data, 0, len(data), max_bytes=5)
+        except CodingError:
+            raise TableFormatError("bad snappy block: unreadable length header", handle.offset) from None
+        if length > max_uncompressed:
+            raise TableFormatError(
+                f"snappy block claims {length} uncompressed bytes, more than the {max_uncompressed} allowed", handle.offset
+            )
+        try:
+            out = snappy.uncompress(data)
+        except Exception as e:  # snappy raises its own UncompressError or a bare Exception
+            raise TableFormatError(f"bad snappy block: {e}", handle.offset) from None
+        return bytes(out)
+    raise TableFormatError(f"unknown block compression type {type_byte} (expected one of {sorted(COMPRESSION)})", end)

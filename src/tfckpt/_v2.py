@@ -1,0 +1,270 @@
+"""Reading V2 tensor bundles: the index, memory-mapped data shards, tensors as numpy arrays.
+
+This is the layer between the byte formats (:mod:`._table`, :mod:`._bundle`) and the
+public :class:`tfckpt.Checkpoint`. It loads the whole index at open (every block checksum
+verified, every key kept as raw bytes) and parses an entry only when it is asked about.
+Data shards are memory-mapped on first use. Fixed-width tensors come out as read-only
+zero-copy views of the mapping when the bundle's byte order is the host's.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from typing import Final
+
+import numpy as np
+
+from ._bundle import (
+    BIG,
+    HEADER_KEY,
+    HOST_ENDIANNESS,
+    BundleEntry,
+    BundleHeader,
+    data_filename,
+    decode_string_tensor,
+    index_filename,
+    split_variant_tensor,
+)
+from ._coding import crc32c, unmask_crc
+from ._dtypes import DTYPES, STRING, VARIANT
+from ._ordered_code import FULL_EXTENT, OrderedCodeError, decode_slice_key, encode_slice_key
+from ._table import iter_table
+from .errors import CorruptionError, NotFoundError, UnsupportedError
+
+__all__ = ["BundleReader", "decode_name", "encode_name"]
+
+#: Keys are bytes on disk; names are ``str``. Undecodable bytes survive the round trip.
+_NAME_ERRORS: Final = "surrogateescape"
+
+
+def decode_name(key: bytes) -> str:
+    return key.decode("utf-8", _NAME_ERRORS)
+
+
+def encode_name(name: str) -> bytes:
+    return name.encode("utf-8", _NAME_ERRORS)
+
+
+class BundleReader:
+    """All tensors of one V2 bundle. Not thread-safe for the first read of a shard."""
+
+    def __init__(self, prefix: str, *, verify: bool = True) -> None:
+        self.prefix = prefix
+        self.index_path = index_filename(prefix)
+        self.verify = verify
+        with open(self.index_path, "rb") as f:
+            data = f.read()
+        raw: dict[bytes, bytes] = {}
+        it = iter_table(data, self.index_path)
+        first = next(it, None)
+        if first is None or first[0] != HEADER_KEY:
+            raise CorruptionError("index does not start with the bundle header (empty key)", path=self.index_path)
+        self.header = BundleHeader.decode(first[1], self.index_path)
+        for key, value in it:
+            raw[key] = value
+        self._raw = raw
+        self._entries: dict[bytes, BundleEntry] = {}
+        self._maps: dict[int, mmap.mmap | bytes] = {}
+        self._verified: set[bytes] = set()
+        self._foreign = self.header.endianness != HOST_ENDIANNESS
+        self.names = self._visible_names()
+
+    # -- index -------------------------------------------------------------------------
+
+    def _visible_names(self) -> list[str]:
+        """Every key but the header and the slice entries of partitioned variables."""
+        hidden: set[bytes] = set()
+        for key in self._raw:
+            if key[:1] == b"\x00":  # slice keys start with NumIncreasing(0)
+                try:
+                    owner, starts, lengths = decode_slice_key(key)
+                except OrderedCodeError:
+                    continue
+                if owner in self._raw and (starts, lengths) in self.entry_by_key(owner).slices:
+                    hidden.add(key)
+        return sorted(decode_name(k) for k in self._raw if k not in hidden)
+
+    def entry_by_key(self, key: bytes) -> BundleEntry:
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = BundleEntry.decode(self._raw[key], self.index_path, decode_name(key))
+            self._entries[key] = entry
+        return entry
+
+    def entry(self, name: str) -> BundleEntry:
+        key = encode_name(name)
+        if key not in self._raw or key == HEADER_KEY:
+            raise NotFoundError(f"{name!r} not found in checkpoint {self.prefix}", name=name)
+        return self.entry_by_key(key)
+
+    def info(self, name: str) -> tuple[int, tuple[int, ...]]:
+        """``(dtype enum, shape)`` of a tensor."""
+        entry = self.entry(name)
+        return entry.dtype, entry.shape
+
+    # -- data --------------------------------------------------------------------------
+
+    def shard_path(self, shard_id: int) -> str:
+        return data_filename(self.prefix, shard_id, self.header.num_shards)
+
+    def _shard(self, shard_id: int, name: str) -> mmap.mmap | bytes:
+        buf = self._maps.get(shard_id)
+        if buf is not None:
+            return buf
+        if shard_id >= self.header.num_shards:
+            raise CorruptionError(
+                f"entry names data shard {shard_id} but the bundle has {self.header.num_shards}", path=self.index_path, tensor=name
+            )
+        path = self.shard_path(shard_id)
+        try:
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        except FileNotFoundError:
+            raise CorruptionError(f"data shard {os.path.basename(path)} is missing", path=path, tensor=name) from None
+        if isinstance(buf, mmap.mmap) and hasattr(mmap, "MADV_SEQUENTIAL"):
+            buf.madvise(mmap.MADV_SEQUENTIAL)
+        self._maps[shard_id] = buf
+        return buf
+
+    def _payload(self, entry: BundleEntry, name: str) -> tuple[mmap.mmap | bytes, str]:
+        buf = self._shard(entry.shard_id, name)
+        path = self.shard_path(entry.shard_id)
+        if entry.offset + entry.size > len(buf):
+            raise CorruptionError(
+                f"tensor bytes [{entry.offset}, {entry.offset + entry.size}) run past the end of the shard ({len(buf)} bytes)",
+                path=path, offset=entry.offset, tensor=name,
+            )
+        return buf, path
+
+    def _check_crc(self, key: bytes, entry: BundleEntry, buf: mmap.mmap | bytes, path: str, name: str) -> None:
+        if not self.verify or key in self._verified:
+            return
+        with memoryview(buf) as view:
+            computed = crc32c(view[entry.offset : entry.offset + entry.size])
+        stored = unmask_crc(entry.crc32c)
+        if computed != stored:
+            raise CorruptionError(
+                f"checksum mismatch (stored {stored:#010x}, computed {computed:#010x})", path=path, offset=entry.offset, tensor=name
+            )
+        self._verified.add(key)
+
+    def read(self, name: str, *, copy: bool = False) -> np.ndarray:
+        key = encode_name(name)
+        entry = self.entry(name)
+        if entry.slices:
+            return self._read_sliced(key, name, entry)
+        return self._read_entry(key, name, entry, copy=copy)
+
+    def _read_entry(self, key: bytes, name: str, entry: BundleEntry, *, copy: bool) -> np.ndarray:
+        info = DTYPES[entry.dtype]
+        entry.check_size(self.index_path, name)
+        if entry.dtype == VARIANT:
+            raise UnsupportedError(
+                f"{name!r} is a variant tensor ({list(entry.shape)}); it has no numpy form. "
+                "Use Checkpoint.variant_elements() or raw_bytes() for its serialized bytes."
+            )
+        buf, path = self._payload(entry, name)
+        if entry.dtype == STRING:
+            with memoryview(buf) as view:
+                flat = decode_string_tensor(
+                    view[entry.offset : entry.offset + entry.size], entry.num_elements,
+                    big_endian=self.header.endianness == BIG, verify=self.verify, expected_crc=unmask_crc(entry.crc32c),
+                    path=path, name=name, base=entry.offset,
+                )
+            return flat.reshape(entry.shape)
+        dtype = info.numpy
+        if dtype is None:
+            raise UnsupportedError(f"{name!r} has dtype {info.name}, which cannot be stored in a checkpoint")
+        self._check_crc(key, entry, buf, path, name)
+        if entry.size == 0:
+            return np.zeros(entry.shape, dtype=dtype)
+        if self._foreign and dtype.itemsize > 1:
+            if info.swap is None:
+                raise UnsupportedError(f"{name!r}: {info.name} data written on a machine of the other byte order cannot be swapped")
+            # complex numbers swap per component, which numpy's byte order handles too
+            arr = np.frombuffer(buf, dtype=dtype.newbyteorder(), count=entry.num_elements, offset=entry.offset)
+            return arr.astype(dtype).reshape(entry.shape)
+        arr = np.frombuffer(buf, dtype=dtype, count=entry.num_elements, offset=entry.offset).reshape(entry.shape)
+        return arr.copy() if copy else arr
+
+    def _read_sliced(self, key: bytes, name: str, entry: BundleEntry) -> np.ndarray:
+        """Reassemble a partitioned variable from its slice entries (TF's ``GetSliceValue``)."""
+        info = DTYPES[entry.dtype]
+        out = np.empty(entry.shape, dtype=info.numpy if info.numpy is not None else object)
+        boxes: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+        covered = 0
+        for starts, lengths in entry.slices:
+            real = tuple(dim if n == FULL_EXTENT else n for dim, n in zip(entry.shape, lengths))
+            slice_key = encode_slice_key(key, starts, lengths)
+            if slice_key not in self._raw:
+                raise CorruptionError(
+                    f"slice {_describe(starts, real)} is listed but its entry is missing", path=self.index_path, tensor=name
+                )
+            sub = self.entry_by_key(slice_key)
+            if sub.dtype != entry.dtype or sub.shape != real:
+                raise CorruptionError(
+                    f"slice {_describe(starts, real)} is stored as {DTYPES.get(sub.dtype, info).name}{list(sub.shape)}, "
+                    f"expected {info.name}{list(real)}",
+                    path=self.index_path, tensor=name,
+                )
+            for other_starts, other_real in boxes:
+                if all(s < os_ + on and os_ < s + n for s, n, os_, on in zip(starts, real, other_starts, other_real)):
+                    raise CorruptionError(
+                        f"slices {_describe(starts, real)} and {_describe(other_starts, other_real)} overlap",
+                        path=self.index_path, tensor=name,
+                    )
+            boxes.append((starts, real))
+            part = self._read_entry(slice_key, name, sub, copy=False)
+            out[tuple(slice(s, s + n) for s, n in zip(starts, real))] = part
+            volume = 1
+            for n in real:
+                volume *= n
+            covered += volume
+        if covered != out.size:
+            raise CorruptionError(
+                f"slices cover {covered} of {out.size} elements (TF: 'Does not have sufficient slices')",
+                path=self.index_path, tensor=name,
+            )
+        out.flags.writeable = True
+        return out
+
+    def raw_bytes(self, name: str) -> bytes:
+        """The stored payload of an unpartitioned tensor, checksum verified when ``verify``."""
+        key = encode_name(name)
+        entry = self.entry(name)
+        if entry.slices:
+            raise UnsupportedError(f"{name!r} is partitioned into {len(entry.slices)} slices; it has no single payload")
+        entry.check_size(self.index_path, name)
+        buf, path = self._payload(entry, name)
+        if entry.dtype != STRING and entry.dtype != VARIANT:
+            self._check_crc(key, entry, buf, path, name)
+        return bytes(buf[entry.offset : entry.offset + entry.size])
+
+    def variant_elements(self, name: str) -> list[bytes]:
+        entry = self.entry(name)
+        if entry.dtype != VARIANT:
+            raise UnsupportedError(f"{name!r} is {DTYPES[entry.dtype].name}, not variant")
+        if self._foreign:
+            raise UnsupportedError(f"{name!r}: variant data from a machine of the other byte order cannot be read (as in TF)")
+        entry.check_size(self.index_path, name)
+        buf, path = self._payload(entry, name)
+        with memoryview(buf) as view:
+            return split_variant_tensor(
+                view[entry.offset : entry.offset + entry.size], entry.num_elements, verify=self.verify,
+                expected_crc=unmask_crc(entry.crc32c), path=path, name=name, base=entry.offset,
+            )
+
+    def close(self) -> None:
+        for buf in self._maps.values():
+            if isinstance(buf, mmap.mmap):
+                try:
+                    buf.close()
+                except BufferError:
+                    pass  # zero-copy arrays still use it; it is unmapped when the last one goes
+        self._maps.clear()
+
+
+def _describe(starts: tuple[int, ...], lengths: tuple[int, ...]) -> str:
+    return "[" + ", ".join(f"{s}:{s + n}" for s, n in zip(starts, lengths)) + "]"

@@ -1,0 +1,200 @@
+"""The public reader: :func:`open` and :class:`Checkpoint`."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Protocol
+
+import numpy as np
+
+from ._dtypes import DTYPES
+from ._paths import resolve
+from ._v2 import BundleReader
+from .errors import NotFoundError
+
+__all__ = ["Checkpoint", "open"]
+
+
+class _TensorSource(Protocol):
+    """What :class:`Checkpoint` needs from a format reader (V2 bundle or V1 table)."""
+
+    names: list[str]
+
+    def info(self, name: str) -> tuple[int, tuple[int, ...]]: ...
+    def read(self, name: str, *, copy: bool = False) -> np.ndarray: ...
+    def raw_bytes(self, name: str) -> bytes: ...
+    def variant_elements(self, name: str) -> list[bytes]: ...
+    def close(self) -> None: ...
+
+
+class Checkpoint:
+    """A TensorFlow checkpoint opened for reading; a read-only mapping of name to array.
+
+    Create it with :func:`tfckpt.open`. Use it as a context manager so its memory maps
+    are released promptly.
+
+    Lifetime of arrays: fixed-width tensors are returned as **read-only zero-copy views**
+    into the memory-mapped data shard. Use them while the checkpoint is open; pass
+    ``copy=True`` to :meth:`get_tensor` (or call ``.copy()``) for an array of your own.
+    (A view that outlives :meth:`close` keeps its mapping alive rather than crashing.)
+    Strings, partitioned variables and bundles of the other byte order are always copies.
+
+    Attributes
+    ----------
+    prefix : str
+        The checkpoint that was opened (after resolving directories and file names).
+    format : str
+        ``"V2"`` (tensor bundle, everything since TF 1.x) or ``"V1"`` (TensorSliceWriter).
+    """
+
+    def __init__(self, source: _TensorSource, prefix: str, format: str) -> None:
+        self._source = source
+        self.prefix = prefix
+        self.format = format
+        self._names = source.names
+        self._name_set = frozenset(self._names)
+        self._object_graph: object | None = None
+
+    # -- mapping protocol --------------------------------------------------------------
+
+    def keys(self) -> list[str]:
+        """Every tensor name, sorted (bytewise); the bundle header excluded."""
+        return list(self._names)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._name_set
+
+    def items(self) -> Iterator[tuple[str, np.ndarray]]:
+        """``(name, array)`` for every tensor, in key order (views; see the class docs)."""
+        for name in self._names:
+            yield name, self.get_tensor(name)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.get_tensor(name)
+
+    # -- tensors -----------------------------------------------------------------------
+
+    def _check(self, name: str) -> None:
+        if name not in self._name_set:
+            raise self._not_found(name)
+
+    def _not_found(self, name: str) -> NotFoundError:
+        candidates = list(self._names)
+        close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
+        if name.endswith(":0") and name[:-2] in self._name_set:
+            close.insert(0, name[:-2])
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        return NotFoundError(f"tensor {name!r} not found in {self.prefix}{hint}", name=name, suggestions=close)
+
+    def get_tensor(self, name: str, *, copy: bool = False) -> np.ndarray:
+        """The tensor ``name`` as a numpy array, bit for bit TensorFlow's reading.
+
+        Scalars are 0-d arrays; strings are object arrays of ``bytes``; bfloat16, float8,
+        int4 and friends use ``ml_dtypes``; quantized types their integer type.
+
+        Parameters
+        ----------
+        name : str
+            A key from :meth:`keys`.
+        copy : bool
+            Return an owned, writable array instead of a read-only view.
+
+        Raises
+        ------
+        NotFoundError
+            No tensor of that name (also a ``KeyError``); the message suggests close names.
+        CorruptionError
+            The stored bytes fail their checksum or contradict the index.
+        UnsupportedError
+            A variant tensor (use :meth:`variant_elements`).
+
+        Examples
+        --------
+        >>> with tfckpt.open("examples/bert_tiny") as ckpt:            # doctest: +SKIP
+        ...     w = ckpt["bert/embeddings/word_embeddings"]
+        """
+        self._check(name)
+        return self._source.read(name, copy=copy)
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        """The shape of ``name`` as a tuple of ints (no data is read)."""
+        self._check(name)
+        return self._source.info(name)[1]
+
+    def dtype(self, name: str) -> str:
+        """TensorFlow's dtype name of ``name``: ``"float32"``, ``"bfloat16"``, ``"string"``, ``"variant"``, ..."""
+        self._check(name)
+        return DTYPES[self._source.info(name)[0]].name
+
+    def raw_bytes(self, name: str) -> bytes:
+        """The payload of ``name`` exactly as stored (for variant tensors, debugging, hashing)."""
+        self._check(name)
+        return self._source.raw_bytes(name)
+
+    def variant_elements(self, name: str) -> list[bytes]:
+        """Each element of a variant tensor as its serialized ``VariantTensorDataProto``."""
+        self._check(name)
+        return self._source.variant_elements(name)
+
+    # -- lifetime ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the memory maps. Idempotent."""
+        self._source.close()
+
+    def __enter__(self) -> Checkpoint:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<tfckpt.Checkpoint {self.prefix!r} ({self.format}, {len(self)} tensors)>"
+
+
+def open(path: str | os.PathLike[str], *, verify: bool = True) -> Checkpoint:  # noqa: A001 - mirrors io.open
+    """Open a TensorFlow checkpoint for reading, without TensorFlow.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The checkpoint prefix (``run/model.ckpt-7``), its ``.index`` file, any of its
+        ``.data-XXXXX-of-NNNNN`` shards, the ``checkpoint`` state file, a directory, or a
+        V1 checkpoint file. A directory resolves through its state file; if that is missing
+        or names paths that no longer exist, the bundle with the same base name in the
+        directory is used, else the newest one. ``Checkpoint.prefix`` tells which.
+    verify : bool
+        Verify each tensor's CRC32C on its first read (default). Index block checksums are
+        always verified.
+
+    Raises
+    ------
+    NotFoundError
+        Nothing at ``path`` looks like a checkpoint.
+    InvalidArgumentError
+        ``path`` is the wrong kind of file (a ``.meta`` graph, a temporary file, ...).
+    CorruptionError
+        The index is damaged.
+
+    Examples
+    --------
+    >>> import tfckpt
+    >>> with tfckpt.open("examples/bert_tiny") as ckpt:                # doctest: +SKIP
+    ...     for name in ckpt:
+    ...         print(name, ckpt.dtype(name), ckpt.shape(name))
+    """
+    resolved = resolve(path)
+    if resolved.is_v1:
+        from ._v1 import V1Reader
+
+        return Checkpoint(V1Reader(list(resolved.v1_files), verify=verify), resolved.prefix, "V1")
+    return Checkpoint(BundleReader(resolved.prefix, verify=verify), resolved.prefix, "V2")

@@ -1,0 +1,201 @@
+"""The ``checkpoint`` state file: which checkpoints a directory holds and which is latest.
+
+The file is a ``CheckpointState`` message in protobuf text format
+(``checkpoint_management.py``)::
+
+    model_checkpoint_path: "ckpt-3"
+    all_model_checkpoint_paths: "ckpt-2"        # oldest first; the last equals the first field
+    all_model_checkpoint_paths: "ckpt-3"
+    all_model_checkpoint_timestamps: 1795345781.0654757   # optional, one per path
+    last_preserved_timestamp: 1795345780.0187926          # omitted when 0
+
+TF2 and ``CheckpointManager`` write paths relative to the directory; TF1's ``Saver`` writes
+them as given (usually absolute). Readers join relative paths onto the directory they were
+asked about. These functions follow TensorFlow's semantics exactly, with one deliberate
+difference: existence checks take paths literally rather than as glob patterns, so a
+directory named ``run[1]`` works.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+
+from google.protobuf import text_format
+
+from .proto.checkpoint_state_pb2 import CheckpointState
+
+__all__ = ["CheckpointState", "get_checkpoint_state", "latest_checkpoint", "update_checkpoint_state", "checkpoint_exists"]
+
+log = logging.getLogger("tfckpt")
+
+#: ``checkpoint_management._GetCheckpointFilename`` default.
+STATE_FILENAME = "checkpoint"
+_V1_SHARDED_PATTERN = re.compile(r"^(?P<base>.*)-\?{5}-of-(?P<count>\d{5})$")
+
+
+def _state_path(checkpoint_dir: str | os.PathLike[str], latest_filename: str | None) -> str:
+    return os.path.join(os.fspath(checkpoint_dir), latest_filename or STATE_FILENAME)
+
+
+def v1_shard_files(prefix: str) -> list[str] | None:
+    """The files of a V1 checkpoint recorded as ``<base>-?????-of-NNNNN``, without globbing."""
+    m = _V1_SHARDED_PATTERN.match(prefix)
+    if not m:
+        return None
+    count = int(m.group("count"))
+    return [f"{m.group('base')}-{i:05d}-of-{count:05d}" for i in range(count)]
+
+
+def checkpoint_exists(prefix: str) -> bool:
+    """True if ``prefix`` names a V2 bundle (``prefix.index``) or a V1 checkpoint file(s)."""
+    if os.path.isfile(prefix + ".index"):
+        return True
+    shards = v1_shard_files(prefix)
+    if shards is not None:
+        return all(os.path.isfile(f) for f in shards)
+    return os.path.isfile(prefix)
+
+
+def read_state_file(path: str) -> CheckpointState | None:
+    """Parse a state file; None if it is absent, unreadable or unparsable (as TF)."""
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            text = f.read()
+    except OSError:
+        return None
+    state = CheckpointState()
+    try:
+        text_format.Merge(text, state)
+    except text_format.ParseError as e:
+        log.warning("%s: unparsable checkpoint state file: %s", path, e)
+        return None
+    return state
+
+
+def get_checkpoint_state(checkpoint_dir: str | os.PathLike[str], latest_filename: str | None = None) -> CheckpointState | None:
+    """Read the state file of ``checkpoint_dir``, as ``tf.train.get_checkpoint_state``.
+
+    Returns None when the file is absent, unreadable or unparsable. Relative paths are joined
+    onto ``checkpoint_dir``; absolute ones are kept as they are (even if they no longer exist).
+
+    Raises
+    ------
+    ValueError
+        If the file exists but names no ``model_checkpoint_path`` (as TensorFlow).
+
+    Examples
+    --------
+    >>> state = tfckpt.get_checkpoint_state("runs/1")          # doctest: +SKIP
+    >>> state.model_checkpoint_path                            # doctest: +SKIP
+    'runs/1/ckpt-3'
+    """
+    directory = os.fspath(checkpoint_dir)
+    state = read_state_file(_state_path(directory, latest_filename))
+    if state is None:
+        return None
+    if not state.model_checkpoint_path:
+        raise ValueError(f"Invalid checkpoint state loaded from {directory}")
+    if not os.path.isabs(state.model_checkpoint_path):
+        state.model_checkpoint_path = os.path.join(directory, state.model_checkpoint_path)
+    for i, p in enumerate(state.all_model_checkpoint_paths):
+        if not os.path.isabs(p):
+            state.all_model_checkpoint_paths[i] = os.path.join(directory, p)
+    return state
+
+
+def latest_checkpoint(checkpoint_dir: str | os.PathLike[str], latest_filename: str | None = None) -> str | None:
+    """The prefix of the latest checkpoint in ``checkpoint_dir``, as ``tf.train.latest_checkpoint``.
+
+    None when there is no state file or the checkpoint it names does not exist. (Use
+    :func:`tfckpt.open` on the directory to also find checkpoints whose state file is missing
+    or stale.)
+    """
+    state = get_checkpoint_state(checkpoint_dir, latest_filename)
+    if state is None:
+        return None
+    if checkpoint_exists(state.model_checkpoint_path):
+        return str(state.model_checkpoint_path)
+    log.error("Couldn't match files for checkpoint %s", state.model_checkpoint_path)
+    return None
+
+
+def _stored_path(path: str, directory: str, relative: bool) -> str:
+    """How TF records a path (``generate_checkpoint_state_proto`` + ``save_relative_paths``)."""
+    if not os.path.isabs(directory) and not os.path.isabs(path):
+        path = os.path.relpath(path, directory)  # both relative to the cwd
+    if relative and os.path.isabs(path):
+        path = os.path.relpath(path, directory)
+    return path
+
+
+def format_state(state: CheckpointState) -> str:
+    """The text TF writes for ``state`` (``text_format.MessageToString``)."""
+    return text_format.MessageToString(state)  # type: ignore[no-any-return]
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def update_checkpoint_state(
+    save_dir: str | os.PathLike[str],
+    model_checkpoint_path: str,
+    all_model_checkpoint_paths: Sequence[str] | None = None,
+    latest_filename: str | None = None,
+    all_model_checkpoint_timestamps: Sequence[float] | None = None,
+    last_preserved_timestamp: float | None = None,
+    *,
+    save_relative_paths: bool = True,
+) -> None:
+    """Write the state file of ``save_dir`` atomically, as ``tf.train.update_checkpoint_state``.
+
+    Paths are stored relative to ``save_dir`` (TF2's and ``CheckpointManager``'s behaviour;
+    pass ``save_relative_paths=False`` for TF1 ``Saver``'s). ``model_checkpoint_path`` is
+    appended to ``all_model_checkpoint_paths`` if it is not its last element.
+
+    Raises
+    ------
+    ValueError
+        If ``all_model_checkpoint_timestamps`` is given with a different length than the
+        paths, or a path is empty.
+    """
+    directory = os.fspath(save_dir)
+    paths = list(all_model_checkpoint_paths or [])
+    if not model_checkpoint_path:
+        raise ValueError("model_checkpoint_path must not be empty")
+    if not paths or paths[-1] != model_checkpoint_path:
+        paths.append(model_checkpoint_path)
+    timestamps = list(all_model_checkpoint_timestamps or [])
+    if timestamps and len(timestamps) != len(paths):
+        raise ValueError(
+            f"Checkpoint timestamps, if provided, must match checkpoint paths (got {len(timestamps)} timestamps "
+            f"for {len(paths)} paths)"
+        )
+    model_checkpoint_path = _stored_path(model_checkpoint_path, directory, save_relative_paths)
+    paths = [_stored_path(p, directory, save_relative_paths) for p in paths]
+    state = CheckpointState(
+        model_checkpoint_path=model_checkpoint_path,
+        all_model_checkpoint_paths=paths,
+        all_model_checkpoint_timestamps=timestamps,
+        last_preserved_timestamp=last_preserved_timestamp or 0.0,
+    )
+    os.makedirs(directory or ".", exist_ok=True)
+    atomic_write_text(_state_path(directory, latest_filename), format_state(state))

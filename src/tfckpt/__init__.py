@@ -18,6 +18,7 @@ from .checkpoint import Checkpoint, open
 from .compat import CheckpointReader, DType, list_variables, load_checkpoint, load_variable
 from .errors import CheckpointError, CorruptionError, InvalidArgumentError, NotFoundError, UnsupportedError
 from .state import get_checkpoint_state, latest_checkpoint, update_checkpoint_state
+from .writer import Writer, save
 
 __version__ = "0.1.0"
 
@@ -30,11 +31,13 @@ __all__ = [
     "InvalidArgumentError",
     "NotFoundError",
     "UnsupportedError",
+    "Writer",
     "get_checkpoint_state",
     "latest_checkpoint",
     "list_variables",
     "load_checkpoint",
     "load_variable",
     "open",
+    "save",
     "update_checkpoint_state",
 ]

@@ -1,0 +1,386 @@
+"""Writing V2 checkpoints that TensorFlow loads as its own: :func:`save` and :class:`Writer`.
+
+For the same tensors added in the same order, a single-shard write is byte-identical to
+TensorFlow's ``SaveV2`` (``BundleWriter``): payloads concatenated in arrival order into
+``<prefix>.data-00000-of-00001``, entries sorted by key into ``<prefix>.index`` with the
+header ``num_shards: 1, endianness: LITTLE, version {producer: 1}``.
+
+Atomicity: every file is written under a temporary name in the prefix's directory and
+fsynced; only then are the data shards renamed into place, and the index last. The index
+appearing is the commit point, so a reader never sees a partial checkpoint at a new prefix,
+and an exception at any point (including a failed rename) removes the temporaries and leaves
+whatever was at the prefix before untouched. One window cannot be closed in this file
+format: when *overwriting an existing prefix*, a crash (not an exception) between the data
+rename and the index rename leaves the old index next to new data; the per-tensor checksums
+make a reader report that as corruption rather than return wrong values. Write new prefixes
+(as :class:`CheckpointManager` does) to avoid the window entirely.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from ._bundle import BundleEntry, BundleHeader, HEADER_KEY, data_filename, encode_string_tensor, index_filename
+from ._coding import crc32c, mask_crc
+from ._dtypes import DTYPE_BY_NAME, DTYPES, STRING, DTypeInfo, dtype_for_array
+from ._ordered_code import encode_slice_key
+from ._table import TableBuilder
+from .errors import InvalidArgumentError
+
+__all__ = ["Writer", "save", "to_tensor"]
+
+ArrayLike = Any
+
+
+def _temp_name(path: str) -> str:
+    # TF uses "<file>.tempstate<random uint64>"; tfckpt's own readers skip such files.
+    return f"{path}.tempstate{secrets.randbits(63)}"
+
+
+def to_tensor(value: ArrayLike, *, dtype: str | None = None, name: str = "") -> tuple[DTypeInfo, np.ndarray]:
+    """Convert an array-like to ``(dtype row, C-contiguous native-order array)``.
+
+    Strings (``str``, ``bytes``, numpy ``U``/``S`` arrays, object arrays of them) become an
+    object array of ``bytes`` (``str`` encoded as UTF-8). ``dtype`` forces a TensorFlow dtype
+    by name ("qint8", "bfloat16", ...) and casts numeric input to it.
+    """
+    if dtype is not None:
+        info = DTYPE_BY_NAME.get(dtype)
+        if info is None or info.enum == 20 or info.enum == 21:
+            raise InvalidArgumentError(f"{name!r}: cannot write dtype {dtype!r}")
+        if info.enum == STRING:
+            return info, _as_bytes_array(np.asarray(value, dtype=object), name)
+        assert info.numpy is not None
+        arr = np.asarray(value)
+        if arr.dtype == object or arr.dtype.kind in "US" or (arr.dtype.kind == "V" and dtype_for_array(arr.dtype) is None):
+            raise InvalidArgumentError(f"{name!r}: cannot write {arr.dtype} data as {dtype}")
+        return info, _c_order(arr.astype(info.numpy, copy=False))
+    arr = value if isinstance(value, np.ndarray) else np.asarray(value)
+    if arr.dtype == object or arr.dtype.kind in "US":
+        return DTYPES[STRING], _as_bytes_array(arr, name)
+    row = dtype_for_array(arr.dtype)
+    if row is None:
+        raise InvalidArgumentError(
+            f"{name!r}: numpy dtype {arr.dtype} has no TensorFlow equivalent "
+            "(supported: bool, ints, floats, complex, ml_dtypes bfloat16/float8/int4/..., strings)"
+        )
+    assert row.numpy is not None
+    if arr.dtype != row.numpy:  # foreign byte order
+        arr = arr.astype(row.numpy)
+    return row, _c_order(arr)
+
+
+def _c_order(arr: np.ndarray) -> np.ndarray:
+    """C-contiguous, keeping 0-d arrays 0-d (``np.ascontiguousarray`` would make them 1-d)."""
+    return arr if arr.flags.c_contiguous else arr.copy(order="C")
+
+
+def _as_bytes_array(arr: np.ndarray, name: str) -> np.ndarray:
+    out = np.empty(arr.shape, dtype=object)
+    flat_in = arr.reshape(-1)
+    flat_out = out.reshape(-1)
+    for i in range(flat_in.size):
+        v = flat_in[i]
+        if isinstance(v, (bytes, np.bytes_)):
+            flat_out[i] = bytes(v)
+        elif isinstance(v, (str, np.str_)):
+            flat_out[i] = v.encode("utf-8")
+        else:
+            raise InvalidArgumentError(f"{name!r}: string tensors hold bytes or str, found {type(v).__name__} at flat index {i}")
+    return out
+
+
+class _Shard:
+    """One data shard being written under a temporary name."""
+
+    def __init__(self, path: str) -> None:
+        self.final_path = path
+        self.temp_path = _temp_name(path)
+        self.file: BinaryIO = open(self.temp_path, "wb")  # noqa: SIM115 - closed in finish/abandon
+        self.size = 0
+
+
+class Writer:
+    """Streams tensors into a new checkpoint at ``prefix``.
+
+    Each :meth:`add` writes the tensor's bytes immediately, so memory stays bounded by the
+    largest tensor. Leaving the ``with`` block normally calls :meth:`finish`; leaving it
+    with an exception calls :meth:`abandon` and nothing at ``prefix`` changes.
+
+    Parameters
+    ----------
+    prefix : str or PathLike
+        Checkpoint prefix, e.g. ``"out/model.ckpt-1"``; the directory is created.
+    max_shard_size : int, optional
+        Start a new data shard before a tensor that would take the current one past this
+        many bytes (a tensor larger than the limit gets a shard of its own). Default: one
+        shard, as TensorFlow's ``SaveV2``.
+
+    Examples
+    --------
+    >>> with tfckpt.Writer("out/model.ckpt-1") as w:                    # doctest: +SKIP
+    ...     w.add("dense/kernel", np.zeros((3, 4), np.float32))
+    ...     w.add("global_step", np.int64(1))
+    """
+
+    def __init__(self, prefix: str | os.PathLike[str], *, max_shard_size: int | None = None) -> None:
+        self.prefix = os.fspath(prefix)
+        if not self.prefix or self.prefix.endswith(os.sep):
+            raise InvalidArgumentError(f"checkpoint prefix {self.prefix!r} must name a file prefix, not a directory")
+        if max_shard_size is not None and max_shard_size <= 0:
+            raise InvalidArgumentError(f"max_shard_size must be positive, got {max_shard_size}")
+        self.max_shard_size = max_shard_size
+        self._entries: dict[bytes, BundleEntry] = {}
+        self._partitioned: dict[bytes, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {}
+        self._partition_meta: dict[bytes, tuple[int, tuple[int, ...]]] = {}
+        self._shards: list[_Shard] = []
+        self._state = "open"
+        directory = os.path.dirname(self.prefix)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+
+    # -- adding tensors ----------------------------------------------------------------
+
+    def _require_open(self) -> None:
+        if self._state != "open":
+            raise InvalidArgumentError(f"writer for {self.prefix} is already {self._state}")
+
+    def _check_name(self, name: str) -> bytes:
+        if not isinstance(name, str) or not name:
+            raise InvalidArgumentError(f"tensor names must be non-empty strings, got {name!r}")
+        key = name.encode("utf-8", "surrogateescape")
+        if key in self._entries or key in self._partitioned:
+            raise InvalidArgumentError(f"duplicate tensor name {name!r}")
+        return key
+
+    def _shard_for(self, nbytes: int) -> tuple[int, _Shard]:
+        if not self._shards:
+            self._shards.append(_Shard(""))
+        shard = self._shards[-1]
+        limit = self.max_shard_size
+        if limit is not None and shard.size and shard.size + nbytes > limit:
+            shard = _Shard("")
+            self._shards.append(shard)
+        return len(self._shards) - 1, shard
+
+    def _write_payload(self, info: DTypeInfo, arr: np.ndarray) -> tuple[int, int, int, int]:
+        """Append one tensor's bytes; return ``(shard_id, offset, size, masked crc)``."""
+        if info.enum == STRING:
+            payload, crc = encode_string_tensor(list(arr.reshape(-1)))
+            data: bytes | memoryview = payload
+        else:
+            data = memoryview(arr.reshape(-1).view(np.uint8)) if arr.size else b""
+            crc = crc32c(data)
+        size = len(data) if isinstance(data, bytes) else data.nbytes
+        shard_id, shard = self._shard_for(size)
+        offset = shard.size
+        try:
+            shard.file.write(data)
+        except BaseException:
+            self.abandon()
+            raise
+        shard.size += size
+        return shard_id, offset, size, mask_crc(crc)
+
+    def add(self, name: str, value: ArrayLike, *, dtype: str | None = None) -> None:
+        """Write tensor ``name`` now.
+
+        ``value`` is a numpy array (any supported dtype, any memory order), a numpy or
+        Python scalar, or a (nested) sequence; ``str``/``bytes`` data becomes a string
+        tensor. ``dtype`` forces a TensorFlow dtype by name (``"qint8"``, ``"bfloat16"``).
+
+        Raises
+        ------
+        InvalidArgumentError
+            Empty or duplicate name, unsupported dtype, non-string objects in a string
+            tensor. Nothing is renamed into place; the writer stays usable.
+        """
+        self._require_open()
+        key = self._check_name(name)
+        info, arr = to_tensor(value, dtype=dtype, name=name)
+        shard_id, offset, size, crc = self._write_payload(info, arr)
+        self._entries[key] = BundleEntry(info.enum, tuple(arr.shape), shard_id, offset, size, crc)
+
+    def add_slice(
+        self, name: str, value: ArrayLike, *, full_shape: Sequence[int], start: Sequence[int], dtype: str | None = None
+    ) -> None:
+        """Write one slice of the partitioned variable ``name`` (TF's ``BundleWriter::AddSlice``).
+
+        ``start`` is the slice's offset along each axis, ``value.shape`` its lengths. Add
+        slices that together cover ``full_shape`` exactly; TensorFlow reassembles them.
+
+        Raises
+        ------
+        InvalidArgumentError
+            Rank or dtype mismatch with earlier slices, a slice outside ``full_shape``, a
+            slice overlapping an earlier one, or a name already used by a whole tensor.
+        """
+        self._require_open()
+        if not isinstance(name, str) or not name:
+            raise InvalidArgumentError(f"tensor names must be non-empty strings, got {name!r}")
+        key = name.encode("utf-8", "surrogateescape")
+        if key in self._entries:
+            raise InvalidArgumentError(f"{name!r} was already added as a whole tensor")
+        info, arr = to_tensor(value, dtype=dtype, name=name)
+        full = tuple(int(d) for d in full_shape)
+        starts = tuple(int(s) for s in start)
+        lengths = tuple(arr.shape)
+        if len(full) != arr.ndim or len(starts) != arr.ndim:
+            raise InvalidArgumentError(
+                f"{name!r}: slice of rank {arr.ndim} needs full_shape and start of that rank, got {list(full)} and {list(starts)}"
+            )
+        for s, n, d in zip(starts, lengths, full):
+            if s < 0 or s + n > d:
+                raise InvalidArgumentError(f"{name!r}: slice start {list(starts)} shape {list(lengths)} is outside {list(full)}")
+        meta = self._partition_meta.setdefault(key, (info.enum, full))
+        if meta != (info.enum, full):
+            raise InvalidArgumentError(
+                f"{name!r}: slice is {info.name}{list(full)} but earlier slices were {DTYPES[meta[0]].name}{list(meta[1])}"
+            )
+        slices = self._partitioned.setdefault(key, [])
+        for other_starts, other_lengths in slices:
+            if all(s < os_ + on and os_ < s + n for s, n, os_, on in zip(starts, lengths, other_starts, other_lengths)):
+                raise InvalidArgumentError(f"{name!r}: slice at {list(starts)} overlaps the slice at {list(other_starts)}")
+        slices.append((starts, lengths))
+        shard_id, offset, size, crc = self._write_payload(info, arr)
+        self._entries[encode_slice_key(key, starts, lengths)] = BundleEntry(info.enum, lengths, shard_id, offset, size, crc)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def _index_items(self) -> list[tuple[bytes, bytes]]:
+        entries = dict(self._entries)
+        for key, slices in self._partitioned.items():
+            enum, full = self._partition_meta[key]
+            if len(slices) == 1 and slices[0] == (tuple(0 for _ in full), full):
+                # A single slice that is the whole tensor is stored as a plain entry (TF).
+                slice_key = encode_slice_key(key, *slices[0])
+                entries[key] = entries.pop(slice_key)
+                continue
+            covered = sum(int(np.prod(n)) for _, n in slices)
+            if covered != int(np.prod(full)):
+                raise InvalidArgumentError(
+                    f"{key.decode('utf-8', 'surrogateescape')!r}: slices cover {covered} of {int(np.prod(full))} elements"
+                )
+            entries[key] = BundleEntry(enum, full, 0, 0, 0, 0, tuple(slices))
+        return sorted((k, e.encode()) for k, e in entries.items())
+
+    def finish(self) -> str:
+        """Write the index and rename everything into place; return the prefix."""
+        self._require_open()
+        index_temp = None
+        try:
+            items = self._index_items()
+            if not self._shards:
+                self._shards.append(_Shard(""))
+            count = len(self._shards)
+            header = BundleHeader(num_shards=count).encode()
+            for i, shard in enumerate(self._shards):
+                shard.final_path = data_filename(self.prefix, i, count)
+                shard.file.flush()
+                os.fsync(shard.file.fileno())
+                shard.file.close()
+            index_temp = _temp_name(index_filename(self.prefix))
+            with open(index_temp, "wb") as f:
+                table = TableBuilder(f)
+                table.add(HEADER_KEY, header)
+                for key, value in items:
+                    table.add(key, value)
+                table.finish()
+                f.flush()
+                os.fsync(f.fileno())
+            for shard in self._shards:
+                os.replace(shard.temp_path, shard.final_path)
+            os.replace(index_temp, index_filename(self.prefix))
+            index_temp = None
+            _fsync_dir(os.path.dirname(self.prefix) or ".")
+        except BaseException:
+            if index_temp is not None:
+                _remove(index_temp)
+            self.abandon()
+            raise
+        self._state = "finished"
+        return self.prefix
+
+    def abandon(self) -> None:
+        """Drop everything written so far; the prefix is left as it was. Idempotent."""
+        if self._state == "finished":
+            return
+        for shard in self._shards:
+            try:
+                shard.file.close()
+            except OSError:
+                pass
+            _remove(shard.temp_path)
+        self._state = "abandoned"
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.finish()
+        else:
+            self.abandon()
+
+    def __del__(self) -> None:
+        if getattr(self, "_state", "finished") == "open":
+            self.abandon()
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _fsync_dir(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save(
+    prefix: str | os.PathLike[str],
+    tensors: Mapping[str, ArrayLike] | Iterable[tuple[str, ArrayLike]],
+    *,
+    max_shard_size: int | None = None,
+) -> str:
+    """Write ``tensors`` as a TensorFlow (V2, name-based) checkpoint at ``prefix``.
+
+    Keys are the tensor names as given; data is written in iteration order, so the files
+    are byte-identical to ``tf.raw_ops.SaveV2`` with the same names in the same order.
+
+    Returns
+    -------
+    str
+        The prefix, ready for ``tf.train.load_checkpoint``.
+
+    Raises
+    ------
+    InvalidArgumentError
+        A bad name or value; nothing is written at ``prefix``.
+
+    Examples
+    --------
+    >>> tfckpt.save("out/model.ckpt-1", {"w": np.ones((2, 3), np.float32), "step": 1})  # doctest: +SKIP
+    'out/model.ckpt-1'
+    """
+    items = tensors.items() if isinstance(tensors, Mapping) else tensors
+    with Writer(prefix, max_shard_size=max_shard_size) as writer:
+        for name, value in items:
+            writer.add(name, value)
+    return writer.prefix

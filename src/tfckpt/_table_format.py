@@ -43,6 +43,8 @@ BLOCK_TRAILER_SIZE: Final = 5
 NO_COMPRESSION: Final = 0
 SNAPPY_COMPRESSION: Final = 1
 COMPRESSION: Final = {NO_COMPRESSION: "none", SNAPPY_COMPRESSION: "snappy"}
+#: Upper bound on Snappy's output/input ratio (its best case is a 3-byte tag copying 64 bytes).
+SNAPPY_MAX_EXPANSION: Final = 24
 
 
 class TableFormatError(Exception):
@@ -133,13 +135,21 @@ def read_block(buf: bytes | memoryview, handle: BlockHandle, file_size: int, *, 
             length, _ = decode_varint(data, 0, len(data), max_bytes=5)
         except CodingError:
             raise TableFormatError("bad snappy block: unreadable length header", handle.offset) from None
-        if length > max_uncompressed:
+        # Snappy expands at most ~21x (a 3-byte copy tag yields 64 bytes), so a header
+        # claiming more than SNAPPY_MAX_EXPANSION times the block is a lie: refuse it
+        # before the decompressor allocates what it claims.
+        allowed = min(max_uncompressed, SNAPPY_MAX_EXPANSION * len(data))
+        if length > allowed:
             raise TableFormatError(
-                f"snappy block claims {length} uncompressed bytes, more than the {max_uncompressed} allowed", handle.offset
+                f"bad snappy block: claims {length} uncompressed bytes, more than the {allowed} "
+                f"a {len(data)}-byte block can hold",
+                handle.offset,
             )
         try:
             out = snappy.uncompress(data)
         except Exception as e:  # snappy raises its own UncompressError or a bare Exception
-            raise TableFormatError(f"bad snappy block: {e}", handle.offset) from None
+            raise TableFormatError(f"bad snappy block: {e or type(e).__name__}", handle.offset) from None
+        if len(out) != length:
+            raise TableFormatError(f"bad snappy block: {len(out)} bytes uncompressed, header says {length}", handle.offset)
         return bytes(out)
     raise TableFormatError(f"unknown block compression type {type_byte} (expected one of {sorted(COMPRESSION)})", end)

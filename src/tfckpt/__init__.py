@@ -17,6 +17,7 @@ from __future__ import annotations
 from .checkpoint import Checkpoint, open
 from .compat import CheckpointReader, DType, list_variables, load_checkpoint, load_variable
 from .errors import CheckpointError, CorruptionError, InvalidArgumentError, NotFoundError, UnsupportedError
+from .manager import CheckpointManager
 from .state import get_checkpoint_state, latest_checkpoint, update_checkpoint_state
 from .writer import Writer, save
 
@@ -25,6 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Checkpoint",
     "CheckpointError",
+    "CheckpointManager",
     "CheckpointReader",
     "CorruptionError",
     "DType",

@@ -18,7 +18,9 @@ make a reader report that as corruption rather than return wrong values. Write n
 
 from __future__ import annotations
 
+import operator
 import os
+import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
@@ -50,12 +52,21 @@ def to_tensor(value: ArrayLike, *, dtype: str | None = None, name: str = "") -> 
     object array of ``bytes`` (``str`` encoded as UTF-8). ``dtype`` forces a TensorFlow dtype
     by name ("qint8", "bfloat16", ...) and casts numeric input to it.
     """
+    try:
+        return _to_tensor(value, dtype, name)
+    except (ValueError, TypeError, OverflowError) as e:
+        if isinstance(e, InvalidArgumentError):
+            raise
+        raise InvalidArgumentError(f"{name!r}: cannot convert {type(value).__name__} to a tensor: {e}") from e
+
+
+def _to_tensor(value: ArrayLike, dtype: str | None, name: str) -> tuple[DTypeInfo, np.ndarray]:
     if dtype is not None:
-        info = DTYPE_BY_NAME.get(dtype)
+        info = DTYPE_BY_NAME.get(dtype) if isinstance(dtype, str) else None
         if info is None or info.enum == 20 or info.enum == 21:
             raise InvalidArgumentError(f"{name!r}: cannot write dtype {dtype!r}")
         if info.enum == STRING:
-            return info, _as_bytes_array(np.asarray(value, dtype=object), name)
+            return info, _as_bytes_array(_object_array(value), name)
         assert info.numpy is not None
         arr = np.asarray(value)
         if arr.dtype == object or arr.dtype.kind in "US" or (arr.dtype.kind == "V" and dtype_for_array(arr.dtype) is None):
@@ -63,6 +74,9 @@ def to_tensor(value: ArrayLike, *, dtype: str | None = None, name: str = "") -> 
         return info, _c_order(arr.astype(info.numpy, copy=False))
     arr = value if isinstance(value, np.ndarray) else np.asarray(value)
     if arr.dtype == object or arr.dtype.kind in "US":
+        if not isinstance(value, np.ndarray):
+            # numpy's "S" type drops trailing NUL bytes; keep the Python objects as given.
+            arr = _object_array(value)
         return DTYPES[STRING], _as_bytes_array(arr, name)
     row = dtype_for_array(arr.dtype)
     if row is None:
@@ -81,6 +95,15 @@ def _c_order(arr: np.ndarray) -> np.ndarray:
     return arr if arr.flags.c_contiguous else arr.copy(order="C")
 
 
+def _object_array(value: ArrayLike) -> np.ndarray:
+    """``value`` as an object array holding the very objects given (0-d for a scalar)."""
+    if isinstance(value, (bytes, str)):
+        out = np.empty((), dtype=object)
+        out[()] = value
+        return out
+    return np.asarray(value, dtype=object)
+
+
 def _as_bytes_array(arr: np.ndarray, name: str) -> np.ndarray:
     out = np.empty(arr.shape, dtype=object)
     flat_in = arr.reshape(-1)
@@ -90,10 +113,26 @@ def _as_bytes_array(arr: np.ndarray, name: str) -> np.ndarray:
         if isinstance(v, (bytes, np.bytes_)):
             flat_out[i] = bytes(v)
         elif isinstance(v, (str, np.str_)):
-            flat_out[i] = v.encode("utf-8")
+            try:
+                flat_out[i] = v.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise InvalidArgumentError(f"{name!r}: str at flat index {i} is not encodable as UTF-8: {e}") from e
         else:
-            raise InvalidArgumentError(f"{name!r}: string tensors hold bytes or str, found {type(v).__name__} at flat index {i}")
+            raise InvalidArgumentError(
+                f"{name!r}: an object array is saved as a string tensor and must hold only bytes or str; "
+                f"found {type(v).__name__} at flat index {i}"
+            )
     return out
+
+
+def _name_key(name: str) -> bytes:
+    """The index key of a tensor name (UTF-8; lone surrogates from ``os.fsdecode`` round-trip)."""
+    if not isinstance(name, str) or not name:
+        raise InvalidArgumentError(f"tensor names must be non-empty strings, got {name!r}")
+    try:
+        return name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as e:
+        raise InvalidArgumentError(f"tensor name {name!r} is not encodable as UTF-8: {e}") from e
 
 
 class _Shard:
@@ -152,9 +191,7 @@ class Writer:
             raise InvalidArgumentError(f"writer for {self.prefix} is already {self._state}")
 
     def _check_name(self, name: str) -> bytes:
-        if not isinstance(name, str) or not name:
-            raise InvalidArgumentError(f"tensor names must be non-empty strings, got {name!r}")
-        key = name.encode("utf-8", "surrogateescape")
+        key = _name_key(name)
         if key in self._entries or key in self._partitioned:
             raise InvalidArgumentError(f"duplicate tensor name {name!r}")
         return key
@@ -175,7 +212,7 @@ class Writer:
             payload, crc = encode_string_tensor(list(arr.reshape(-1)))
             data: bytes | memoryview = payload
         else:
-            data = memoryview(arr.reshape(-1).view(np.uint8)) if arr.size else b""
+            data = arr.reshape(-1).view(np.uint8).data if arr.size else b""
             crc = crc32c(data)
         size = len(data) if isinstance(data, bytes) else data.nbytes
         shard_id, shard = self._shard_for(size)
@@ -222,21 +259,22 @@ class Writer:
             slice overlapping an earlier one, or a name already used by a whole tensor.
         """
         self._require_open()
-        if not isinstance(name, str) or not name:
-            raise InvalidArgumentError(f"tensor names must be non-empty strings, got {name!r}")
-        key = name.encode("utf-8", "surrogateescape")
+        key = _name_key(name)
         if key in self._entries:
             raise InvalidArgumentError(f"{name!r} was already added as a whole tensor")
         info, arr = to_tensor(value, dtype=dtype, name=name)
-        full = tuple(int(d) for d in full_shape)
-        starts = tuple(int(s) for s in start)
+        try:
+            full = tuple(operator.index(d) for d in full_shape)
+            starts = tuple(operator.index(s) for s in start)
+        except TypeError as e:
+            raise InvalidArgumentError(f"{name!r}: full_shape and start must be sequences of integers: {e}") from e
         lengths = tuple(arr.shape)
         if len(full) != arr.ndim or len(starts) != arr.ndim:
             raise InvalidArgumentError(
                 f"{name!r}: slice of rank {arr.ndim} needs full_shape and start of that rank, got {list(full)} and {list(starts)}"
             )
         for s, n, d in zip(starts, lengths, full):
-            if s < 0 or s + n > d:
+            if s < 0 or d < 0 or s + n > d:
                 raise InvalidArgumentError(f"{name!r}: slice start {list(starts)} shape {list(lengths)} is outside {list(full)}")
         meta = self._partition_meta.setdefault(key, (info.enum, full))
         if meta != (info.enum, full):
@@ -271,9 +309,26 @@ class Writer:
         return sorted((k, e.encode()) for k, e in entries.items())
 
     def finish(self) -> str:
-        """Write the index and rename everything into place; return the prefix."""
+        """Write the index and rename everything into place; return the prefix.
+
+        Order: fsync and close the data shards, write and fsync the index under a temporary
+        name, rename the shards into place (hard-linking any file they replace aside
+        first), fsync the directory, rename the index into place (the commit point), then
+        delete the set-aside files and any data shards of a previous checkpoint at this
+        prefix that had a different shard count.
+
+        Raises
+        ------
+        InvalidArgumentError
+            Slices of a partitioned variable do not cover its full shape. As for any
+            exception here (``OSError`` included), the temporaries are removed, files
+            already renamed are put back, and the prefix is left as it was.
+        """
         self._require_open()
         index_temp = None
+        directory = os.path.dirname(self.prefix) or "."
+        placed: list[tuple[str, bool, str | None]] = []  # (final path, existed before, hard-link backup)
+        committed = False
         try:
             items = self._index_items()
             if not self._shards:
@@ -295,16 +350,27 @@ class Writer:
                 f.flush()
                 os.fsync(f.fileno())
             for shard in self._shards:
+                placed.append(_set_aside(shard.final_path))
                 os.replace(shard.temp_path, shard.final_path)
+            # The shard renames must be durable before the index can name them.
+            _fsync_dir(directory)
             os.replace(index_temp, index_filename(self.prefix))
-            index_temp = None
-            _fsync_dir(os.path.dirname(self.prefix) or ".")
+            committed = True
         except BaseException:
             if index_temp is not None:
                 _remove(index_temp)
+            if not committed:
+                _put_back(placed)
             self.abandon()
             raise
+        finally:
+            if committed:
+                for _, _, backup in placed:
+                    if backup is not None:
+                        _remove(backup)
         self._state = "finished"
+        _remove_stale_shards(self.prefix, count)
+        _fsync_dir(directory)
         return self.prefix
 
     def abandon(self) -> None:
@@ -331,6 +397,47 @@ class Writer:
     def __del__(self) -> None:
         if getattr(self, "_state", "finished") == "open":
             self.abandon()
+
+
+def _set_aside(path: str) -> tuple[str, bool, str | None]:
+    """Hard-link an existing ``path`` to a temporary name so a failed commit can restore it."""
+    if not os.path.lexists(path):
+        return path, False, None
+    backup = _temp_name(path)
+    try:
+        os.link(path, backup)
+    except OSError:  # no hard links on this file system: the old file cannot be restored
+        return path, True, None
+    return path, True, backup
+
+
+def _put_back(placed: list[tuple[str, bool, str | None]]) -> None:
+    """Undo the shard renames of a commit that failed before the index rename."""
+    for path, existed, backup in reversed(placed):
+        try:
+            if backup is not None:
+                os.replace(backup, path)
+            elif not existed:
+                os.unlink(path)
+        except OSError:
+            pass
+
+
+_DATA_FILE_RE = re.compile(r"\.data-\d{5}-of-(\d{5})")
+
+
+def _remove_stale_shards(prefix: str, count: int) -> None:
+    """Delete ``prefix.data-*-of-M`` files (M != count) a previous checkpoint left behind."""
+    directory, base = os.path.split(prefix)
+    try:
+        names = os.listdir(directory or ".")
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(base):
+            m = _DATA_FILE_RE.fullmatch(name[len(base) :])
+            if m and int(m.group(1)) != count:
+                _remove(os.path.join(directory, name))
 
 
 def _remove(path: str) -> None:

@@ -1,0 +1,170 @@
+"""Shared helpers for the tfckpt benchmarks: timing, page-cache warming, data, tables.
+
+Every benchmark runs tfckpt and (when it is importable) TensorFlow in the same process,
+on the same files, warmed into the page cache the same way, and reports the median of
+several repetitions plus the ratio. Nothing here is used by the library or the tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import gc
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: Read/write granularity when warming files into the page cache.
+_WARM_CHUNK = 1 << 24
+
+
+def load_tensorflow() -> Any | None:
+    """Import TensorFlow quietly, or return ``None`` (printing why) when it is absent."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        import tensorflow as tf  # noqa: PLC0415 - optional, only in the TF venv
+    except ImportError:
+        print("TensorFlow not installed: measuring tfckpt only (no ratios).")
+        return None
+    return tf
+
+
+def warm(paths: list[str]) -> None:
+    """Read every file once so both libraries start from a warm page cache."""
+    buf = bytearray(_WARM_CHUNK)
+    for path in paths:
+        with open(path, "rb", buffering=0) as f:
+            while f.readinto(buf):
+                pass
+
+
+def checkpoint_files(prefix: str) -> list[str]:
+    directory = os.path.dirname(prefix) or "."
+    base = os.path.basename(prefix)
+    return sorted(
+        os.path.join(directory, n) for n in os.listdir(directory) if n == base + ".index" or n.startswith(base + ".data-")
+    )
+
+
+def remove_checkpoint(prefix: str) -> None:
+    for path in checkpoint_files(prefix):
+        os.unlink(path)
+
+
+def measure(fn: Callable[[], object], *, repeat: int, setup: Callable[[], object] | None = None) -> list[float]:
+    """Run ``fn`` ``repeat`` times (``setup`` untimed before each); return the wall times."""
+    times = []
+    for _ in range(repeat):
+        if setup is not None:
+            setup()
+        gc.collect()
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+@dataclass
+class Row:
+    """One measured case for one library."""
+
+    case: str
+    library: str
+    times: list[float]
+    nbytes: int = 0
+    notes: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def best(self) -> float:
+        return min(self.times)
+
+
+@dataclass
+class Report:
+    """Collects rows and prints them with tfckpt-vs-TensorFlow ratios."""
+
+    title: str
+    rows: list[Row] = field(default_factory=list)
+
+    def add(self, row: Row) -> Row:
+        self.rows.append(row)
+        print(f"  {row.case:<38} {row.library:<10} median {row.median:8.4f} s  (runs: {', '.join(f'{t:.4f}' for t in row.times)})",
+              flush=True)
+        return row
+
+    def print(self) -> None:
+        print()
+        print(f"## {self.title}")
+        print(machine_line())
+        print()
+        header = "| case | library | median s | best s | GB/s | tfckpt/TF time | speedup vs TF |"
+        print(header)
+        print("|---|---|---:|---:|---:|---:|---:|")
+        tf_by_case = {r.case: r for r in self.rows if r.library == "tensorflow"}
+        for r in self.rows:
+            gbs = f"{r.nbytes / r.median / 1e9:.2f}" if r.nbytes else ""
+            ratio = speed = ""
+            tf_row = tf_by_case.get(r.case)
+            if r.library == "tfckpt" and tf_row is not None:
+                ratio = f"{r.median / tf_row.median:.3f}"
+                speed = f"**{tf_row.median / r.median:.2f}x**"
+            print(f"| {r.case} | {r.library} | {r.median:.4f} | {r.best:.4f} | {gbs} | {ratio} | {speed} |")
+        print()
+
+
+def machine_line() -> str:
+    """Date, CPU, cores, RAM and library versions, for the table caption."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        ram_s = f"{ram:.0f} GiB RAM"
+    except (ValueError, OSError, AttributeError):
+        ram_s = "RAM unknown"
+    versions = [f"Python {platform.python_version()}", f"numpy {np.__version__}"]
+    import tfckpt  # noqa: PLC0415
+
+    versions.append(f"tfckpt {tfckpt.__version__}")
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        versions.append(f"TensorFlow {tf.__version__}")
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{now}; {cpu}, {os.cpu_count()} cores, {ram_s}; {', '.join(versions)}"
+
+
+@contextlib.contextmanager
+def workdir(base: str | None) -> Iterator[str]:
+    """A fresh directory for generated checkpoints, removed afterwards."""
+    path = tempfile.mkdtemp(prefix="tfckpt-bench-", dir=base)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def float_tensors(count: int, elements: int, seed: int = 0) -> Iterator[tuple[str, np.ndarray]]:
+    """``count`` float32 tensors of ``elements`` values each, made one at a time."""
+    rng = np.random.default_rng(seed)
+    width = len(str(count - 1))
+    for i in range(count):
+        yield f"layer_{i:0{width}d}/kernel", rng.standard_normal(elements, dtype=np.float32)

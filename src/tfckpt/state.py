@@ -26,9 +26,10 @@ from collections.abc import Sequence
 
 from google.protobuf import text_format
 
+from .errors import InvalidArgumentError
 from .proto.checkpoint_state_pb2 import CheckpointState
 
-__all__ = ["CheckpointState", "get_checkpoint_state", "latest_checkpoint", "update_checkpoint_state", "checkpoint_exists"]
+__all__ = ["CheckpointState", "checkpoint_exists", "get_checkpoint_state", "latest_checkpoint", "update_checkpoint_state"]
 
 log = logging.getLogger("tfckpt")
 
@@ -124,11 +125,17 @@ def latest_checkpoint(checkpoint_dir: str | os.PathLike[str], latest_filename: s
 
 
 def _stored_path(path: str, directory: str, relative: bool) -> str:
-    """How TF records a path (``generate_checkpoint_state_proto`` + ``save_relative_paths``)."""
-    if not os.path.isabs(directory) and not os.path.isabs(path):
-        path = os.path.relpath(path, directory)  # both relative to the cwd
+    """How TF records a path (``update_checkpoint_state_internal`` + ``generate_checkpoint_state_proto``).
+
+    TF makes an absolute path relative (when ``relative``) and *then* rewrites every
+    relative path against a relative directory, so with a relative ``directory`` and an
+    absolute path it applies ``relpath`` twice and records ``../ckpt-1`` for ``runs/ckpt-1``
+    (a path that resolves to the wrong file). Here each path is made relative once.
+    """
     if relative and os.path.isabs(path):
-        path = os.path.relpath(path, directory)
+        return os.path.relpath(path, directory)
+    if not os.path.isabs(directory) and not os.path.isabs(path):
+        return os.path.relpath(path, directory)  # both relative to the cwd
     return path
 
 
@@ -171,11 +178,27 @@ def update_checkpoint_state(
     pass ``save_relative_paths=False`` for TF1 ``Saver``'s). ``model_checkpoint_path`` is
     appended to ``all_model_checkpoint_paths`` if it is not its last element.
 
+    The text is byte-identical to TensorFlow's for the same arguments (TF 2.21's
+    ``tf.__internal__.train.update_checkpoint_state`` with ``save_relative_paths=True``, or
+    ``tf.compat.v1.train.update_checkpoint_state`` with ``save_relative_paths=False``), except
+    for an absolute path under a relative ``save_dir`` with relative paths, which TF records
+    wrongly (see :func:`_stored_path`).
+
     Raises
     ------
     ValueError
         If ``all_model_checkpoint_timestamps`` is given with a different length than the
         paths, or a path is empty.
+    InvalidArgumentError
+        If the checkpoint path would be the state file itself (TF raises ``RuntimeError``).
+
+    Examples
+    --------
+    >>> tfckpt.update_checkpoint_state("runs/1", "runs/1/ckpt-2", ["runs/1/ckpt-1", "runs/1/ckpt-2"])  # doctest: +SKIP
+    >>> print(open("runs/1/checkpoint").read())                                                    # doctest: +SKIP
+    model_checkpoint_path: "ckpt-2"
+    all_model_checkpoint_paths: "ckpt-1"
+    all_model_checkpoint_paths: "ckpt-2"
     """
     directory = os.fspath(save_dir)
     paths = list(all_model_checkpoint_paths or [])
@@ -197,5 +220,10 @@ def update_checkpoint_state(
         all_model_checkpoint_timestamps=timestamps,
         last_preserved_timestamp=last_preserved_timestamp or 0.0,
     )
+    state_path = _state_path(directory, latest_filename)
+    if state_path == model_checkpoint_path:
+        raise InvalidArgumentError(
+            f"Save path {model_checkpoint_path!r} conflicts with path used for checkpoint state. Please use a different save path."
+        )
     os.makedirs(directory or ".", exist_ok=True)
-    atomic_write_text(_state_path(directory, latest_filename), format_state(state))
+    atomic_write_text(state_path, format_state(state))

@@ -28,7 +28,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ._bundle import BundleEntry, BundleHeader, HEADER_KEY, data_filename, encode_string_tensor, index_filename
+from ._bundle import HEADER_KEY, BundleEntry, BundleHeader, data_filename, encode_string_tensor, index_filename
 from ._coding import crc32c, mask_crc
 from ._dtypes import DTYPE_BY_NAME, DTYPES, STRING, DTypeInfo, dtype_for_array
 from ._ordered_code import encode_slice_key
@@ -385,7 +385,7 @@ class Writer:
             _remove(shard.temp_path)
         self._state = "abandoned"
 
-    def __enter__(self) -> Writer:
+    def __enter__(self) -> Writer:  # noqa: PYI034 - typing.Self needs Python 3.11
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:

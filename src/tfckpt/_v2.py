@@ -178,11 +178,11 @@ class BundleReader:
         if dtype is None:
             raise UnsupportedError(f"{name!r} has dtype {info.name}, which cannot be stored in a checkpoint")
         self._check_crc(key, entry, buf, path, name)
+        if self._foreign and info.swap is None:  # TF: Unimplemented, even for 1-byte float8/int4
+            raise UnsupportedError(f"{name!r}: {info.name} data written on a machine of the other byte order cannot be swapped")
         if entry.size == 0:
             return np.zeros(entry.shape, dtype=dtype)
         if self._foreign and dtype.itemsize > 1:
-            if info.swap is None:
-                raise UnsupportedError(f"{name!r}: {info.name} data written on a machine of the other byte order cannot be swapped")
             # complex numbers swap per component, which numpy's byte order handles too
             arr = np.frombuffer(buf, dtype=dtype.newbyteorder(), count=entry.num_elements, offset=entry.offset)
             return arr.astype(dtype).reshape(entry.shape)
@@ -192,8 +192,8 @@ class BundleReader:
     def _read_sliced(self, key: bytes, name: str, entry: BundleEntry) -> np.ndarray:
         """Reassemble a partitioned variable from its slice entries (TF's ``GetSliceValue``)."""
         info = DTYPES[entry.dtype]
-        out = np.empty(entry.shape, dtype=info.numpy if info.numpy is not None else object)
         boxes: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+        parts: list[tuple[bytes, BundleEntry]] = []
         covered = 0
         for starts, lengths in entry.slices:
             real = tuple(dim if n == FULL_EXTENT else n for dim, n in zip(entry.shape, lengths))
@@ -216,17 +216,21 @@ class BundleReader:
                         path=self.index_path, tensor=name,
                     )
             boxes.append((starts, real))
-            part = self._read_entry(slice_key, name, sub, copy=False)
-            out[tuple(slice(s, s + n) for s, n in zip(starts, real))] = part
-            volume = 1
-            for n in real:
-                volume *= n
-            covered += volume
-        if covered != out.size:
+            # Size and bounds first: the output is allocated only once the slices' data,
+            # which must be in the files, accounts for every element of the full shape.
+            sub.check_size(self.index_path, name)
+            self._payload(sub, name)
+            parts.append((slice_key, sub))
+            covered += sub.num_elements
+        if covered != entry.num_elements:
             raise CorruptionError(
-                f"slices cover {covered} of {out.size} elements (TF: 'Does not have sufficient slices')",
+                f"slices cover {covered} of {entry.num_elements} elements (TF: 'Does not have sufficient slices')",
                 path=self.index_path, tensor=name,
             )
+        out = np.empty(entry.shape, dtype=info.numpy if info.numpy is not None else object)
+        for (starts, real), (slice_key, sub) in zip(boxes, parts):
+            part = self._read_entry(slice_key, name, sub, copy=False)
+            out[tuple(slice(s, s + n) for s, n in zip(starts, real))] = part
         out.flags.writeable = True
         return out
 

@@ -6,14 +6,17 @@ import difflib
 import os
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
 from ._dtypes import DTYPES
 from ._paths import resolve
 from ._v2 import BundleReader
-from .errors import NotFoundError
+from .errors import CorruptionError, NotFoundError
+
+if TYPE_CHECKING:
+    from .objects import ObjectGraph
 
 __all__ = ["Checkpoint", "open"]
 
@@ -56,7 +59,7 @@ class Checkpoint:
         self.format = format
         self._names = source.names
         self._name_set = frozenset(self._names)
-        self._object_graph: object | None = None
+        self._object_graph: ObjectGraph | None = None
 
     # -- mapping protocol --------------------------------------------------------------
 
@@ -144,6 +147,94 @@ class Checkpoint:
         """Each element of a variant tensor as its serialized ``VariantTensorDataProto``."""
         self._check(name)
         return self._source.variant_elements(name)
+
+    # -- object graph (TF2 object-based checkpoints; see tfckpt.objects) -----------------
+
+    @property
+    def object_graph(self) -> ObjectGraph | None:
+        """The parsed ``TrackableObjectGraph``, or None for a name-based (TF1) checkpoint.
+
+        Parsed on first use and cached. See :class:`tfckpt.objects.ObjectGraph`.
+
+        Raises
+        ------
+        CorruptionError
+            ``_CHECKPOINTABLE_OBJECT_GRAPH`` is not a scalar string or not a valid graph.
+        """
+        from .objects import OBJECT_GRAPH_KEY, ObjectGraph
+
+        if self._object_graph is None and OBJECT_GRAPH_KEY in self._name_set:
+            dtype, shape = self._source.info(OBJECT_GRAPH_KEY)
+            if DTYPES[dtype].name != "string" or shape != ():
+                raise CorruptionError(
+                    f"expected a scalar string, found {DTYPES[dtype].name}{list(shape)}", path=self.prefix, tensor=OBJECT_GRAPH_KEY
+                )
+            data = bytes(self._source.read(OBJECT_GRAPH_KEY)[()])
+            self._object_graph = ObjectGraph.parse(data, path=self.prefix)
+        return self._object_graph
+
+    def object_paths(self, key: str) -> list[str]:
+        """Every path from the root object to the object that owns tensor ``key``.
+
+        Paths are ``/``-joined *unescaped* local names, shortest first; the first is the one
+        TensorFlow keyed the tensor by. ``[]`` for a name-based checkpoint or a tensor no
+        object owns (such as the graph itself).
+
+        Raises
+        ------
+        NotFoundError
+            No tensor ``key`` in the checkpoint.
+        CorruptionError
+            The object graph is damaged.
+
+        Examples
+        --------
+        >>> ckpt.object_paths("optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE")  # doctest: +SKIP
+        ['model/_operations/1/_kernel', 'optimizer/_trainable_variables/0', 'model/optimizer/_trainable_variables/0']
+        """
+        self._check(key)
+        graph = self.object_graph
+        return [] if graph is None else graph.object_paths(key)
+
+    def variables(self, names: Literal["path", "full"] = "path") -> dict[str, str]:
+        """Clean name -> checkpoint key for the model's own variables.
+
+        Left out: bookkeeping (``save_counter``, the graph) and optimizer state (slot
+        variables, and variables every path to which passes through an optimizer: an object
+        reached by an edge named ``optimizer`` or owning slot variables). For name-based
+        checkpoints the names are the keys, minus optimizer slots (``<var>/Adam``,
+        ``<var>/adam_m``, ...), ``beta1_power``/``beta2_power`` and ``global_step``; see
+        :func:`tfckpt.objects.name_based_model_variables`.
+
+        Parameters
+        ----------
+        names : {"path", "full"}
+            ``"path"``: the shortest path avoiding optimizers, unescaped, without the
+            ``/.ATTRIBUTES/VARIABLE_VALUE`` suffix (``model/_operations/1/_kernel``).
+            ``"full"``: the variable's own ``full_name`` where present and unique
+            (``hidden/kernel``), else the path.
+
+        Raises
+        ------
+        InvalidArgumentError
+            An unknown ``names`` mode.
+        CorruptionError
+            The object graph is damaged.
+
+        Examples
+        --------
+        >>> with tfckpt.open("keras_ckpt/ckpt-1") as ckpt:                   # doctest: +SKIP
+        ...     weights = {name: ckpt[key] for name, key in ckpt.variables("full").items()}
+        """
+        from .errors import InvalidArgumentError
+        from .objects import name_based_model_variables
+
+        if names not in ("path", "full"):
+            raise InvalidArgumentError(f"names must be 'path' or 'full', got {names!r}")
+        graph = self.object_graph
+        if graph is None:
+            return {name: name for name in name_based_model_variables(self._names)}
+        return graph.variables(names)
 
     # -- lifetime ----------------------------------------------------------------------
 

@@ -1,0 +1,465 @@
+"""The object graph of TF2 (object-based) checkpoints, and which tensors are model weights.
+
+A checkpoint written by ``tf.train.Checkpoint`` names each tensor by the path of *escaped local
+names* from the root object to the object that owns it, followed by the attribute::
+
+    <escaped name>/<escaped name>/.../.ATTRIBUTES/<attribute>      e.g. net/table/scoped.Sc/.ATTRIBUTES/VARIABLE_VALUE
+    <variable path>/.OPTIMIZER_SLOT/<optimizer path>/<slot name>/.ATTRIBUTES/VARIABLE_VALUE
+
+and stores the graph itself as the scalar string tensor ``_CHECKPOINTABLE_OBJECT_GRAPH``: one
+serialized ``TrackableObjectGraph`` protocol buffer (``protos/trackable_object_graph.proto``)::
+
+    TrackableObjectGraph { repeated TrackableObject nodes = 1; }      node 0 is the root
+    TrackableObject {
+      repeated ObjectReference  children       = 1;  {node_id, local_name (unescaped)}
+      repeated SerializedTensor attributes     = 2;  {name, full_name, checkpoint_key}
+      repeated SlotVariableReference slot_variables = 3;
+                                 {original_variable_node_id, slot_name, slot_variable_node_id}
+      RegisteredSaver registered_saver = 4;  BoolValue has_checkpoint_values = 5;
+    }
+
+Escaping (TF's ``trackable_utils.escape_local_name``): ``.`` becomes ``..`` first, then ``/``
+becomes ``.S``; so ``"scoped/c"`` is keyed ``scoped.Sc`` and ``"a.b"`` is ``a..b``. Reserved path
+components (``.ATTRIBUTES``, ``.OPTIMIZER_SLOT``) start with one ``.`` followed by a letter other
+than ``S``, which no escaped name can produce. Local names inside the proto are unescaped.
+
+TensorFlow keys each object by the first path its breadth-first traversal from the root finds
+(children in stored order); slot variables are usually not children of anything and are only
+reachable through their optimizer's ``slot_variables`` list.
+
+Model variables (:meth:`ObjectGraph.variables`) are ``VARIABLE_VALUE`` attributes of nodes
+reachable from the root without passing through *bookkeeping* (the root's ``save_counter``) or
+*optimizer state*: slot variables, and any object reached by an edge named ``optimizer`` or that
+owns slot variables. For name-based (TF1) checkpoints, :func:`name_based_model_variables` applies
+the equivalent rules to variable names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+from google.protobuf.message import DecodeError
+
+from .errors import CorruptionError, InvalidArgumentError
+from .proto import trackable_object_graph_pb2 as _pb
+
+__all__ = [
+    "ATTRIBUTES",
+    "Attribute",
+    "NAME_BASED_SLOT_NAMES",
+    "Node",
+    "OBJECT_GRAPH_KEY",
+    "ObjectGraph",
+    "OPTIMIZER_SLOT",
+    "SAVE_COUNTER",
+    "SlotVariable",
+    "VARIABLE_VALUE",
+    "checkpoint_key",
+    "escape_local_name",
+    "name_based_model_variables",
+    "unescape_local_name",
+]
+
+OBJECT_GRAPH_KEY: Final = "_CHECKPOINTABLE_OBJECT_GRAPH"  # python/trackable/constants.py
+ATTRIBUTES: Final = ".ATTRIBUTES"  # trackable_utils._OBJECT_ATTRIBUTES_NAME
+OPTIMIZER_SLOT: Final = ".OPTIMIZER_SLOT"  # trackable_utils._OPTIMIZER_SLOTS_NAME
+VARIABLE_VALUE: Final = "VARIABLE_VALUE"  # constants.VARIABLE_VALUE_KEY
+SAVE_COUNTER: Final = "save_counter"  # tf.train.Checkpoint's counter, a child of the root
+OPTIMIZER_EDGE: Final = "optimizer"  # the edge name Keras and tf.train.Checkpoint users give optimizers
+SUFFIX: Final = f"/{ATTRIBUTES}/{VARIABLE_VALUE}"
+
+# Slot variable names of TF1 optimizers (``<var>/<optimizer name>[_N]``, slot_creator.py), of
+# BERT's AdamWeightDecayOptimizer (``<var>/adam_m``, ``<var>/adam_v``) and of ALBERT's LAMB.
+NAME_BASED_SLOT_NAMES: Final = (
+    "Adam", "Adadelta", "Adagrad", "AdagradDA", "Ftrl", "LazyAdam", "Momentum", "ProximalAdagrad",
+    "ProximalGradientDescent", "RMSProp", "AdamW", "AdamWeightDecayOptimizer", "LAMB",
+    "adam_m", "adam_v", "lamb_m", "lamb_v",
+)  # fmt: skip
+_SLOT_RE: Final = re.compile(r"(?:%s)(?:_\d+)?" % "|".join(map(re.escape, NAME_BASED_SLOT_NAMES)))
+# Non-slot optimizer variables and training bookkeeping of TF1 graphs (Adam's beta powers, the
+# global step that Saver numbers checkpoints with; Hugging Face's BERT converter skips the same).
+_NAME_BASED_STATE_RE: Final = re.compile(r"(?:.*/)?(?:beta[12]_power(?:_\d+)?|global_step)")
+
+# Work limits for enumerating every path through a hostile (densely cross-linked) graph.
+_MAX_PATH_STATES: Final = 1_000_000
+
+
+def escape_local_name(name: str) -> str:
+    """Escape one local name for use in a checkpoint key, exactly as TensorFlow does.
+
+    ``.`` becomes ``..`` first, then ``/`` becomes ``.S``.
+
+    Examples
+    --------
+    >>> escape_local_name("scoped/c"), escape_local_name("a.b")
+    ('scoped.Sc', 'a..b')
+    """
+    return name.replace(".", "..").replace("/", ".S")
+
+
+_ESCAPE_RE: Final = re.compile(r"\.(.?)", re.DOTALL)
+
+
+def unescape_local_name(escaped: str) -> str:
+    """Invert :func:`escape_local_name`.
+
+    Raises
+    ------
+    InvalidArgumentError
+        ``escaped`` contains a ``.`` that is not part of ``..`` or ``.S`` (for example the
+        reserved ``.ATTRIBUTES``), so it is not an escaped local name.
+
+    Examples
+    --------
+    >>> unescape_local_name("x.Sy..z")
+    'x/y.z'
+    """
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(1) == ".":
+            return "."
+        if m.group(1) == "S":
+            return "/"
+        raise InvalidArgumentError(f"{escaped!r} is not an escaped local name (bad escape at offset {m.start()})")
+
+    return _ESCAPE_RE.sub(repl, escaped)
+
+
+def checkpoint_key(path: Sequence[str], attribute: str = VARIABLE_VALUE) -> str:
+    """The key TensorFlow gives ``attribute`` of the object at ``path`` (unescaped local names).
+
+    Examples
+    --------
+    >>> checkpoint_key(["vars", "scoped/c"])
+    'vars/scoped.Sc/.ATTRIBUTES/VARIABLE_VALUE'
+    """
+    return "/".join([*(escape_local_name(p) for p in path), ATTRIBUTES, escape_local_name(attribute)])
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One saved tensor of an object: ``name`` (``"VARIABLE_VALUE"`` for variables), the
+    object's ``full_name`` (a variable's own name, e.g. ``"dense/kernel"``; may be empty) and
+    the ``checkpoint_key`` of the tensor."""
+
+    name: str
+    full_name: str
+    checkpoint_key: str
+
+
+@dataclass(eq=False)
+class Node:
+    """One object of the graph.
+
+    Attributes
+    ----------
+    node_id : int
+        Index in :attr:`ObjectGraph.nodes` (0 is the root).
+    children : dict[str, Node]
+        Unescaped local name -> child, in stored order.
+    attributes : list[Attribute]
+        The tensors this object saved.
+    slot_variables : list[SlotVariable]
+        For an optimizer: which slot of which variable is which node.
+    has_checkpoint_values : bool or None
+        TF's flag that this object or a descendant saved values (None when not stored).
+    """
+
+    node_id: int
+    children: dict[str, Node] = field(default_factory=dict)
+    attributes: list[Attribute] = field(default_factory=list)
+    slot_variables: list[SlotVariable] = field(default_factory=list)
+    has_checkpoint_values: bool | None = None
+
+    def __repr__(self) -> str:
+        keys = [a.checkpoint_key for a in self.attributes]
+        return f"<Node {self.node_id} children={list(self.children)} attributes={keys}>"
+
+
+@dataclass(frozen=True)
+class SlotVariable:
+    """Slot ``slot_name`` (``"m"``, ``"v"``, ``"momentum"``) of ``original_variable``, held by
+    ``slot_variable``; listed on the optimizer node ``optimizer``."""
+
+    optimizer: Node
+    original_variable: Node
+    slot_name: str
+    slot_variable: Node
+
+    def __repr__(self) -> str:
+        return (
+            f"<SlotVariable {self.slot_name!r} of node {self.original_variable.node_id} in node "
+            f"{self.slot_variable.node_id} (optimizer node {self.optimizer.node_id})>"
+        )
+
+
+class ObjectGraph:
+    """A parsed ``TrackableObjectGraph``: :attr:`root`, :attr:`nodes` and path queries.
+
+    Get one from :attr:`tfckpt.Checkpoint.object_graph`.
+
+    Examples
+    --------
+    >>> with tfckpt.open("tests/fixtures/tf2_nested/ckpt-2") as ckpt:       # doctest: +SKIP
+    ...     g = ckpt.object_graph
+    ...     g.root.children["net"].children["table"].children["scoped/c"].attributes[0].checkpoint_key
+    'net/table/scoped.Sc/.ATTRIBUTES/VARIABLE_VALUE'
+    """
+
+    def __init__(self, nodes: list[Node]) -> None:
+        if not nodes:
+            raise InvalidArgumentError("an object graph needs at least the root node")
+        self.nodes = nodes
+        self.root = nodes[0]
+        self._owners: dict[str, Node] = {}
+        for node in nodes:
+            for attr in node.attributes:
+                self._owners.setdefault(attr.checkpoint_key, node)
+        self._slots: dict[int, SlotVariable] = {
+            s.slot_variable.node_id: s for n in nodes for s in n.slot_variables
+        }
+        self._parents: dict[int, list[tuple[Node, str]]] | None = None
+
+    # -- construction ------------------------------------------------------------------
+
+    @classmethod
+    def parse(cls, data: bytes, *, path: str | None = None) -> ObjectGraph:
+        """Parse a serialized ``TrackableObjectGraph``.
+
+        Raises
+        ------
+        CorruptionError
+            The bytes are not a valid graph (undecodable, no nodes, a reference to a node that
+            does not exist, a repeated child name), naming ``path`` and the graph tensor.
+        """
+
+        def bad(msg: str) -> CorruptionError:
+            return CorruptionError(msg, path=path, tensor=OBJECT_GRAPH_KEY)
+
+        proto = _pb.TrackableObjectGraph()
+        try:
+            proto.ParseFromString(data)
+        except (DecodeError, RuntimeError, ValueError) as e:  # RuntimeError: recursion limit in upb
+            raise bad(f"cannot parse the TrackableObjectGraph ({len(data)} bytes): {e}") from e
+        count = len(proto.nodes)
+        if count == 0:
+            raise bad("the object graph has no nodes (expected at least the root)")
+        nodes = [Node(i) for i in range(count)]
+
+        def ref(node_id: int, what: str) -> Node:
+            if not 0 <= node_id < count:
+                raise bad(f"{what} refers to node {node_id}, but the graph has {count} nodes")
+            return nodes[node_id]
+
+        for i, obj in enumerate(proto.nodes):
+            node = nodes[i]
+            for child in obj.children:
+                if child.local_name in node.children:
+                    raise bad(f"node {i} has two children named {child.local_name!r}")
+                node.children[child.local_name] = ref(child.node_id, f"child {child.local_name!r} of node {i}")
+            node.attributes = [Attribute(a.name, a.full_name, a.checkpoint_key) for a in obj.attributes]
+            node.slot_variables = [
+                SlotVariable(
+                    node,
+                    ref(s.original_variable_node_id, f"slot {s.slot_name!r} of node {i}"),
+                    s.slot_name,
+                    ref(s.slot_variable_node_id, f"slot {s.slot_name!r} of node {i}"),
+                )
+                for s in obj.slot_variables
+            ]
+            if obj.HasField("has_checkpoint_values"):
+                node.has_checkpoint_values = obj.has_checkpoint_values.value
+        return cls(nodes)
+
+    # -- queries -----------------------------------------------------------------------
+
+    def owner(self, key: str) -> Node | None:
+        """The node with an attribute stored under ``key``, or None."""
+        return self._owners.get(key)
+
+    @property
+    def checkpoint_keys(self) -> dict[str, Node]:
+        """Every checkpoint key the graph names -> the node that owns it."""
+        return dict(self._owners)
+
+    def slot_of(self, node: Node) -> SlotVariable | None:
+        """The slot reference if ``node`` is an optimizer slot variable, else None."""
+        return self._slots.get(node.node_id)
+
+    def _parent_map(self) -> dict[int, list[tuple[Node, str]]]:
+        if self._parents is None:
+            parents: dict[int, list[tuple[Node, str]]] = {}
+            for node in self.nodes:
+                for name, child in node.children.items():
+                    parents.setdefault(child.node_id, []).append((node, name))
+            self._parents = parents
+        return self._parents
+
+    def bfs_paths(self, *, avoid: Iterable[Node] = ()) -> dict[int, tuple[str, ...]]:
+        """Node id -> the first path (unescaped local names) a breadth-first walk from the root
+        finds, in TF's order; nodes in ``avoid`` are neither entered nor reported."""
+        blocked = {n.node_id for n in avoid}
+        paths: dict[int, tuple[str, ...]] = {}
+        if self.root.node_id in blocked:
+            return paths
+        paths[self.root.node_id] = ()
+        queue = deque([self.root])
+        while queue:
+            node = queue.popleft()
+            base = paths[node.node_id]
+            for name, child in node.children.items():
+                if child.node_id not in paths and child.node_id not in blocked:
+                    paths[child.node_id] = (*base, name)
+                    queue.append(child)
+        return paths
+
+    def paths_to(self, target: Node, *, limit: int = 1000) -> list[tuple[str, ...]]:
+        """Every path of child edges from the root to ``target`` that visits no node twice,
+        shortest first (ties in TF's traversal order, so the first is the path TF keys the
+        object by); at most ``limit`` of them."""
+        # Only nodes from which ``target`` is reachable can lie on a path: walk parents back.
+        parents = self._parent_map()
+        useful = {target.node_id}
+        stack = [target.node_id]
+        while stack:
+            for parent, _ in parents.get(stack.pop(), ()):
+                if parent.node_id not in useful:
+                    useful.add(parent.node_id)
+                    stack.append(parent.node_id)
+        if self.root.node_id not in useful:
+            return []
+        found: list[tuple[str, ...]] = []
+        queue: deque[tuple[Node, tuple[str, ...], frozenset[int]]] = deque([(self.root, (), frozenset([self.root.node_id]))])
+        states = 0
+        while queue and len(found) < limit and states < _MAX_PATH_STATES:
+            node, path, seen = queue.popleft()
+            if node is target:
+                found.append(path)
+                continue
+            for name, child in node.children.items():
+                states += 1
+                if child.node_id in useful and child.node_id not in seen:
+                    queue.append((child, (*path, name), seen | {child.node_id}))
+        return found
+
+    def object_paths(self, key: str, *, limit: int = 1000) -> list[str]:
+        """Every path from the root to the object that owns ``key``, as ``/``-joined unescaped
+        local names, shortest first; ``[]`` when no node owns ``key``.
+
+        A slot variable that is only reachable through its optimizer is reported as TF keys
+        it: ``<variable path>/.OPTIMIZER_SLOT/<optimizer path>/<slot name>``.
+        """
+        node = self.owner(key)
+        if node is None:
+            return []
+        paths = self.paths_to(node, limit=limit)
+        slot = self.slot_of(node)
+        if slot is not None and len(paths) < limit:
+            for var_path in self.paths_to(slot.original_variable, limit=limit):
+                for opt_path in self.paths_to(slot.optimizer, limit=limit):
+                    paths.append((*var_path, OPTIMIZER_SLOT, *opt_path, slot.slot_name))
+            paths = sorted(dict.fromkeys(paths), key=len)[:limit]  # stable: ties keep traversal order
+        return ["/".join(p) for p in paths]
+
+    def optimizer_nodes(self) -> list[Node]:
+        """Objects treated as optimizers: reached by an edge named ``optimizer``, or owning slots."""
+        found: dict[int, Node] = {}
+        for node in self.nodes:
+            child = node.children.get(OPTIMIZER_EDGE)
+            if child is not None:
+                found[child.node_id] = child
+            if node.slot_variables:
+                found[node.node_id] = node
+        return list(found.values())
+
+    def variables(self, names: Literal["path", "full"] = "path") -> dict[str, str]:
+        """Clean name -> checkpoint key for the model's own variables (see the module docs).
+
+        With ``names="path"`` the name is the shortest path that avoids optimizers, unescaped,
+        without the ``.ATTRIBUTES/VARIABLE_VALUE`` suffix; with ``names="full"`` it is the
+        variable's ``full_name`` where that is present and unique among the model variables,
+        else the path. Entries are in TF's traversal order.
+
+        Raises
+        ------
+        InvalidArgumentError
+            ``names`` is neither ``"path"`` nor ``"full"``.
+        """
+        if names not in ("path", "full"):
+            raise InvalidArgumentError(f"names must be 'path' or 'full', got {names!r}")
+        avoid = self.optimizer_nodes() + [s.slot_variable for s in self._slots.values()]
+        counter = self.root.children.get(SAVE_COUNTER)
+        if counter is not None and counter.attributes:
+            avoid.append(counter)
+        found: list[tuple[tuple[str, ...], Attribute]] = []
+        for node_id, path in self.bfs_paths(avoid=avoid).items():
+            for attr in self.nodes[node_id].attributes:
+                if attr.name == VARIABLE_VALUE:
+                    found.append((path, attr))
+        joined = ["/".join(p) for p, _ in found]
+        escaped = ["/".join(map(escape_local_name, p)) for p, _ in found]
+        # '/' inside local names can make two unescaped paths equal; those keep their escaped form.
+        counts: dict[str, int] = {}
+        for j in joined:
+            counts[j] = counts.get(j, 0) + 1
+        path_names = [j if counts[j] == 1 else e for j, e in zip(joined, escaped)]
+        chosen = list(path_names)
+        if names == "full":
+            full_counts: dict[str, int] = {}
+            for _, attr in found:
+                full_counts[attr.full_name] = full_counts.get(attr.full_name, 0) + 1
+            chosen = [
+                attr.full_name if attr.full_name and full_counts[attr.full_name] == 1 else p
+                for (_, attr), p in zip(found, path_names)
+            ]
+            chosen = _resolve_collisions(chosen, path_names)
+        return {name: attr.checkpoint_key for name, (_, attr) in zip(chosen, found)}
+
+    def __repr__(self) -> str:
+        return f"<tfckpt.ObjectGraph {len(self.nodes)} nodes, {len(self._owners)} keys>"
+
+
+def _resolve_collisions(chosen: list[str], fallback: list[str]) -> list[str]:
+    """Replace every name that occurs twice by its (unique) fallback until all are unique."""
+    chosen = list(chosen)
+    while True:
+        seen: dict[str, list[int]] = {}
+        for i, name in enumerate(chosen):
+            seen.setdefault(name, []).append(i)
+        clashes = [i for idx in seen.values() if len(idx) > 1 for i in idx if chosen[i] != fallback[i]]
+        if not clashes:
+            return chosen
+        for i in clashes:
+            chosen[i] = fallback[i]
+
+
+def name_based_model_variables(names: Iterable[str]) -> list[str]:
+    """The names of a name-based (TF1) checkpoint that are model weights, in the given order.
+
+    Left out: the object graph tensor; optimizer slots, i.e. names ``<var>/<slot>`` whose
+    ``<var>`` is also in ``names`` and whose ``<slot>`` is one of :data:`NAME_BASED_SLOT_NAMES`
+    optionally followed by ``_N`` (``dense/kernel/Adam_1``, ``bert/.../adam_m``); and
+    ``beta1_power``/``beta2_power`` (Adam's non-slot state) and ``global_step`` (the training
+    step counter), at any scope.
+
+    Examples
+    --------
+    >>> name_based_model_variables(["w", "w/Adam", "w/Adam_1", "beta1_power", "global_step"])
+    ['w']
+    """
+    all_names = list(names)
+    present = set(all_names)
+    kept = []
+    for name in all_names:
+        if name == OBJECT_GRAPH_KEY or _NAME_BASED_STATE_RE.fullmatch(name):
+            continue
+        parent, _, last = name.rpartition("/")
+        if parent in present and _SLOT_RE.fullmatch(last):
+            continue
+        kept.append(name)
+    return kept
+

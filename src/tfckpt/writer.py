@@ -54,7 +54,7 @@ def to_tensor(value: ArrayLike, *, dtype: str | None = None, name: str = "") -> 
     """
     try:
         return _to_tensor(value, dtype, name)
-    except (ValueError, TypeError, OverflowError) as e:
+    except (ValueError, TypeError, OverflowError, UnicodeError) as e:
         if isinstance(e, InvalidArgumentError):
             raise
         raise InvalidArgumentError(f"{name!r}: cannot convert {type(value).__name__} to a tensor: {e}") from e
@@ -72,11 +72,22 @@ def _to_tensor(value: ArrayLike, dtype: str | None, name: str) -> tuple[DTypeInf
         if arr.dtype == object or arr.dtype.kind in "US" or (arr.dtype.kind == "V" and dtype_for_array(arr.dtype) is None):
             raise InvalidArgumentError(f"{name!r}: cannot write {arr.dtype} data as {dtype}")
         return info, _c_order(arr.astype(info.numpy, copy=False))
-    arr = value if isinstance(value, np.ndarray) else np.asarray(value)
-    if arr.dtype == object or arr.dtype.kind in "US":
-        if not isinstance(value, np.ndarray):
+    if isinstance(value, np.ndarray):
+        arr = value
+    elif isinstance(value, (bytes, str)):
+        return DTYPES[STRING], _as_bytes_array(_object_array(value), name)
+    else:
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError, UnicodeError):
+            # numpy cannot mix bytes holding non-ASCII with str; an object array can.
+            arr = np.asarray(value, dtype=object)
+            if not (arr.size and all(isinstance(v, (bytes, str)) for v in arr.flat)):
+                raise
+        if arr.dtype == object or arr.dtype.kind in "US":
             # numpy's "S" type drops trailing NUL bytes; keep the Python objects as given.
             arr = _object_array(value)
+    if arr.dtype == object or arr.dtype.kind in "US":
         return DTYPES[STRING], _as_bytes_array(arr, name)
     row = dtype_for_array(arr.dtype)
     if row is None:
@@ -196,13 +207,17 @@ class Writer:
             raise InvalidArgumentError(f"duplicate tensor name {name!r}")
         return key
 
+    def _shard_stem(self, shard_id: int) -> str:
+        # The shard count is unknown until finish(); the temporary lives beside the prefix.
+        return f"{self.prefix}.data-{shard_id:05d}"
+
     def _shard_for(self, nbytes: int) -> tuple[int, _Shard]:
         if not self._shards:
-            self._shards.append(_Shard(""))
+            self._shards.append(_Shard(self._shard_stem(0)))
         shard = self._shards[-1]
         limit = self.max_shard_size
         if limit is not None and shard.size and shard.size + nbytes > limit:
-            shard = _Shard("")
+            shard = _Shard(self._shard_stem(len(self._shards)))
             self._shards.append(shard)
         return len(self._shards) - 1, shard
 
@@ -332,7 +347,7 @@ class Writer:
         try:
             items = self._index_items()
             if not self._shards:
-                self._shards.append(_Shard(""))
+                self._shards.append(_Shard(self._shard_stem(0)))
             count = len(self._shards)
             header = BundleHeader(num_shards=count).encode()
             for i, shard in enumerate(self._shards):
@@ -417,6 +432,9 @@ def _put_back(placed: list[tuple[str, bool, str | None]]) -> None:
         try:
             if backup is not None:
                 os.replace(backup, path)
+                # rename() between two links to one file does nothing: the failed rename
+                # left the old file in place and its backup name still exists.
+                _remove(backup)
             elif not existed:
                 os.unlink(path)
         except OSError:

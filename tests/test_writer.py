@@ -1,0 +1,489 @@
+"""tfckpt.save / tfckpt.Writer without TensorFlow: round trips through tfckpt.open, exact bytes
+against a TF-written bundle, sharding, partitioned slices, input errors and atomicity under
+injected failures. (TensorFlow's own readings of these files: tests/interop/.)"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import ml_dtypes
+import numpy as np
+import pytest
+from conftest import FIXTURES, expected
+
+import tfckpt
+import tfckpt.writer as writer_mod
+from tfckpt._dtypes import DTYPES
+from tfckpt.errors import InvalidArgumentError
+
+NUMERIC = [r for r in DTYPES.values() if r.numpy is not None]
+
+
+def _files(d: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir())}
+
+
+def _read_all(prefix: str | Path) -> dict[str, Any]:
+    with tfckpt.open(prefix) as ckpt:
+        return {name: (ckpt.dtype(name), ckpt.shape(name), ckpt.get_tensor(name, copy=True)) for name in ckpt}
+
+
+def _sample(row: Any, shape: tuple[int, ...]) -> np.ndarray:
+    n = int(np.prod(shape))
+    if row.numpy == np.bool_:
+        return (np.arange(n) % 3 == 0).reshape(shape)
+    if row.numpy.kind == "c":
+        return (np.arange(n) - 1.5j * np.arange(n)).astype(row.numpy).reshape(shape)
+    lo = -2 if row.name in ("int4", "int2", "float4_e2m1fn") or row.numpy.kind in "fV" else 0
+    values = (np.arange(n) % 4 + lo).astype(np.float32)
+    return values.astype(row.numpy).reshape(shape)
+
+
+# -- round trips -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(), (0,), (5,), (2, 3), (2, 0, 3)], ids=str)
+def test_every_numeric_dtype_round_trips(tmp_path: Path, shape: tuple[int, ...]) -> None:
+    with tfckpt.Writer(tmp_path / "m") as w:
+        for row in NUMERIC:
+            # Quantized rows share numpy types with plain ints: ask for them by name.
+            w.add(row.name, _sample(row, shape), dtype=row.name if row.name.startswith("q") else None)
+    got = _read_all(tmp_path / "m")
+    assert sorted(got) == sorted(r.name for r in NUMERIC)
+    for row in NUMERIC:
+        dtype, got_shape, value = got[row.name]
+        assert (dtype, got_shape) == (row.name, shape)
+        assert value.tobytes() == _sample(row, shape).tobytes()
+
+
+def test_strings_keep_arbitrary_bytes(tmp_path: Path) -> None:
+    tricky = [b"", b"\x00", b"a\x00\x00", b"\xff\xfe\x00", "h\u00e9llo", b"x" * 300]
+    tfckpt.save(
+        tmp_path / "s",
+        {
+            "list": tricky,
+            "scalar_bytes": b"trailing nul\x00",
+            "scalar_str": "\u00fcber",
+            "nested": [[b"a", "b"], [b"\x00", b"cd\x00"]],
+            "numpy_unicode": np.array(["x", "\u0436\u0436"]),
+            "object_array": np.array([b"p\x00", "q"], dtype=object),
+            "empty": np.zeros((2, 0), dtype=object),
+        },
+    )
+    got = _read_all(tmp_path / "s")
+    assert got["list"][2].tolist() == [b"", b"\x00", b"a\x00\x00", b"\xff\xfe\x00", "h\u00e9llo".encode(), b"x" * 300]
+    assert got["scalar_bytes"][1:] == ((), np.array(b"trailing nul\x00", dtype=object))
+    assert got["scalar_bytes"][2].item() == b"trailing nul\x00"
+    assert got["scalar_str"][2].item() == "\u00fcber".encode()
+    assert got["nested"][2].tolist() == [[b"a", b"b"], [b"\x00", b"cd\x00"]]
+    assert got["numpy_unicode"][2].tolist() == [b"x", "\u0436\u0436".encode()]
+    assert got["object_array"][2].tolist() == [b"p\x00", b"q"]
+    assert got["empty"][:2] == ("string", (2, 0))
+    assert {v[0] for v in got.values()} == {"string"}
+
+
+def test_python_and_numpy_scalars(tmp_path: Path) -> None:
+    tfckpt.save(tmp_path / "p", {"i": 7, "f": 0.5, "b": True, "c": 1 + 2j, "n32": np.float32(2.5), "u8": np.uint8(200)})
+    got = _read_all(tmp_path / "p")
+    assert {k: (v[0], v[1], v[2].item()) for k, v in got.items()} == {
+        "i": ("int64", (), 7),
+        "f": ("float64", (), 0.5),
+        "b": ("bool", (), True),
+        "c": ("complex128", (), 1 + 2j),
+        "n32": ("float32", (), 2.5),
+        "u8": ("uint8", (), 200),
+    }
+
+
+def test_memory_order_and_byte_order_do_not_change_the_bytes(tmp_path: Path) -> None:
+    base = np.arange(24, dtype=np.float64).reshape(4, 6)
+    variants = {
+        "c": base,
+        "fortran": np.asfortranarray(base),
+        "strided": np.arange(48, dtype=np.float64).reshape(4, 12)[:, ::2] / 2 * 0 + base,
+        "big_endian": base.astype(">f8"),
+        "transposed_view": np.ascontiguousarray(base.T).T,
+    }
+    assert not variants["fortran"].flags.c_contiguous and not variants["transposed_view"].flags.c_contiguous
+    strided = np.zeros((4, 12))
+    strided[:, ::2] = base
+    variants["strided"] = strided[:, ::2]
+    assert not variants["strided"].flags.c_contiguous
+    for name, arr in variants.items():
+        tfckpt.save(tmp_path / name / "m", {"x": arr})
+    want = _files(tmp_path / "c")
+    for name in variants:
+        assert _files(tmp_path / name) == want, name
+    assert np.array_equal(_read_all(tmp_path / "fortran" / "m")["x"][2], base)
+
+
+def test_ml_dtypes_and_forced_dtypes(tmp_path: Path) -> None:
+    with tfckpt.Writer(tmp_path / "m") as w:
+        w.add("bf16", np.array([1.5, -2], ml_dtypes.bfloat16))
+        w.add("q", [[-3, 4]], dtype="qint8")
+        w.add("as_half", [0.5, 1.0], dtype="half")
+        w.add("as_string", ["a", b"b"], dtype="string")
+    got = _read_all(tmp_path / "m")
+    assert got["bf16"][0] == "bfloat16" and got["bf16"][2].astype(np.float32).tolist() == [1.5, -2]
+    assert got["q"][:2] == ("qint8", (1, 2)) and got["q"][2].tolist() == [[-3, 4]]
+    assert got["as_half"][0] == "float16"
+    assert got["as_string"][2].tolist() == [b"a", b"b"]
+
+
+def test_same_input_same_bytes(tmp_path: Path) -> None:
+    tensors = {"b": np.arange(10, dtype=np.int32), "a": [b"x", b"y"], "c": np.float16(1)}
+    tfckpt.save(tmp_path / "1" / "m", tensors)
+    tfckpt.save(tmp_path / "2" / "m", tensors)
+    assert _files(tmp_path / "1") == _files(tmp_path / "2")
+
+
+def test_byte_identical_to_tensorflow_savev2_many_index_blocks(tmp_path: Path) -> None:
+    # multi_block_index: 640 scalars with ~1000-byte names written by one tf.raw_ops.SaveV2 call;
+    # each value is the tensor's position in the SaveV2 call, so the call can be replayed.
+    case = FIXTURES / "multi_block_index"
+    prefix = expected("multi_block_index")["prefix"]
+    with tfckpt.open(case / prefix) as ckpt:
+        order = sorted(ckpt, key=lambda name: float(ckpt[name]))
+        tensors = [(name, ckpt.get_tensor(name, copy=True)) for name in order]
+    tfckpt.save(tmp_path / prefix, tensors)
+    for suffix in (".index", ".data-00000-of-00001"):
+        assert (tmp_path / (prefix + suffix)).read_bytes() == (case / (prefix + suffix)).read_bytes(), suffix
+
+
+# -- sharding ----------------------------------------------------------------------------------
+
+
+def test_max_shard_size_splits_before_a_tensor_that_would_overflow(tmp_path: Path) -> None:
+    tensors = [("a", np.zeros(10, np.float32)), ("b", np.ones(10, np.float32)), ("big", np.arange(30, dtype=np.float32))]
+    tfckpt.save(tmp_path / "m", tensors, max_shard_size=80)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["m.data-00000-of-00002", "m.data-00001-of-00002", "m.index"]
+    assert os.path.getsize(tmp_path / "m.data-00000-of-00002") == 80  # a and b
+    assert os.path.getsize(tmp_path / "m.data-00001-of-00002") == 120  # big, alone
+    got = _read_all(tmp_path / "m")
+    for name, value in tensors:
+        assert np.array_equal(got[name][2], value)
+
+
+def test_every_tensor_its_own_shard(tmp_path: Path) -> None:
+    tensors = {f"t{i}": np.full((3,), i, np.int64) for i in range(4)} | {"s": [b"abc", b""]}
+    tfckpt.save(tmp_path / "m", tensors, max_shard_size=1)
+    assert len(list(tmp_path.glob("m.data-*-of-00005"))) == 5
+    got = _read_all(tmp_path / "m")
+    assert got["t3"][2].tolist() == [3, 3, 3] and got["s"][2].tolist() == [b"abc", b""]
+
+
+def test_rewriting_with_fewer_shards_removes_the_old_ones(tmp_path: Path) -> None:
+    tfckpt.save(tmp_path / "m", {f"t{i}": np.zeros(4) for i in range(3)}, max_shard_size=1)
+    tfckpt.save(tmp_path / "m", {"x": np.ones(2)})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.data-00000-of-00001", "m.index"]
+    assert list(_read_all(tmp_path / "m")) == ["x"]
+
+
+# -- partitioned variables -------------------------------------------------------------------
+
+
+def test_slices_reassemble(tmp_path: Path) -> None:
+    full = np.arange(40, dtype=np.float32).reshape(10, 4)
+    with tfckpt.Writer(tmp_path / "m") as w:
+        w.add_slice("v", full[4:], full_shape=(10, 4), start=(4, 0))
+        w.add_slice("v", full[:4], full_shape=[10, 4], start=[0, 0])
+        w.add("other", np.int64(1))
+    with tfckpt.open(tmp_path / "m") as ckpt:
+        assert sorted(ckpt) == ["other", "v"]
+        assert ckpt.shape("v") == (10, 4)
+        assert np.array_equal(ckpt["v"], full)
+
+
+def test_single_whole_slice_is_a_plain_entry(tmp_path: Path) -> None:
+    value = np.arange(6, dtype=np.int32).reshape(2, 3)
+    with tfckpt.Writer(tmp_path / "sliced" / "m") as w:
+        w.add_slice("v", value, full_shape=(2, 3), start=(0, 0))
+    tfckpt.save(tmp_path / "plain" / "m", {"v": value})
+    assert _files(tmp_path / "sliced") == _files(tmp_path / "plain")
+
+
+@pytest.mark.parametrize(
+    ("slices", "message"),
+    [
+        ([((0, 0), (4, 2))], "outside"),
+        ([((-1, 0), (1, 2))], "outside"),
+        ([((0, 0), (2, 2)), ((1, 0), (2, 2))], "overlaps"),
+        ([((0,), (2,))], "rank"),
+    ],
+)
+def test_bad_slices_are_rejected_when_added(tmp_path: Path, slices: list[Any], message: str) -> None:
+    w = tfckpt.Writer(tmp_path / "m")
+    with pytest.raises(InvalidArgumentError, match=message):
+        for start, shape in slices:
+            w.add_slice("v", np.zeros(shape), full_shape=(3, 2), start=start)
+    w.abandon()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_incomplete_slices_fail_at_finish_and_nothing_is_renamed(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="slices cover 4 of 6 elements"), tfckpt.Writer(tmp_path / "m") as w:
+        w.add_slice("v", np.zeros((2, 2)), full_shape=(3, 2), start=(0, 0))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_slice_dtype_and_name_conflicts(tmp_path: Path) -> None:
+    with tfckpt.Writer(tmp_path / "m") as w:
+        w.add_slice("v", np.zeros((1, 2), np.float32), full_shape=(2, 2), start=(0, 0))
+        with pytest.raises(InvalidArgumentError, match="earlier slices were float32"):
+            w.add_slice("v", np.zeros((1, 2), np.float64), full_shape=(2, 2), start=(1, 0))
+        with pytest.raises(InvalidArgumentError, match="duplicate tensor name 'v'"):
+            w.add("v", 1.0)
+        w.add("whole", 1.0)
+        with pytest.raises(InvalidArgumentError, match="already added as a whole tensor"):
+            w.add_slice("whole", np.zeros(1), full_shape=(1,), start=(0,))
+        w.add_slice("v", np.zeros((1, 2), np.float32), full_shape=(2, 2), start=(1, 0))
+    assert sorted(_read_all(tmp_path / "m")) == ["v", "whole"]
+
+
+# -- bad input ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "kwargs", "message"),
+    [
+        ("x", np.array([b"a", 3], dtype=object), {}, r"'x': an object array .* found int at flat index 1"),
+        ("x", [b"a", "b", None], {}, "found NoneType at flat index 2"),
+        ("x", np.array(["2020-01-01"], dtype="datetime64[D]"), {}, "datetime64.* has no TensorFlow equivalent"),
+        ("x", np.array([1 + 2j]).astype(np.clongdouble), {}, "has no TensorFlow equivalent"),
+        ("x", [1, 2], {"dtype": "variant"}, "cannot write dtype 'variant'"),
+        ("x", [1, 2], {"dtype": "resource"}, "cannot write dtype 'resource'"),
+        ("x", [1, 2], {"dtype": "float31"}, "cannot write dtype 'float31'"),
+        ("x", ["a"], {"dtype": "int32"}, "cannot write <U1 data as int32"),
+        ("x", [[1, 2], [3]], {}, "cannot convert list to a tensor"),
+        ("x", "\ud800", {}, "not encodable as UTF-8"),
+        ("", 1, {}, "non-empty strings"),
+        (b"x", 1, {}, "non-empty strings"),
+        ("\ud800", 1, {}, "not encodable as UTF-8"),
+    ],
+)
+def test_bad_input_raises_before_anything_is_renamed(
+    tmp_path: Path, name: Any, value: Any, kwargs: dict[str, Any], message: str
+) -> None:
+    tfckpt.save(tmp_path / "m", {"old": 1})
+    before = _files(tmp_path)
+    with pytest.raises(InvalidArgumentError, match=message), tfckpt.Writer(tmp_path / "m") as w:
+        w.add("first", np.zeros(3))
+        w.add(name, value, **kwargs)
+    assert _files(tmp_path) == before
+
+
+def test_duplicate_names_from_an_iterable(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="duplicate tensor name 'a'"):
+        tfckpt.save(tmp_path / "m", [("a", 1), ("b", 2), ("a", 3)])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_rejected_add_leaves_the_writer_usable(tmp_path: Path) -> None:
+    with tfckpt.Writer(tmp_path / "m") as w:
+        w.add("a", 1)
+        with pytest.raises(InvalidArgumentError):
+            w.add("b", [object()])
+        w.add("b", 2)
+    assert {k: v[2].item() for k, v in _read_all(tmp_path / "m").items()} == {"a": 1, "b": 2}
+
+
+def test_lifecycle(tmp_path: Path) -> None:
+    w = tfckpt.Writer(tmp_path / "m")
+    w.add("a", 1)
+    assert w.finish() == str(tmp_path / "m")
+    with pytest.raises(InvalidArgumentError, match="already finished"):
+        w.add("b", 2)
+    w.abandon()  # no effect after finish
+    assert list(_read_all(tmp_path / "m")) == ["a"]
+    w2 = tfckpt.Writer(tmp_path / "n")
+    w2.add("a", 1)
+    w2.abandon()
+    w2.abandon()
+    with pytest.raises(InvalidArgumentError, match="already abandoned"):
+        w2.finish()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.data-00000-of-00001", "m.index"]
+    with pytest.raises(InvalidArgumentError, match="must name a file prefix"):
+        tfckpt.Writer(str(tmp_path) + os.sep)
+    with pytest.raises(InvalidArgumentError, match="max_shard_size must be positive"):
+        tfckpt.Writer(tmp_path / "x", max_shard_size=0)
+
+
+def test_empty_checkpoint(tmp_path: Path) -> None:
+    tfckpt.save(tmp_path / "m", {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.data-00000-of-00001", "m.index"]
+    assert _read_all(tmp_path / "m") == {}
+
+
+# -- atomicity under injected failures --------------------------------------------------------
+
+NEW = [("a", np.arange(100, dtype=np.float32)), ("b", [b"new"]), ("c", np.ones((3, 3)))]
+
+
+@pytest.fixture
+def old_checkpoint(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
+    """A 3-shard checkpoint at tmp_path/m that every failed write must leave untouched."""
+    tfckpt.save(tmp_path / "m", [("a", np.zeros(100, np.float32)), ("b", [b"old"]), ("c", np.zeros((3, 3)))], max_shard_size=1)
+    return tmp_path / "m", _files(tmp_path)
+
+
+def _assert_untouched(prefix: Path, before: dict[str, bytes]) -> None:
+    assert _files(prefix.parent) == before
+    assert _read_all(prefix)["b"][2].tolist() == [b"old"]
+
+
+class Boom(Exception):
+    pass
+
+
+@pytest.mark.parametrize("failing_call", range(4))  # 3 shard renames, then the index rename
+def test_failed_rename_restores_the_previous_checkpoint(
+    old_checkpoint: tuple[Path, dict[str, bytes]], monkeypatch: pytest.MonkeyPatch, failing_call: int
+) -> None:
+    prefix, before = old_checkpoint
+    calls = []
+    real_replace = os.replace
+
+    def replace(src: Any, dst: Any) -> None:
+        calls.append(dst)
+        if len(calls) == failing_call + 1:
+            raise Boom(f"rename #{failing_call}")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(writer_mod.os, "replace", replace)
+    with pytest.raises(Boom):
+        tfckpt.save(prefix, NEW, max_shard_size=1)
+    monkeypatch.undo()
+    assert len(calls) >= failing_call + 1
+    _assert_untouched(prefix, before)
+
+
+@pytest.mark.parametrize("failing_call", range(5))  # fsync of 3 shards, the index, the directory
+def test_failed_fsync_leaves_everything_as_it_was(
+    old_checkpoint: tuple[Path, dict[str, bytes]], monkeypatch: pytest.MonkeyPatch, failing_call: int
+) -> None:
+    prefix, before = old_checkpoint
+    calls = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == failing_call + 1:
+            raise OSError(5, "injected EIO")
+        real_fsync(fd)
+
+    monkeypatch.setattr(writer_mod.os, "fsync", fsync)
+    if failing_call < 4:
+        with pytest.raises(OSError, match="injected EIO"):
+            tfckpt.save(prefix, NEW, max_shard_size=1)
+        monkeypatch.undo()
+        _assert_untouched(prefix, before)
+    else:
+        # The directory fsync is best effort: its failure does not undo a completed write.
+        tfckpt.save(prefix, NEW, max_shard_size=1)
+        monkeypatch.undo()
+        assert _read_all(prefix)["b"][2].tolist() == [b"new"]
+
+
+@pytest.mark.parametrize("failing_write", range(4))  # data a, b, c, then the index
+def test_failed_file_write_leaves_everything_as_it_was(
+    old_checkpoint: tuple[Path, dict[str, bytes]], monkeypatch: pytest.MonkeyPatch, failing_write: int
+) -> None:
+    prefix, before = old_checkpoint
+    opened = []
+    real_open = open
+
+    class FailingFile:
+        def __init__(self, f: Any, fail: bool) -> None:
+            self._f, self._fail = f, fail
+
+        def write(self, data: Any) -> int:
+            if self._fail:
+                raise OSError(28, "injected ENOSPC")
+            return int(self._f.write(data))
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._f, name)
+
+        def __enter__(self) -> FailingFile:  # noqa: PYI034
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self._f.close()
+
+    def fake_open(path: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        f = real_open(path, mode, *args, **kwargs)
+        opened.append(path)
+        return FailingFile(f, len(opened) == failing_write + 1)
+
+    monkeypatch.setattr(writer_mod, "open", fake_open, raising=False)
+    with pytest.raises(OSError, match="injected ENOSPC"):
+        tfckpt.save(prefix, NEW, max_shard_size=1)
+    monkeypatch.undo()
+    _assert_untouched(prefix, before)
+
+
+def test_failed_index_build_leaves_everything_as_it_was(
+    old_checkpoint: tuple[Path, dict[str, bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix, before = old_checkpoint
+
+    def finish(self: Any) -> None:
+        raise Boom("index")
+
+    monkeypatch.setattr(writer_mod.TableBuilder, "finish", finish)
+    with pytest.raises(Boom):
+        tfckpt.save(prefix, NEW)
+    monkeypatch.undo()
+    _assert_untouched(prefix, before)
+
+
+def test_conversion_failure_midway_leaves_everything_as_it_was(old_checkpoint: tuple[Path, dict[str, bytes]]) -> None:
+    prefix, before = old_checkpoint
+
+    class Unconvertible:
+        def __array__(self, *args: Any, **kwargs: Any) -> np.ndarray:
+            raise Boom("conversion")
+
+    def tensors() -> Any:
+        yield "a", np.ones(5)
+        yield "b", np.ones(5)
+        yield "c", Unconvertible()
+
+    with pytest.raises(Boom):
+        tfckpt.save(prefix, tensors())
+    _assert_untouched(prefix, before)
+
+
+def test_keyboard_interrupt_in_a_with_block(old_checkpoint: tuple[Path, dict[str, bytes]]) -> None:
+    prefix, before = old_checkpoint
+    with pytest.raises(KeyboardInterrupt), tfckpt.Writer(prefix) as w:
+        w.add("a", np.ones(3))
+        raise KeyboardInterrupt
+    _assert_untouched(prefix, before)
+
+
+def test_overwrite_in_place_with_same_shard_names(old_checkpoint: tuple[Path, dict[str, bytes]]) -> None:
+    prefix, _ = old_checkpoint
+    tfckpt.save(prefix, NEW, max_shard_size=1)
+    assert sorted(p.name for p in prefix.parent.iterdir()) == [
+        "m.data-00000-of-00003",
+        "m.data-00001-of-00003",
+        "m.data-00002-of-00003",
+        "m.index",
+    ]
+    assert _read_all(prefix)["b"][2].tolist() == [b"new"]
+
+
+def test_temporaries_live_beside_the_prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # renames must not cross from the cwd
+    with tfckpt.Writer(tmp_path / "out" / "m", max_shard_size=1) as w:
+        w.add("a", 1)
+        w.add("b", 2)
+        temps = sorted(p.name.split(".tempstate")[0] for p in (tmp_path / "out").iterdir())
+        assert temps == ["m.data-00000", "m.data-00001"]
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["m.data-00000-of-00002", "m.data-00001-of-00002", "m.index"]

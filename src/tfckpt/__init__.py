@@ -16,8 +16,11 @@ from __future__ import annotations
 
 from .checkpoint import Checkpoint, open
 from .compat import CheckpointReader, DType, list_variables, load_checkpoint, load_variable
+from .convert import convert_tf1_to_tf2, convert_tf2_to_tf1, rename, rename_plan
 from .errors import CheckpointError, CorruptionError, InvalidArgumentError, NotFoundError, UnsupportedError
 from .manager import CheckpointManager
+from .object_writer import save_like, save_objects
+from .objects import ObjectGraph
 from .state import get_checkpoint_state, latest_checkpoint, update_checkpoint_state
 from .writer import Writer, save
 
@@ -32,14 +35,21 @@ __all__ = [
     "DType",
     "InvalidArgumentError",
     "NotFoundError",
+    "ObjectGraph",
     "UnsupportedError",
     "Writer",
+    "convert_tf1_to_tf2",
+    "convert_tf2_to_tf1",
     "get_checkpoint_state",
     "latest_checkpoint",
     "list_variables",
     "load_checkpoint",
     "load_variable",
     "open",
+    "rename",
+    "rename_plan",
     "save",
+    "save_like",
+    "save_objects",
     "update_checkpoint_state",
 ]

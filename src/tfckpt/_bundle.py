@@ -205,8 +205,19 @@ class BundleEntry:
             )
         return cls(int(proto.dtype), shape, proto.shard_id, proto.offset, proto.size, proto.crc32c, tuple(slices))
 
+    def check_shape(self, path: str, name: str) -> None:
+        """Refuse shapes no array can have: numpy needs the product of the non-zero
+        dimensions times the element width to fit in int64, even for zero elements."""
+        info = DTYPES[self.dtype]
+        nbytes = info.numpy.itemsize if info.numpy is not None else 8  # object pointers
+        for d in self.shape:
+            nbytes *= d or 1
+        if nbytes >= 1 << 63:
+            raise CorruptionError(f"shape {list(self.shape)} is too large for any array", path=path, tensor=name)
+
     def check_size(self, path: str, name: str) -> None:
         """The ``size`` checks TF's ``GetValue`` makes before reading any data."""
+        self.check_shape(path, name)
         info = DTYPES[self.dtype]
         n = self.num_elements
         if info.numpy is not None:

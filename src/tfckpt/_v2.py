@@ -192,6 +192,7 @@ class BundleReader:
     def _read_sliced(self, key: bytes, name: str, entry: BundleEntry) -> np.ndarray:
         """Reassemble a partitioned variable from its slice entries (TF's ``GetSliceValue``)."""
         info = DTYPES[entry.dtype]
+        entry.check_shape(self.index_path, name)
         boxes: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
         parts: list[tuple[bytes, BundleEntry]] = []
         covered = 0

@@ -1,0 +1,408 @@
+"""Hostile input: flip and truncate every byte of small checkpoints.
+
+Each damaged checkpoint is opened and every tensor read through the public API. Accepted
+outcomes are the exact original values or a :class:`tfckpt.CheckpointError` subclass;
+anything else (``struct.error``, ``IndexError``, ``UnicodeDecodeError``, protobuf's
+``DecodeError``, ``MemoryError``, numpy errors, a hang) fails the test, as does a read whose
+Python heap peak exceeds :data:`HEAP_LIMIT` (the fixtures are about a kilobyte, so a larger
+peak means a lying size or shape was believed).
+
+Three sweeps:
+
+* *raw*: bytes of the ``.index`` and the data shards flipped (``xor 0xff`` and ``xor 0x01``)
+  and the ``.index`` truncated at every length, verifying checksums: checksums catch it all,
+  so only the original values or a corruption error may come out;
+* *re-framed*: every byte of every index key and entry flipped and the table rebuilt with
+  valid block checksums, so the bundle layer itself (protobuf entries, shapes, offsets,
+  slice keys) sees the damage; any clean result is acceptable there (a renamed key is a
+  valid checkpoint), a foreign exception is not;
+* *lying fields*: each entry's size, offset, shard, shape and dtype replaced by extreme values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+import signal
+import tracemalloc
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tfckpt
+from conftest import FIXTURES
+from tfckpt._bundle import BundleEntry
+from tfckpt._table import TableBuilder, iter_table
+from tfckpt.proto.tensor_bundle_pb2 import BundleEntryProto
+
+#: Largest Python heap peak a read of a ~1 KB checkpoint may reach.
+HEAP_LIMIT = 1 << 20
+#: Wall-clock guard against hangs for one whole sweep (not a timing assertion).
+SWEEP_ALARM_SECONDS = 120
+
+Snapshot = dict[str, tuple[str, tuple[int, ...], Any]]
+
+
+def _write_fixture(prefix: Path) -> None:
+    with tfckpt.Writer(prefix, max_shard_size=96) as w:
+        w.add("dense/kernel", np.arange(6, dtype=np.float32).reshape(3, 2) - 2.5)
+        w.add("global_step", np.int64(1234567))
+        w.add("names", np.array([b"", b"a", b"x" * 130, b"\xff\x00"], dtype=object))
+        w.add("scalar_string", b"hello")
+        w.add("flags", np.array([True, False, True]))
+        w.add("empty", np.zeros((0, 2), np.float32))
+        w.add("bf", np.array([1.0, -2.0], dtype="float32"), dtype="bfloat16")
+        full = np.arange(12, dtype=np.int32).reshape(4, 3)
+        w.add_slice("part", full[:1], full_shape=(4, 3), start=(0, 0))
+        w.add_slice("part", full[1:], full_shape=(4, 3), start=(1, 0))
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("written")
+    _write_fixture(d / "ckpt")
+    assert len(list(d.glob("ckpt.data-*"))) >= 3  # several shards
+    return d / "ckpt"
+
+
+def _copy_of(source: Path, tmp: Path) -> Path:
+    """Copy a checkpoint's files (prefix ``source``) to ``tmp``; return the new prefix."""
+    for f in source.parent.glob(source.name + ".*"):
+        shutil.copy(f, tmp / f.name)
+    return tmp / source.name
+
+
+def snapshot(prefix: Path, *, verify: bool = True) -> Snapshot:
+    """Open and read everything through the public API."""
+    out: Snapshot = {}
+    with tfckpt.open(prefix, verify=verify) as ckpt:
+        for name in ckpt.keys():
+            assert name in ckpt
+            dtype, shape = ckpt.dtype(name), ckpt.shape(name)
+            if dtype == "variant":
+                value: Any = tuple(ckpt.variant_elements(name))
+            else:
+                arr = ckpt[name]
+                assert arr.shape == shape
+                value = tuple(arr.reshape(-1).tolist()) if arr.dtype == object else (str(arr.dtype), arr.tobytes())
+            out[name] = (dtype, shape, value)
+        assert len(ckpt) == len(out)
+    return out
+
+
+@contextlib.contextmanager
+def _alarm(seconds: int) -> Iterator[None]:
+    def fire(signum: int, frame: object) -> None:
+        raise TimeoutError(f"sweep still running after {seconds} s: a read hangs")
+
+    old = signal.signal(signal.SIGALRM, fire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+class Sweep:
+    """Runs variants, classifies outcomes, and collects failures with their description."""
+
+    def __init__(self, prefix: Path, original: Snapshot, *, exact: bool, verify: bool = True) -> None:
+        self.prefix = prefix
+        self.original = original
+        self.exact = exact
+        self.verify = verify
+        self.failures: list[str] = []
+        self.counts = {"same": 0, "error": 0, "other": 0}
+        self.peak = 0
+
+    def run(self, what: str, apply: Callable[[], None]) -> None:
+        apply()
+        tracemalloc.reset_peak()
+        try:
+            got = snapshot(self.prefix, verify=self.verify)
+        except tfckpt.CheckpointError as e:
+            self.counts["error"] += 1
+            self._check_error(what, e)
+        except Exception as e:  # noqa: BLE001 - the point is to catch whatever escapes
+            self.failures.append(f"{what}: {type(e).__module__}.{type(e).__name__}: {e}")
+        else:
+            if got == self.original:
+                self.counts["same"] += 1
+            elif self.exact:
+                self.failures.append(f"{what}: read different values without an error")
+            else:
+                self.counts["other"] += 1
+        peak = tracemalloc.get_traced_memory()[1]
+        self.peak = max(self.peak, peak)
+        if peak > HEAP_LIMIT:
+            self.failures.append(f"{what}: heap peak {peak} bytes")
+
+    def _check_error(self, what: str, e: tfckpt.CheckpointError) -> None:
+        if isinstance(e, tfckpt.CorruptionError):
+            if not e.path or str(self.prefix.name) not in e.path:
+                self.failures.append(f"{what}: corruption error does not name the file: {e}")
+        elif isinstance(e, tfckpt.NotFoundError):
+            # only a damaged name can make a tensor go missing: open() itself must not say so
+            self.failures.append(f"{what}: NotFoundError from an existing checkpoint: {e}")
+
+    def __enter__(self) -> Sweep:
+        tracemalloc.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        tracemalloc.stop()
+
+    def check(self) -> None:
+        assert not self.failures, f"{len(self.failures)} bad outcomes, e.g.:\n" + "\n".join(self.failures[:15])
+
+
+def _sources(request: pytest.FixtureRequest, which: str) -> Path:
+    return request.getfixturevalue("written") if which == "written" else FIXTURES / "no_state_file" / "ckpt-1"
+
+
+# -- raw sweep: checksums catch everything --------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["written", "tf"])
+@pytest.mark.parametrize("target", ["index", "data"])
+def test_flip_every_byte(which: str, target: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    prefix = _copy_of(_sources(request, which), tmp_path)
+    original = snapshot(prefix)
+    files = [Path(f"{prefix}.index")] if target == "index" else sorted(tmp_path.glob(prefix.name + ".data-*"))
+    with _alarm(SWEEP_ALARM_SECONDS), Sweep(prefix, original, exact=True) as sweep:
+        for path in files:
+            clean = path.read_bytes()
+            for i in range(len(clean)):
+                for pattern in (0xFF, 0x01):
+                    bad = bytearray(clean)
+                    bad[i] ^= pattern
+                    sweep.run(f"{path.name}[{i}] ^= {pattern:#04x}", lambda: path.write_bytes(bytes(bad)))
+            path.write_bytes(clean)
+    sweep.check()
+    assert sweep.counts["error"] > 0
+    if target == "data":
+        assert sweep.counts["same"] == 0  # every data byte is covered by a checksum
+
+
+@pytest.mark.parametrize("which", ["written", "tf"])
+def test_truncate_index_at_every_length(which: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    prefix = _copy_of(_sources(request, which), tmp_path)
+    original = snapshot(prefix)
+    index = Path(f"{prefix}.index")
+    clean = index.read_bytes()
+    with _alarm(SWEEP_ALARM_SECONDS), Sweep(prefix, original, exact=True) as sweep:
+        for n in range(len(clean)):
+            sweep.run(f"index[:{n}]", lambda: index.write_bytes(clean[:n]))
+    sweep.check()
+    assert sweep.counts == {"same": 0, "error": len(clean), "other": 0}
+
+
+@pytest.mark.parametrize("which", ["written", "tf"])
+def test_truncate_data_at_every_length(which: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    prefix = _copy_of(_sources(request, which), tmp_path)
+    original = snapshot(prefix)
+    with _alarm(SWEEP_ALARM_SECONDS), Sweep(prefix, original, exact=True) as sweep:
+        for path in sorted(tmp_path.glob(prefix.name + ".data-*")):
+            clean = path.read_bytes()
+            for n in range(len(clean)):
+                sweep.run(f"{path.name}[:{n}]", lambda: path.write_bytes(clean[:n]))
+            path.write_bytes(clean)
+    sweep.check()
+
+
+@pytest.mark.parametrize("which", ["written", "tf"])
+def test_flip_data_without_verification(which: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    # verify=False: string lengths and their own checksum are still parsed from damaged bytes
+    prefix = _copy_of(_sources(request, which), tmp_path)
+    original = snapshot(prefix)
+    with _alarm(SWEEP_ALARM_SECONDS), Sweep(prefix, original, exact=False, verify=False) as sweep:
+        for path in sorted(tmp_path.glob(prefix.name + ".data-*")):
+            clean = path.read_bytes()
+            for i in range(len(clean)):
+                bad = bytearray(clean)
+                bad[i] ^= 0xFF
+                sweep.run(f"{path.name}[{i}] ^= 0xff", lambda: path.write_bytes(bytes(bad)))
+            path.write_bytes(clean)
+    sweep.check()
+
+
+# -- re-framed sweep: the bundle layer sees the damage -------------------------------
+
+
+def _write_table(path: Path, items: list[tuple[bytes, bytes]]) -> None:
+    merged = dict(items)  # a flipped key may collide with another one
+    f = io.BytesIO()
+    t = TableBuilder(f)
+    for k in sorted(merged):
+        t.add(k, merged[k])
+    t.finish()
+    path.write_bytes(f.getvalue())
+
+
+@pytest.mark.parametrize("which", ["written", "tf"])
+def test_flip_every_entry_byte_under_valid_checksums(which: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    prefix = _copy_of(_sources(request, which), tmp_path)
+    original = snapshot(prefix)
+    index = Path(f"{prefix}.index")
+    items = list(iter_table(index.read_bytes(), str(index)))
+    with _alarm(SWEEP_ALARM_SECONDS), Sweep(prefix, original, exact=False) as sweep:
+        for n, (key, value) in enumerate(items):
+            for part in ("key", "value"):
+                raw = key if part == "key" else value
+                for i in range(len(raw)):
+                    for pattern in (0xFF, 0x01, 0x80):
+                        bad = bytearray(raw)
+                        bad[i] ^= pattern
+                        new = (bytes(bad), value) if part == "key" else (key, bytes(bad))
+                        variant = items[:n] + [new] + items[n + 1 :]
+                        sweep.run(f"{part} of {key!r}[{i}] ^= {pattern:#04x}", lambda: _write_table(index, variant))
+            # and the entry dropped altogether
+            sweep.run(f"without {key!r}", lambda: _write_table(index, items[:n] + items[n + 1 :]))
+    sweep.check()
+    assert sweep.counts["error"] > 0 and sweep.counts["other"] > 0
+
+
+# -- lying fields ---------------------------------------------------------------------
+
+BIG = 2**62
+LIES: list[tuple[str, dict[str, Any]]] = [
+    ("huge size", {"size": BIG}),
+    ("huge offset", {"offset": BIG}),
+    ("offset at end", {"offset": 10**6}),
+    ("shard beyond header", {"shard_id": 2**31 - 1}),
+    ("huge shape", {"shape": [2**31, 2**31, 2**31]}),
+    ("huge shape, zero dim", {"shape": [2**62, 0, 2**62]}),
+    ("shape of 10^8 elements", {"shape": [10**8]}),
+    ("dtype variant", {"dtype": 21}),
+    ("dtype resource", {"dtype": 20}),
+    ("dtype invalid", {"dtype": 0}),
+    ("dtype ref", {"dtype": 101}),
+    ("dtype string", {"dtype": 7}),
+    ("dtype float64", {"dtype": 2}),
+    ("no crc", {"crc32c": 0}),
+    ("slices on a plain tensor", {"slices": [{"extent": [{}]}]}),
+    ("huge slice", {"shape": [2**40], "slices": [{"extent": [{"start": 0, "length": 2**40}]}]}),
+    ("slices lost", {"slices": []}),
+]
+
+
+def _lie(value: bytes, fields: dict[str, Any]) -> bytes:
+    proto = BundleEntryProto.FromString(value)
+    for field, v in fields.items():
+        if field == "shape":
+            proto.shape.Clear()
+            proto.shape.SetInParent()
+            for d in v:
+                proto.shape.dim.add(size=d)
+        elif field == "slices":
+            del proto.slices[:]
+            for s in v:
+                sp = proto.slices.add()
+                for ext in s["extent"]:
+                    e = sp.extent.add()
+                    if ext:
+                        e.start, e.length = ext["start"], ext["length"]
+        else:
+            setattr(proto, field, v)
+    return proto.SerializeToString()
+
+
+@pytest.mark.parametrize("which", ["written", "tf"])
+def test_lying_entry_fields(which: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    prefix = _copy_of(_sources(request, which), tmp_path)
+    original = snapshot(prefix)
+    index = Path(f"{prefix}.index")
+    items = list(iter_table(index.read_bytes(), str(index)))
+    with _alarm(SWEEP_ALARM_SECONDS), Sweep(prefix, original, exact=False) as sweep:
+        for n, (key, value) in enumerate(items):
+            if not key:
+                continue
+            for what, fields in LIES:
+                variant = items[:n] + [(key, _lie(value, fields))] + items[n + 1 :]
+                sweep.run(f"{key!r}: {what}", lambda: _write_table(index, variant))
+    sweep.check()
+    assert sweep.peak < HEAP_LIMIT
+
+
+def test_lying_shape_fails_before_allocating(tmp_path: Path) -> None:
+    # A string tensor claiming 10^8 elements in a file of a few bytes: refused from the
+    # sizes alone, so the peak stays tiny (10^8 object pointers would be 800 MB).
+    tfckpt.save(tmp_path / "c", {"s": np.array([b"ab", b"c"], dtype=object), "f": np.zeros(2, np.float32)})
+    index = tmp_path / "c.index"
+    items = list(iter_table(index.read_bytes(), str(index)))
+    lies = {b"s": {"shape": [10**8], "size": 10**8 + 4}, b"f": {"shape": [10**8], "size": 4 * 10**8}}
+    items = [(k, _lie(v, lies[k]) if k else v) for k, v in items]
+    _write_table(index, items)
+    tracemalloc.start()
+    try:
+        with tfckpt.open(tmp_path / "c") as ckpt:
+            for name in ("s", "f"):
+                with pytest.raises(tfckpt.CorruptionError, match=r"run past the end of the shard \(\d+ bytes\)"):
+                    ckpt[name]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 1024
+
+
+# -- messages -------------------------------------------------------------------------
+
+
+def test_data_checksum_mismatch_message(tmp_path: Path) -> None:
+    tfckpt.save(tmp_path / "m", {"a": np.zeros(3, np.float32), "w": np.arange(4, dtype=np.float32)})
+    shard = tmp_path / "m.data-00000-of-00001"
+    raw = bytearray(shard.read_bytes())
+    raw[12] ^= 0x01  # first byte of "w" (after a's 12 bytes)
+    shard.write_bytes(bytes(raw))
+    with tfckpt.open(tmp_path / "m") as ckpt:
+        assert ckpt["a"].tolist() == [0, 0, 0]
+        with pytest.raises(tfckpt.CorruptionError) as info:
+            ckpt["w"]
+    e = info.value
+    assert e.path == str(shard) and e.offset == 12 and e.tensor == "w"
+    message = str(e)
+    assert message.startswith(f"{shard} @ 0xc (tensor 'w'): checksum mismatch (stored 0x")
+    stored, computed = message.split("stored ")[1].split(", computed ")
+    assert int(stored, 16) != int(computed.rstrip(")"), 16)
+
+
+def test_index_block_checksum_mismatch_message(tmp_path: Path) -> None:
+    tfckpt.save(tmp_path / "m", {"w": np.arange(4, dtype=np.float32)})
+    index = tmp_path / "m.index"
+    raw = bytearray(index.read_bytes())
+    raw[3] ^= 0x10
+    index.write_bytes(bytes(raw))
+    with pytest.raises(tfckpt.CorruptionError, match=r"m\.index @ 0x0: block checksum mismatch \(stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\)") as info:
+        tfckpt.open(tmp_path / "m")
+    assert info.value.path == str(index) and info.value.offset == 0
+
+
+def test_missing_shard_message(tmp_path: Path) -> None:
+    tfckpt.save(tmp_path / "m", {"a": np.zeros(30, np.float32), "b": np.ones(30, np.float32)}, max_shard_size=150)
+    (tmp_path / "m.data-00001-of-00002").unlink()
+    with tfckpt.open(tmp_path / "m") as ckpt:
+        assert ckpt["a"].sum() == 0
+        with pytest.raises(tfckpt.CorruptionError, match=r"data shard m\.data-00001-of-00002 is missing") as info:
+            ckpt["b"]
+    assert info.value.tensor == "b"
+
+
+def test_sweep_harness_reports_foreign_exceptions(written: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The sweep is only as good as its classification: a bare IndexError must be a failure.
+    original = snapshot(written)
+    sweep = Sweep(written, original, exact=True)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise IndexError("index out of range")
+
+    with sweep:
+        sweep.run("unchanged", lambda: None)
+        monkeypatch.setattr(tfckpt, "open", broken)
+        sweep.run("broken reader", lambda: None)
+    assert sweep.counts["same"] == 1
+    assert sweep.failures == ["broken reader: builtins.IndexError: index out of range"]

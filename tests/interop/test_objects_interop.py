@@ -1,0 +1,317 @@
+"""TensorFlow as the oracle for the object graph, save_objects, save_like and the conversions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tfckpt
+from tfckpt.objects import escape_local_name
+
+tf = pytest.importorskip("tensorflow")
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+def _tree(seed: int = 0) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    return {
+        "model": {
+            "w": rng.standard_normal((2, 3)).astype(np.float32),
+            "inner": {"b": rng.standard_normal(2).astype(np.float64)},
+        },
+        "table": {
+            "scoped/c": rng.integers(0, 100, 3).astype(np.int64),
+            "a.b": np.int32(7),
+            "nested": {"x/y.z": np.array([b"hi", b"\x00there"], dtype=object)},
+        },
+        "v": np.float32(2.5),
+    }
+
+
+def _live(tree: dict[str, Any]) -> dict[str, Any]:
+    """The same structure as tf.Modules (for 'model'), dicts and zero-valued tf.Variables."""
+
+    def var(a: Any) -> Any:
+        a = np.asarray(a)
+        if a.dtype == object:
+            return tf.Variable(np.full(a.shape, b"", dtype=object), dtype=tf.string)
+        return tf.Variable(np.zeros_like(a))
+
+    def build(node: dict[str, Any], as_module: bool) -> Any:
+        if as_module:
+            m = tf.Module()
+            for k, v in node.items():
+                setattr(m, k, build(v, True) if isinstance(v, dict) else var(v))
+            return m
+        return {k: build(v, False) if isinstance(v, dict) else var(v) for k, v in node.items()}
+
+    return {
+        "model": build(tree["model"], True),
+        "table": build(tree["table"], False),
+        "v": var(tree["v"]),
+    }
+
+
+def test_save_objects_restores_with_assert_consumed(tmp_path: Path) -> None:
+    tree = _tree()
+    prefix = tfckpt.save_objects(tmp_path / "ckpt-1", tree)
+    live = _live(tree)
+    ckpt = tf.train.Checkpoint(**live)
+    ckpt.restore(prefix).assert_consumed()
+    np.testing.assert_array_equal(live["model"].w.numpy(), tree["model"]["w"])
+    np.testing.assert_array_equal(live["model"].inner.b.numpy(), tree["model"]["inner"]["b"])
+    np.testing.assert_array_equal(live["table"]["scoped/c"].numpy(), tree["table"]["scoped/c"])
+    assert live["table"]["a.b"].numpy() == 7
+    assert list(live["table"]["nested"]["x/y.z"].numpy()) == [b"hi", b"\x00there"]
+    assert live["v"].numpy() == np.float32(2.5)
+    assert int(ckpt.save_counter.numpy()) == 1
+    # TF escapes the names the same way: its own save of the same objects has the same keys.
+    tf_prefix = tf.train.Checkpoint(**live).save(str(tmp_path / "tf" / "ckpt"))
+    assert sorted(tf.train.load_checkpoint(tf_prefix).get_variable_to_shape_map()) == tfckpt.open(prefix).keys()
+
+
+def test_save_objects_without_counter_reads_with_assert_consumed(tmp_path: Path) -> None:
+    tree = _tree(1)
+    prefix = tfckpt.save_objects(tmp_path / "weights", tree, save_counter=False)
+    live = _live(tree)
+    tf.train.Checkpoint(**live).read(prefix).assert_consumed()
+    np.testing.assert_array_equal(live["model"].w.numpy(), tree["model"]["w"])
+
+
+def test_save_objects_counter_value(tmp_path: Path) -> None:
+    prefix = tfckpt.save_objects(tmp_path / "ckpt-5", {"x": np.ones(2, np.float32)}, save_counter=5)
+    ckpt = tf.train.Checkpoint(x=tf.Variable(np.zeros(2, np.float32)))
+    ckpt.restore(prefix).assert_consumed()
+    assert int(ckpt.save_counter.numpy()) == 5
+
+
+def _keras_model(seed: int) -> Any:
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((3,), name="features")
+    hidden = keras.layers.Dense(4, activation="relu", name="hidden")(inp)
+    out = keras.layers.Dense(2, name="out")(hidden)
+    model = keras.Model(inp, out, name="tiny")
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def test_save_like_keras_model_round_trip(tmp_path: Path) -> None:
+    template = FIXTURES / "keras_model" / "ckpt-1"
+    with tfckpt.open(template) as t:
+        names = t.variables("full")
+        assert sorted(names) == ["hidden/bias", "hidden/kernel", "out/bias", "out/kernel"]
+        rng = np.random.default_rng(42)
+        new = {name: rng.standard_normal(t.shape(key)).astype(np.float32) for name, key in names.items()}
+        old_optimizer = {k: t.get_tensor(k, copy=True) for k in t if k.startswith("optimizer/_variables/")}
+    prefix = tfckpt.save_like(template, tmp_path / "ckpt-1", new)
+
+    model = _keras_model(seed=123)
+    status = tf.train.Checkpoint(model=model, optimizer=model.optimizer).restore(prefix)
+    status.assert_existing_objects_matched()
+    for layer in ("hidden", "out"):
+        np.testing.assert_array_equal(model.get_layer(layer).kernel.numpy(), new[f"{layer}/kernel"])
+        np.testing.assert_array_equal(model.get_layer(layer).bias.numpy(), new[f"{layer}/bias"])
+    # The optimizer state was copied from the template.
+    reader = tf.train.load_checkpoint(prefix)
+    for key, value in old_optimizer.items():
+        np.testing.assert_array_equal(reader.get_tensor(key), value)
+    assert int(model.optimizer.iterations.numpy()) == 1
+
+
+def _tf1_recipe_tf1_to_tf2(src: str, out: str) -> str:
+    # The TF2 migration guide's convert_tf1_to_tf2 recipe, verbatim apart from names.
+    variables = {}
+    reader = tf.train.load_checkpoint(src)
+    for key in reader.get_variable_to_dtype_map():
+        variables[key] = tf.Variable(reader.get_tensor(key))
+    return tf.train.Checkpoint(vars=variables).save(out)
+
+
+def test_convert_tf1_to_tf2_matches_migration_recipe(tmp_path: Path) -> None:
+    src = str(FIXTURES / "tf1_saver" / "model.ckpt-7")
+    ours = tfckpt.convert_tf1_to_tf2(src, tmp_path / "ours" / "ckpt-1")
+    theirs = _tf1_recipe_tf1_to_tf2(src, str(tmp_path / "theirs" / "ckpt"))
+    r_ours, r_theirs = tf.train.load_checkpoint(ours), tf.train.load_checkpoint(theirs)
+    shapes = r_theirs.get_variable_to_shape_map()
+    assert sorted(r_ours.get_variable_to_shape_map()) == sorted(shapes)
+    for key in shapes:
+        if key != "_CHECKPOINTABLE_OBJECT_GRAPH":
+            np.testing.assert_array_equal(r_ours.get_tensor(key), r_theirs.get_tensor(key))
+    # And TF restores it into the recipe's structure with every value consumed.
+    reader = tf.train.load_checkpoint(src)
+    live = {k: tf.Variable(tf.zeros_like(reader.get_tensor(k))) for k in reader.get_variable_to_dtype_map()}
+    tf.train.Checkpoint(vars=live).restore(ours).assert_consumed()
+    for k, v in live.items():
+        np.testing.assert_array_equal(v.numpy(), reader.get_tensor(k))
+
+
+def test_convert_tf1_to_tf2_with_slash_names(tmp_path: Path) -> None:
+    src = tfckpt.save(tmp_path / "tf1", {"scoped/c": np.arange(3, dtype=np.float32), "a.b/c.d": np.int64(4)})
+    dst = tfckpt.convert_tf1_to_tf2(src, tmp_path / "tf2")
+    assert "vars/scoped.Sc/.ATTRIBUTES/VARIABLE_VALUE" in tfckpt.open(dst)
+    live = {"scoped/c": tf.Variable(np.zeros(3, np.float32)), "a.b/c.d": tf.Variable(np.int64(0))}
+    tf.train.Checkpoint(vars=live).restore(dst).assert_consumed()
+    assert int(live["a.b/c.d"].numpy()) == 4
+
+
+def _saver_restore(prefix: str, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Restore ``prefix`` with tf.compat.v1.train.Saver into variables named like ``arrays``."""
+    with tf.Graph().as_default():
+        variables = {
+            name: tf.compat.v1.get_variable(f"v{i}", initializer=np.zeros_like(a)) for i, (name, a) in enumerate(arrays.items())
+        }
+        saver = tf.compat.v1.train.Saver(var_list=variables)
+        with tf.compat.v1.Session() as sess:
+            saver.restore(sess, prefix)
+            return {name: sess.run(v) for name, v in variables.items()}
+
+
+def test_convert_tf2_to_tf1_matches_migration_recipe(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    values = {"scoped/c": rng.standard_normal(3).astype(np.float32), "x": rng.standard_normal((2, 2))}
+    live = {k: tf.Variable(v) for k, v in values.items()}
+    src = tf.train.Checkpoint(var_list=live).save(str(tmp_path / "tf2" / "ckpt"))
+
+    # The migration guide's convert_tf2_to_tf1 recipe.
+    recipe_vars = {}
+    reader = tf.train.load_checkpoint(src)
+    for key in reader.get_variable_to_dtype_map():
+        if key.startswith("var_list/"):
+            var_name = key.split("/")[1].replace(".S", "/")
+            recipe_vars[var_name] = reader.get_tensor(key)
+
+    ours = tfckpt.convert_tf2_to_tf1(src, tmp_path / "tf1" / "model.ckpt", root="var_list")
+    with tfckpt.open(ours) as ckpt:
+        assert ckpt.keys() == sorted(recipe_vars)
+        for name, value in recipe_vars.items():
+            np.testing.assert_array_equal(ckpt[name], value)
+    restored = _saver_restore(ours, values)
+    for name, value in values.items():
+        np.testing.assert_array_equal(restored[name], value)
+
+
+def test_convert_tf2_to_tf1_whole_nested_checkpoint(tmp_path: Path) -> None:
+    src = FIXTURES / "tf2_nested" / "ckpt-2"
+    ours = tfckpt.convert_tf2_to_tf1(src, tmp_path / "model.ckpt")
+    with tfckpt.open(ours) as ckpt:
+        arrays = {name: ckpt.get_tensor(name, copy=True) for name in ckpt if ckpt.dtype(name) != "string"}
+    restored = _saver_restore(ours, arrays)
+    for name, value in arrays.items():
+        np.testing.assert_array_equal(restored[name], value)
+
+
+def _walk(root: Any, path: str | tuple[str, ...]) -> Any:
+    """Follow unescaped local names through TF's own tracked children."""
+    obj = root
+    for name in path.split("/") if isinstance(path, str) else path:
+        children = obj._trackable_children(save_type="checkpoint")  # noqa: SLF001 - TF's graph view
+        obj = children[name]
+    return obj
+
+
+def _path_oracle(root: Any, prefix: str) -> None:
+    """Every path object_paths reports leads, in the live objects, to the variable whose value is
+    stored under the key; and the first path is the one TF's key spells."""
+    with tfckpt.open(prefix) as ckpt:
+        graph = ckpt.object_graph
+        assert graph is not None
+        for key in ckpt:
+            paths = ckpt.object_paths(key)
+            if key == "_CHECKPOINTABLE_OBJECT_GRAPH":
+                assert paths == []
+                continue
+            assert paths, key
+            assert [len(p.split("/")) for p in paths] == sorted(len(p.split("/")) for p in paths)
+            if "/.OPTIMIZER_SLOT/" in key:
+                # Slots are reached through their optimizer; TF spells the first path in the key.
+                owner = graph.owner(key)
+                assert owner is not None
+                slot = graph.slot_of(owner)
+                assert slot is not None
+                bfs = graph.bfs_paths()
+                var = bfs[slot.original_variable.node_id]
+                opt = bfs[slot.optimizer.node_id]
+                spell = lambda t: "/".join(escape_local_name(p) for p in t)  # noqa: E731
+                assert key == f"{spell(var)}/.OPTIMIZER_SLOT/{spell(opt)}/{slot.slot_name}/.ATTRIBUTES/VARIABLE_VALUE"
+                assert paths[0] == "/".join((*var, ".OPTIMIZER_SLOT", *opt, slot.slot_name))
+                continue
+            owner = graph.owner(key)
+            assert owner is not None
+            first_path = graph.bfs_paths()[owner.node_id]
+            assert key == "/".join(escape_local_name(p) for p in first_path) + "/.ATTRIBUTES/VARIABLE_VALUE"
+            tuples = graph.paths_to(owner)
+            assert tuples[0] == first_path
+            assert paths == ["/".join(t) for t in tuples]
+            first = _walk(root, first_path)
+            for t in tuples:
+                assert _walk(root, t) is first, (key, t)
+            np.testing.assert_array_equal(np.asarray(first.numpy()), ckpt[key])
+
+
+def test_object_paths_and_variables_keras(tmp_path: Path) -> None:
+    model = _keras_model(seed=5)
+    root = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+    prefix = root.save(str(tmp_path / "ckpt"))
+    _path_oracle(root, prefix)
+    with tfckpt.open(prefix) as ckpt:
+        by_full = ckpt.variables("full")
+        assert sorted(by_full) == sorted(v.path for v in model.weights)
+        for v in model.weights:
+            np.testing.assert_array_equal(ckpt[by_full[v.path]], v.numpy())
+        by_path = ckpt.variables()
+        assert sorted(by_path.values()) == sorted(by_full.values())
+        for name, key in by_path.items():
+            assert _walk(root, name).path in by_full
+
+
+def test_object_paths_and_variables_modules_with_slots(tmp_path: Path) -> None:
+    m = tf.Module()
+    m.w = tf.Variable([[1.0, 2.0]], name="w")
+    m.sub = tf.Module()
+    m.sub.b = tf.Variable([0.5], name="b")
+    m.sub.alias = m.w
+    m.table = {"scoped/c": tf.Variable(3.0, name="c"), "a.b": tf.Variable(4, name="ab")}
+    opt = tf.compat.v1.train.AdamOptimizer(0.1)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(m.w) + tf.reduce_sum(m.sub.b) + m.table["scoped/c"]
+    params = [m.w, m.sub.b, m.table["scoped/c"]]
+    opt.apply_gradients(zip(tape.gradient(loss, params), params))
+    root = tf.train.Checkpoint(model=m, optimizer=opt)
+    prefix = root.save(str(tmp_path / "ckpt"))
+    _path_oracle(root, prefix)
+    with tfckpt.open(prefix) as ckpt:
+        assert ckpt.variables() == {
+            "model/w": "model/w/.ATTRIBUTES/VARIABLE_VALUE",
+            "model/sub/b": "model/sub/b/.ATTRIBUTES/VARIABLE_VALUE",
+            "model/table/scoped/c": "model/table/scoped.Sc/.ATTRIBUTES/VARIABLE_VALUE",
+            "model/table/a.b": "model/table/a..b/.ATTRIBUTES/VARIABLE_VALUE",
+        }
+        assert sorted(ckpt.variables("full")) == ["ab", "b", "c", "w"]
+        assert ckpt.object_paths("model/w/.ATTRIBUTES/VARIABLE_VALUE") == ["model/w", "model/sub/alias"]
+        assert ckpt.object_paths("model/w/.OPTIMIZER_SLOT/optimizer/m/.ATTRIBUTES/VARIABLE_VALUE") == [
+            "model/w/.OPTIMIZER_SLOT/optimizer/m",
+            "model/sub/alias/.OPTIMIZER_SLOT/optimizer/m",
+        ]
+        slots = [s for n in ckpt.object_graph.nodes for s in n.slot_variables]  # type: ignore[union-attr]
+        assert sorted((s.slot_name, s.original_variable.attributes[0].full_name) for s in slots) == [
+            ("m", "b"), ("m", "c"), ("m", "w"), ("v", "b"), ("v", "c"), ("v", "w"),
+        ]  # fmt: skip
+
+
+def test_fixture_graphs_match_tf_paths() -> None:
+    # keras_model: TF keyed the weights by the optimizer path; variables() sees the model path.
+    with tfckpt.open(FIXTURES / "keras_model" / "ckpt-1") as ckpt:
+        key = "optimizer/_trainable_variables/0/.ATTRIBUTES/VARIABLE_VALUE"
+        assert ckpt.object_paths(key) == [
+            "optimizer/_trainable_variables/0",
+            "model/_operations/1/_kernel",
+            "model/optimizer/_trainable_variables/0",
+        ]
+        np.testing.assert_array_equal(ckpt[ckpt.variables()["model/_operations/1/_kernel"]], ckpt[key])

@@ -74,7 +74,7 @@ from .proto.saved_tensor_slice_pb2 import SavedTensorSlices, TensorProto  # type
 from .proto.tensor_shape_pb2 import TensorShapeProto  # type: ignore[attr-defined]
 from .proto.tensor_slice_pb2 import TensorSliceProto  # type: ignore[attr-defined]
 
-__all__ = ["V1Reader", "TF_CHECKPOINT_VERSION"]
+__all__ = ["TF_CHECKPOINT_VERSION", "V1Reader"]
 
 #: ``TF_CHECKPOINT_VERSION`` (``core/public/version.h``): this reader's consumer version.
 TF_CHECKPOINT_VERSION: Final = 1

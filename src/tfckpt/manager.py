@@ -221,6 +221,37 @@ class CheckpointManager:
 
         return self._save_with(write, checkpoint_number)
 
+    def save_objects(
+        self,
+        tree: Mapping[str, Any],
+        checkpoint_number: int | None = None,
+        *,
+        max_shard_size: int | None = None,
+    ) -> str:
+        """Write ``tree`` as the next object-based checkpoint (see :func:`tfckpt.save_objects`).
+
+        The checkpoint holds ``save_counter`` with the value ``tf.train.Checkpoint`` would
+        have at this save, so ``tf.train.Checkpoint(**objects).restore(path).assert_consumed()``
+        passes; numbering, state file and rotation are as for :meth:`save`.
+
+        Raises
+        ------
+        InvalidArgumentError
+            A bad name or value (see :func:`tfckpt.save_objects`) or ``checkpoint_number``.
+            Nothing is written and the state file is unchanged.
+
+        Examples
+        --------
+        >>> manager.save_objects({"model": {"w": w}})                  # doctest: +SKIP
+        'runs/1/ckpt-1'
+        """
+        from .object_writer import save_objects
+
+        def write(prefix: str, save_counter: int) -> None:
+            save_objects(prefix, tree, save_counter=save_counter, max_shard_size=max_shard_size)
+
+        return self._save_with(write, checkpoint_number)
+
     def _save_with(self, write: Callable[[str, int], object], checkpoint_number: int | None) -> str:
         """Number a checkpoint, ``write(prefix, save_counter)`` it, then record and sweep.
 

@@ -1,5 +1,228 @@
+"""``tfckpt state DIR`` (print, ``--fix``, ``--set``) and ``tfckpt latest DIR``.
+
+``--fix`` handles the two ways a state file goes wrong in practice:
+
+* no ``checkpoint`` file at all (published models): one is written listing the bundles in
+  the directory, oldest first, the newest being the latest;
+* a directory copied from another machine: TF1's ``Saver`` records absolute paths, which no
+  longer exist; each is replaced by the bundle of the same base name in the directory, and
+  all paths are written relative to the directory (as TF2 writes them).
+
+Entries whose checkpoint is gone everywhere are dropped (with their timestamps). The file
+is written atomically in TensorFlow's text format.
+"""
+
+from __future__ import annotations
+
 import argparse
-def add_parser(sub):
-    pass
-def add_latest_parser(sub):
-    pass
+import datetime
+import os
+
+from .._paths import bundles_in, resolve
+from ..errors import CheckpointError
+from ..state import STATE_FILENAME, checkpoint_exists, format_state, latest_checkpoint, read_state_file, update_checkpoint_state
+from ._common import EXIT_FOUND, EXIT_OK, CliError, _strip_suffix
+from ._output import Style
+
+STATE_EXAMPLES = """\
+examples:
+  tfckpt state run/                      # print the state file and check every path in it
+  tfckpt state run/ --fix                # write a missing one / make moved absolute paths relative
+  tfckpt state run/ --set ckpt-3         # make ckpt-3 the latest checkpoint
+"""
+
+LATEST_EXAMPLES = """\
+examples:
+  tfckpt latest run/                     # run/ckpt-4
+  python train.py --init "$(tfckpt latest run/)"
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "state", help="print, repair or set a directory's 'checkpoint' state file",
+        description="Print a directory's 'checkpoint' state file and check the paths in it (exit 1 if it is "
+        "missing or names checkpoints that are not there); --fix repairs it, --set PREFIX makes one checkpoint the latest.",
+        epilog=STATE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("dir", metavar="DIR", help="the checkpoint directory")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--fix", action="store_true", help="write or repair the state file for the bundles present")
+    group.add_argument("--set", metavar="PREFIX", help="make PREFIX (a checkpoint in DIR) the latest")
+    p.set_defaults(func=run_state)
+
+
+def add_latest_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "latest", help="print the latest checkpoint's prefix",
+        description="Print the prefix of the latest checkpoint in DIR: the one its state file names, or, when "
+        "the state file is missing or stale, the bundle tfckpt.open(DIR) would use (with a note on stderr).",
+        epilog=LATEST_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("dir", metavar="DIR", help="the checkpoint directory")
+    p.set_defaults(func=run_latest)
+
+
+def _directory(path: str) -> str:
+    if os.path.isdir(path):
+        return path
+    if os.path.basename(path) == STATE_FILENAME and os.path.isfile(path):
+        return os.path.dirname(path) or "."
+    raise CliError(f"{path} is not a directory", f"pass the directory that holds the checkpoint: tfckpt ... {os.path.dirname(path) or '.'}")
+
+
+def _abs(directory: str, p: str) -> str:
+    return p if os.path.isabs(p) else os.path.join(directory, p)
+
+
+def _locate(directory: str, recorded: str) -> str | None:
+    """Where the checkpoint ``recorded`` in the state file is now: as recorded, or by base name in ``directory``."""
+    candidate = _abs(directory, recorded)
+    if checkpoint_exists(candidate):
+        return candidate
+    local = os.path.join(directory, os.path.basename(recorded))
+    return local if checkpoint_exists(local) else None
+
+
+def run_state(args: argparse.Namespace) -> int:
+    directory = _directory(args.dir)
+    if args.fix or args.set:
+        return _write(directory, args.set)
+    style = Style()
+    path = os.path.join(directory, STATE_FILENAME)
+    state = read_state_file(path)
+    present = bundles_in(directory)
+    if state is None:
+        what = "is unreadable" if os.path.exists(path) else "does not exist"
+        print(f"{path} {what}")
+        if present:
+            print(f"checkpoints here: {', '.join(os.path.basename(p) for p in present)}")
+            print(f"fix: tfckpt state {directory} --fix")
+        return EXIT_FOUND
+    print(f"{path}:")
+    print("".join(f"  {line}\n" for line in format_state(state).splitlines()), end="")
+    problems = 0
+    listed = list(state.all_model_checkpoint_paths)
+    if state.model_checkpoint_path and (not listed or listed[-1] != state.model_checkpoint_path):
+        listed.append(state.model_checkpoint_path)
+    stamps = list(state.all_model_checkpoint_timestamps)
+    print("checkpoints:")
+    for i, recorded in enumerate(listed):
+        found = _locate(directory, recorded)
+        when = ""
+        if len(stamps) == len(state.all_model_checkpoint_paths) and i < len(stamps):
+            when = "  " + datetime.datetime.fromtimestamp(stamps[i], datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        latest = "  (latest)" if recorded == state.model_checkpoint_path else ""
+        if found is not None and os.path.normpath(found) == os.path.normpath(_abs(directory, recorded)):
+            status = style("ok", "green")
+        elif found is not None:
+            problems += 1
+            status = style(f"moved: not at the recorded path; {os.path.relpath(found)} is here", "yellow")
+        else:
+            problems += 1
+            status = style("MISSING", "red")
+        print(f"  {recorded}{when}{latest}  {status}")
+    if not state.model_checkpoint_path:
+        problems += 1
+        print(style("  model_checkpoint_path is empty (TensorFlow rejects this file)", "red"))
+    unlisted = [p for p in present if all(os.path.normpath(p) != os.path.normpath(_locate(directory, r) or "") for r in listed)]
+    if unlisted:
+        print(f"not listed: {', '.join(os.path.basename(p) for p in unlisted)}")
+    if problems:
+        print(f"{problems} problem{'s' if problems != 1 else ''}; fix: tfckpt state {directory} --fix")
+        return EXIT_FOUND
+    return EXIT_OK
+
+
+def _write(directory: str, set_prefix: str | None) -> int:
+    path = os.path.join(directory, STATE_FILENAME)
+    old_text = None
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            old_text = f.read()
+    state = read_state_file(path)
+    present = bundles_in(directory)
+    paths: list[str] = []
+    stamps: list[float] = []
+    dropped: list[str] = []
+    last_preserved = 0.0
+    latest: str | None = None
+    if state is not None:
+        recorded = list(state.all_model_checkpoint_paths)
+        old_stamps = list(state.all_model_checkpoint_timestamps)
+        keep_stamps = len(old_stamps) == len(recorded)
+        for i, r in enumerate(recorded):
+            found = _locate(directory, r)
+            if found is None:
+                dropped.append(r)
+            elif found not in paths:
+                paths.append(found)
+                if keep_stamps:
+                    stamps.append(old_stamps[i])
+        if not keep_stamps:
+            stamps = []
+        last_preserved = state.last_preserved_timestamp
+        if state.model_checkpoint_path:
+            latest = _locate(directory, state.model_checkpoint_path)
+            if latest is None and state.model_checkpoint_path not in dropped:
+                dropped.append(state.model_checkpoint_path)
+    if not paths and latest is None:
+        paths = list(present)  # the published-model case: every bundle here, oldest first
+        stamps = []
+    if set_prefix is not None:
+        latest = _find_prefix(directory, set_prefix, present)
+    if latest is None:
+        latest = paths[-1] if paths else None
+    if latest is None:
+        raise CliError(f"no checkpoints in {directory} (no *.index files and no usable state file)")
+    if latest in paths:  # the latest goes last (TF appends it), keeping each timestamp with its path
+        i = paths.index(latest)
+        paths.append(paths.pop(i))
+        if stamps:
+            stamps.append(stamps.pop(i))
+    else:
+        paths.append(latest)
+        stamps = []
+    update_checkpoint_state(directory, latest, paths, all_model_checkpoint_timestamps=stamps or None,
+                            last_preserved_timestamp=last_preserved or None, save_relative_paths=True)
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        new_text = f.read()
+    for d in dropped:
+        print(f"dropped {d}: no such checkpoint")
+    if new_text == old_text:
+        print(f"{path} was already correct:")
+    else:
+        print(f"wrote {path}:")
+    print("".join(f"  {line}\n" for line in new_text.splitlines()), end="")
+    return EXIT_OK
+
+
+def _find_prefix(directory: str, given: str, present: list[str]) -> str:
+    for candidate in (given, os.path.join(directory, given)):
+        stripped = _strip_suffix(candidate) or candidate
+        for c in (candidate, stripped):
+            if checkpoint_exists(c) and not os.path.isdir(c):
+                return os.path.join(directory, os.path.relpath(c, directory)) if _inside(c, directory) else c
+    names = ", ".join(os.path.basename(p) for p in present) or "none"
+    raise CliError(f"--set {given}: no such checkpoint in {directory}", f"checkpoints here: {names}")
+
+
+def _inside(path: str, directory: str) -> bool:
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(directory))
+    return not rel.startswith(os.pardir)
+
+
+def run_latest(args: argparse.Namespace) -> int:
+    directory = _directory(args.dir)
+    found = latest_checkpoint(directory)
+    if found is not None:
+        print(found)
+        return EXIT_OK
+    try:
+        resolved = resolve(directory)
+    except CheckpointError as e:
+        raise CliError(str(e)) from None
+    print(resolved.prefix)
+    print(f"tfckpt latest: note: {os.path.join(directory, STATE_FILENAME)} is missing or names no existing checkpoint; "
+          f"this is the checkpoint tfckpt.open() uses (fix: tfckpt state {directory} --fix)", file=__import__("sys").stderr)
+    return EXIT_OK

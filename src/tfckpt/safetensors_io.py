@@ -1,0 +1,211 @@
+"""Writing safetensors files without the ``safetensors`` package, one tensor at a time.
+
+Layout (https://github.com/huggingface/safetensors, "Format")::
+
+    [0, 8)          N: the header length, u64 little-endian
+    [8, 8 + N)      header: UTF-8 JSON object, padded with spaces (0x20) so 8 + N is a
+                    multiple of 8
+    [8 + N, end)    the byte buffer: every tensor's bytes, C order, little-endian
+
+    header := { "__metadata__": {str: str, ...},                    (optional)
+                "<name>": {"dtype": "F32", "shape": [d0, ...], "data_offsets": [begin, end]},
+                ... }
+
+``data_offsets`` are relative to the start of the byte buffer, half-open; the tensors must
+tile the buffer exactly (no gaps, no overlaps). A reader rejects headers over 100 MB.
+
+This writer orders tensors by element width, widest first, then by name (as
+``safetensors.serialize`` does), so every tensor starts at an offset aligned to its element
+size. The header is computed from names, dtypes and shapes alone, so tensors are then
+streamed one by one and memory stays bounded by the largest tensor. The file is written
+under a temporary name and renamed into place.
+
+Dtypes: the table :data:`SAFETENSORS_DTYPES` maps TensorFlow dtype names to safetensors
+codes. Quantized types (``qint8``, ...) are stored as their integer type. float8 types have
+codes (``F8_E4M3``, ...) that torch and jax read; the numpy loader of safetensors 0.8 has
+no numpy type for them. complex128, the 4- and 2-bit types, strings and variants have no
+safetensors code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import struct
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+
+from .errors import InvalidArgumentError
+
+__all__ = ["SAFETENSORS_DTYPES", "SafetensorsSpec", "safetensors_dtype", "write_safetensors"]
+
+#: TensorFlow dtype name -> (safetensors dtype code, element size in bytes).
+SAFETENSORS_DTYPES: Final[dict[str, tuple[str, int]]] = {
+    "float64": ("F64", 8),
+    "float32": ("F32", 4),
+    "float16": ("F16", 2),
+    "bfloat16": ("BF16", 2),
+    "int64": ("I64", 8),
+    "uint64": ("U64", 8),
+    "int32": ("I32", 4),
+    "uint32": ("U32", 4),
+    "int16": ("I16", 2),
+    "uint16": ("U16", 2),
+    "int8": ("I8", 1),
+    "uint8": ("U8", 1),
+    "bool": ("BOOL", 1),
+    "complex64": ("C64", 8),
+    "float8_e5m2": ("F8_E5M2", 1),
+    "float8_e4m3fn": ("F8_E4M3", 1),
+    "float8_e4m3fnuz": ("F8_E4M3FNUZ", 1),
+    "float8_e5m2fnuz": ("F8_E5M2FNUZ", 1),
+    "qint8": ("I8", 1),
+    "quint8": ("U8", 1),
+    "qint16": ("I16", 2),
+    "quint16": ("U16", 2),
+    "qint32": ("I32", 4),
+}
+
+#: safetensors' header size limit (``MAX_HEADER_SIZE`` in its Rust code).
+MAX_HEADER_SIZE: Final = 100_000_000
+_ALIGNMENT: Final = 8
+_HEADER_LENGTH: Final = struct.Struct("<Q")
+
+
+def safetensors_dtype(tf_dtype: str) -> str | None:
+    """The safetensors code for a TensorFlow dtype name (``"bfloat16"`` -> ``"BF16"``), or None."""
+    row = SAFETENSORS_DTYPES.get(tf_dtype)
+    return row[0] if row else None
+
+
+@dataclass(frozen=True)
+class SafetensorsSpec:
+    """One tensor to write: its name, TensorFlow dtype name and shape."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+
+    @property
+    def nbytes(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n * SAFETENSORS_DTYPES[self.dtype][1]
+
+
+def _layout(specs: Sequence[SafetensorsSpec]) -> tuple[list[SafetensorsSpec], dict[str, tuple[int, int]]]:
+    ordered = sorted(specs, key=lambda s: (-SAFETENSORS_DTYPES[s.dtype][1], s.name))
+    offsets: dict[str, tuple[int, int]] = {}
+    pos = 0
+    for s in ordered:
+        offsets[s.name] = (pos, pos + s.nbytes)
+        pos += s.nbytes
+    return ordered, offsets
+
+
+def _header(ordered: Sequence[SafetensorsSpec], offsets: Mapping[str, tuple[int, int]], metadata: Mapping[str, str] | None) -> bytes:
+    obj: dict[str, object] = {}
+    if metadata:
+        obj["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    for s in ordered:
+        obj[s.name] = {"dtype": SAFETENSORS_DTYPES[s.dtype][0], "shape": list(s.shape), "data_offsets": list(offsets[s.name])}
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-(len(text) + _HEADER_LENGTH.size) % _ALIGNMENT)
+    if len(text) > MAX_HEADER_SIZE:
+        raise InvalidArgumentError(f"safetensors header would be {len(text)} bytes; readers refuse more than {MAX_HEADER_SIZE}")
+    return _HEADER_LENGTH.pack(len(text)) + text
+
+
+def write_safetensors(
+    path: str | os.PathLike[str],
+    specs: Sequence[SafetensorsSpec],
+    get: Callable[[str], np.ndarray],
+    *,
+    metadata: Mapping[str, str] | None = None,
+    on_tensor: Callable[[SafetensorsSpec], None] | None = None,
+) -> str:
+    """Write a safetensors file with the tensors ``specs`` describes, fetching each with ``get(name)``.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file to write (replaced atomically).
+    specs : sequence of SafetensorsSpec
+        Name, TensorFlow dtype name and shape of every tensor; dtypes must be keys of
+        :data:`SAFETENSORS_DTYPES` and names unique.
+    get : callable
+        ``name -> numpy array`` of that dtype and shape, called once per tensor in file order.
+    metadata : mapping of str to str, optional
+        Stored as ``__metadata__``.
+    on_tensor : callable, optional
+        Called after each tensor is written (progress reporting).
+
+    Returns
+    -------
+    str
+        ``path``.
+
+    Raises
+    ------
+    InvalidArgumentError
+        A dtype without a safetensors code, a repeated or non-UTF-8 name, or an array from
+        ``get`` whose dtype, shape or size differs from its spec. Nothing is left at ``path``.
+
+    Examples
+    --------
+    >>> specs = [SafetensorsSpec("w", "bfloat16", (2, 3))]                  # doctest: +SKIP
+    >>> write_safetensors("model.safetensors", specs, lambda name: ckpt[name])
+    'model.safetensors'
+    """
+    seen: set[str] = set()
+    for s in specs:
+        if s.dtype not in SAFETENSORS_DTYPES:
+            raise InvalidArgumentError(f"{s.name!r}: dtype {s.dtype} has no safetensors equivalent")
+        if s.name in seen or s.name == "__metadata__":
+            raise InvalidArgumentError(f"{s.name!r}: repeated or reserved tensor name")
+        try:
+            s.name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidArgumentError(f"{s.name!r}: safetensors names must be valid UTF-8") from None
+        seen.add(s.name)
+    ordered, offsets = _layout(specs)
+    header = _header(ordered, offsets, metadata)
+    final = os.fspath(path)
+    temp = f"{final}.tmp{secrets.randbits(32)}"
+    try:
+        with open(temp, "wb") as f:
+            f.write(header)
+            for s in ordered:
+                arr = np.asarray(get(s.name))
+                want = SAFETENSORS_DTYPES[s.dtype][1]
+                if tuple(arr.shape) != s.shape or arr.dtype.itemsize != want or arr.dtype == object:
+                    raise InvalidArgumentError(
+                        f"{s.name!r}: expected {s.dtype}{list(s.shape)}, got {arr.dtype}{list(arr.shape)}"
+                    )
+                if sys.byteorder == "big" and want > 1:
+                    arr = arr.byteswap()
+                if arr.size:
+                    f.write(memoryview(np.ascontiguousarray(arr).reshape(-1).view(np.uint8)))
+                if on_tensor is not None:
+                    on_tensor(s)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, final)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+    return final
+
+
+def iter_specs(items: Iterable[tuple[str, str, Sequence[int]]]) -> list[SafetensorsSpec]:
+    """``(name, dtype, shape)`` triples -> specs."""
+    return [SafetensorsSpec(n, d, tuple(int(x) for x in s)) for n, d, s in items]

@@ -129,6 +129,23 @@ def test_sharded_state_file_with_absolute_moved_paths(tmp_path: Path) -> None:
         assert len(ckpt) == len(expected("tf1_v1_sharded")["checkpoints"]["model.ckpt-3-?????-of-00003"])
 
 
+def test_directory_without_state_file_finds_v1_files(tmp_path: Path) -> None:
+    # as unpacked from a TF-slim .tar.gz: just the V1 file
+    shutil.copy(FIXTURES / "tf1_v1_format" / "model.ckpt-3", tmp_path / "inception_v1.ckpt")
+    (tmp_path / "notes.txt").write_text("not a checkpoint")
+    with tfckpt.open(tmp_path) as ckpt:
+        assert ckpt.prefix == str(tmp_path / "inception_v1.ckpt") and ckpt.format == "V1"
+    # a complete sharded set is one checkpoint, named by its pattern; it is newer here
+    sharded = tmp_path / "sharded"
+    shutil.copytree(FIXTURES / "tf1_v1_sharded", sharded)
+    os.remove(sharded / "checkpoint")
+    with tfckpt.open(sharded) as ckpt:
+        assert ckpt.prefix == str(sharded / "model.ckpt-3-?????-of-00003") and "pv" in ckpt
+    os.remove(sharded / "model.ckpt-3-00001-of-00003")  # an incomplete set is not a checkpoint
+    with pytest.raises(tfckpt.NotFoundError, match="no V1 checkpoint files"):
+        tfckpt.open(sharded)
+
+
 def test_one_shard_alone_lacks_the_other_slices() -> None:
     shard = FIXTURES / "tf1_v1_sharded" / "model.ckpt-3-00001-of-00003"
     with tfckpt.open(shard) as ckpt:

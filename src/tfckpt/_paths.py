@@ -69,8 +69,14 @@ def _from_directory(directory: str) -> Resolved:
     bundles = bundles_in(directory)
     if bundles:
         return Resolved(bundles[-1])
+    from ._v1 import v1_checkpoints_in  # V1 files have no .index; they are found by their table magic
+
+    v1 = v1_checkpoints_in(directory)
+    if v1:
+        return Resolved(*v1[-1])
     raise NotFoundError(
-        f"{directory}: no checkpoint found (no usable 'checkpoint' state file and no *.index files)", name=directory
+        f"{directory}: no checkpoint found (no usable 'checkpoint' state file, no *.index files and no V1 checkpoint files)",
+        name=directory,
     )
 
 

@@ -54,6 +54,7 @@ from __future__ import annotations
 import bisect
 import mmap
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final
@@ -74,7 +75,7 @@ from .proto.saved_tensor_slice_pb2 import SavedTensorSlices, TensorProto  # type
 from .proto.tensor_shape_pb2 import TensorShapeProto  # type: ignore[attr-defined]
 from .proto.tensor_slice_pb2 import TensorSliceProto  # type: ignore[attr-defined]
 
-__all__ = ["TF_CHECKPOINT_VERSION", "V1Reader"]
+__all__ = ["TF_CHECKPOINT_VERSION", "V1Reader", "v1_checkpoints_in"]
 
 #: ``TF_CHECKPOINT_VERSION`` (``core/public/version.h``): this reader's consumer version.
 TF_CHECKPOINT_VERSION: Final = 1
@@ -278,6 +279,53 @@ class _Table:
             except BufferError:
                 pass  # a slice is still referenced (an exception in flight); unmapped when it goes
             self._map = None
+
+
+_SHARD_RE: Final = re.compile(r"^(?P<base>.+)-(?P<shard>\d{5})-of-(?P<count>\d{5})$")
+_NOT_V1_RE: Final = re.compile(r"(\.index|\.meta|\.data-\d{5}-of-\d{5}|\.tempstate\d+)$")
+
+
+def _has_table_magic(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() < FOOTER_SIZE:
+                return False
+            f.seek(-8, os.SEEK_END)
+            return int.from_bytes(f.read(8), "little") == TABLE_MAGIC
+    except OSError:
+        return False
+
+
+def v1_checkpoints_in(directory: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The V1 checkpoints in ``directory`` as ``(prefix, files)``, oldest first.
+
+    V1 files have no ``.index`` to look for, so every plain file whose tail is the table
+    magic counts (a directory unpacked from a TF-slim ``.tar.gz`` holds just ``model.ckpt``).
+    A complete set ``<base>-NNNNN-of-MMMMM`` becomes one checkpoint named by the pattern
+    TF records, ``<base>-?????-of-MMMMM``. Ordered by newest file mtime, then name.
+    """
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    found: list[tuple[float, str, tuple[str, ...]]] = []
+    shards: dict[tuple[str, int], dict[int, str]] = {}
+    for name in names:
+        path = os.path.join(directory, name)
+        if name == "checkpoint" or _NOT_V1_RE.search(name) or not os.path.isfile(path) or not _has_table_magic(path):
+            continue
+        m = _SHARD_RE.match(name)
+        if m and int(m.group("shard")) < int(m.group("count")):
+            shards.setdefault((m.group("base"), int(m.group("count"))), {})[int(m.group("shard"))] = path
+        else:
+            found.append((os.stat(path).st_mtime, path, (path,)))
+    for (base, count), files in shards.items():
+        if len(files) == count:
+            paths = tuple(files[i] for i in range(count))
+            mtime = max(os.stat(f).st_mtime for f in paths)
+            found.append((mtime, os.path.join(directory, f"{base}-?????-of-{count:05d}"), paths))
+    return [(prefix, files) for _, prefix, files in sorted(found)]
 
 
 # -- protobuf helpers --------------------------------------------------------------------

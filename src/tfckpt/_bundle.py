@@ -116,6 +116,102 @@ class BundleHeader:
         return header
 
 
+#: Largest value of a non-negative int32 / int64 proto field.
+_I32_MAX: Final = 0x7FFFFFFF
+_I64_MAX: Final = 0x7FFFFFFFFFFFFFFF
+#: Serialized TensorShapeProto -> shape, shared by all readers (checkpoints repeat shapes).
+_SHAPE_CACHE: dict[bytes, tuple[int, ...]] = {}
+#: Bound on the cache, so a hostile index of many distinct shapes cannot grow it unboundedly.
+_SHAPE_CACHE_MAX: Final = 4096
+
+
+def _varint_or_none(buf: bytes, pos: int, end: int) -> tuple[int, int] | None:
+    result = 0
+    shift = 0
+    while pos < end and shift < 64:
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+    return None
+
+
+def _decode_plain_shape(buf: bytes) -> tuple[int, ...] | None:
+    """``(12 len [08 size])*``: dims with a size and no name; ``None`` for anything else."""
+    end = len(buf)
+    pos = 0
+    dims = []
+    while pos < end:
+        if buf[pos] != 0x12 or pos + 1 >= end:
+            return None
+        dim_len = buf[pos + 1]
+        pos += 2
+        if dim_len == 0:
+            dims.append(0)
+            continue
+        if pos + dim_len > end or buf[pos] != 0x08:
+            return None
+        got = _varint_or_none(buf, pos + 1, end)
+        if got is None or got[1] != pos + dim_len or got[0] > _I64_MAX:
+            return None
+        dims.append(got[0])
+        pos = got[1]
+    return tuple(dims) if len(dims) <= MAX_RANK else None
+
+
+def _decode_plain_entry(value: bytes) -> tuple[int, tuple[int, ...], int, int, int, int] | None:
+    """Hand-decode an unpartitioned entry laid out as TF writes it, ~5x faster than protobuf.
+
+    Accepts exactly ``08 dtype 12 len shape [18 shard_id] [20 offset] [28 size] [35 crc]``
+    (one-byte dtype and shape length, dims without names, values in range) and returns
+    ``(dtype, shape, shard_id, offset, size, crc32c)``. Anything else (slices, unknown
+    rank, other field orders, negative values, unknown dtypes, truncation) returns
+    ``None``, sending the caller to the protobuf path, which gives the same values for
+    every input accepted here and owns every error message. Opening 100,000-entry
+    indexes is dominated by this function (docs/performance.md).
+    """
+    end = len(value)
+    if end < 4 or value[0] != 0x08 or value[2] != 0x12:
+        return None
+    dtype = value[1]
+    shape_end = 4 + value[3]
+    if dtype >= 0x80 or value[3] >= 0x80 or shape_end > end:
+        return None
+    shape_bytes = value[4:shape_end]
+    shape = _SHAPE_CACHE.get(shape_bytes)
+    if shape is None:
+        shape = _decode_plain_shape(shape_bytes)
+        if shape is None:
+            return None
+        if len(_SHAPE_CACHE) < _SHAPE_CACHE_MAX:
+            _SHAPE_CACHE[shape_bytes] = shape
+    pos = shape_end
+    shard_id = offset = size = crc = 0
+    if pos < end and value[pos] == 0x18:
+        got = _varint_or_none(value, pos + 1, end)
+        if got is None or got[0] > _I32_MAX:
+            return None
+        shard_id, pos = got
+    if pos < end and value[pos] == 0x20:
+        got = _varint_or_none(value, pos + 1, end)
+        if got is None or got[0] > _I64_MAX:
+            return None
+        offset, pos = got
+    if pos < end and value[pos] == 0x28:
+        got = _varint_or_none(value, pos + 1, end)
+        if got is None or got[0] > _I64_MAX:
+            return None
+        size, pos = got
+    if pos < end and value[pos] == 0x35:
+        crc = int.from_bytes(value[pos + 1 : pos + 5], "little")
+        pos += 5
+    if pos != end or dtype not in DTYPES:
+        return None
+    return dtype, shape, shard_id, offset, size, crc
+
+
 @dataclass(frozen=True)
 class BundleEntry:
     """One tensor's (or slice's) record in the index."""
@@ -170,6 +266,9 @@ class BundleEntry:
 
     @classmethod
     def decode(cls, value: bytes, path: str, name: str) -> BundleEntry:
+        plain = _decode_plain_entry(value)
+        if plain is not None:
+            return cls(*plain)
         try:
             proto = BundleEntryProto.FromString(value)
         except DecodeError as e:

@@ -13,10 +13,12 @@ Arrays from this facade are owned, writable copies (as TensorFlow's are); use
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
 from ._dtypes import DTYPES, DTYPE_BY_NAME
+from ._v2 import BundleReader
 from .checkpoint import Checkpoint, open
 from .errors import NotFoundError
 from .state import latest_checkpoint
@@ -72,11 +74,12 @@ class CheckpointReader:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._ckpt: Checkpoint = open(path)
 
-    def get_tensor(self, tensor_str: str) -> np.ndarray | bytes:
-        """The tensor as an owned array; a string scalar comes back as ``bytes`` (as in TF)."""
+    def get_tensor(self, tensor_str: str) -> Any:
+        """The tensor as an owned array. Scalars come back as TF returns them: a numpy
+        scalar (``np.float32(1.0)``), or ``bytes`` for a string."""
         arr = self._ckpt.get_tensor(tensor_str, copy=True)
-        if arr.dtype == object and arr.ndim == 0:
-            return arr.item()  # type: ignore[no-any-return]
+        if arr.ndim == 0:
+            return arr[()]
         return arr
 
     def has_tensor(self, tensor_str: str) -> bool:
@@ -89,13 +92,30 @@ class CheckpointReader:
         return {name: DType(self._ckpt.dtype(name)) for name in self._ckpt}
 
     def debug_string(self) -> bytes:
-        """One line per tensor: ``name (DT_FLOAT) [2,3]``, as TensorFlow's ``DebugString``."""
-        lines = []
-        for name in self._ckpt:
-            enum = DTYPE_BY_NAME[self._ckpt.dtype(name)].enum
-            dims = ",".join(str(d) for d in self._ckpt.shape(name))
-            lines.append(f"{name} ({_DT_NAMES[enum]}) [{dims}]\n")
-        return "".join(lines).encode("utf-8", "surrogateescape")
+        """One line per index entry, ``name (DT_FLOAT) [2,3]``, exactly as TensorFlow's.
+
+        For a V2 bundle that is ``BundleReader::DebugString``: every key in key order
+        *including* the raw OrderedCode keys of slices, while the full entries of partitioned
+        variables (those with ``slices``) are skipped. For V1, ``TensorSliceReader``'s:
+        every tensor, with ``, N slices`` when partitioned (TF's order there is a hash
+        map's; this lists names sorted).
+        """
+        source = self._ckpt._source
+        rows: list[tuple[bytes, int, tuple[int, ...], str]] = []
+        if isinstance(source, BundleReader):
+            for key in sorted(source._raw):
+                entry = source.entry_by_key(key)
+                if not entry.slices:
+                    rows.append((key, entry.dtype, entry.shape, ""))
+        else:
+            tensors = getattr(source, "_tensors", {})
+            for name in self._ckpt:
+                enum, shape = source.info(name)
+                n = len(getattr(tensors.get(name), "slices", ()))
+                rows.append((name.encode("utf-8", "surrogateescape"), enum, shape, f", {n} slices" if n > 1 else ""))
+        return b"".join(
+            key + f" ({_DT_NAMES[enum]}) [{','.join(map(str, shape))}]{suffix}\n".encode() for key, enum, shape, suffix in rows
+        )
 
     def close(self) -> None:
         self._ckpt.close()
@@ -134,7 +154,7 @@ def list_variables(ckpt_dir_or_file: str | os.PathLike[str]) -> list[tuple[str, 
         return [(name, list(ckpt.shape(name))) for name in ckpt]
 
 
-def load_variable(ckpt_dir_or_file: str | os.PathLike[str], name: str) -> np.ndarray | bytes:
+def load_variable(ckpt_dir_or_file: str | os.PathLike[str], name: str) -> Any:
     """``tf.train.load_variable``: one tensor as an owned array; a trailing ``:0`` is ignored."""
     if name.endswith(":0"):
         name = name[:-2]

@@ -366,7 +366,7 @@ def _fixed_values(raw: bytes, spec: _Field) -> np.ndarray:
     width = np.dtype(spec.wire).itemsize
     scalar_wire = 5 if width == 4 else 1
     view = memoryview(raw)
-    chunks: list[bytes] = []
+    chunks: list[memoryview] = []
     for n1, w1, s1, e1 in _iter_fields(view):
         if n1 != _STS_DATA or w1 != 2:
             continue
@@ -378,8 +378,8 @@ def _fixed_values(raw: bytes, spec: _Field) -> np.ndarray:
                 if n3 == spec.number and (w3 == 2 or w3 == scalar_wire):
                     if (e3 - s3) % width:
                         raise _WireError(f"packed {spec.name} of {e3 - s3} bytes is not a multiple of {width}")
-                    chunks.append(bytes(tensor[s3:e3]))
-    data = b"".join(chunks)
+                    chunks.append(tensor[s3:e3])
+    data = chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one copy for the usual single chunk
     return np.frombuffer(data, dtype=spec.wire).astype(spec.wire[1:], copy=True)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,8 +22,6 @@ from tfckpt.objects import (
     unescape_local_name,
 )
 from tfckpt.proto import trackable_object_graph_pb2 as pb
-
-from conftest import FIXTURES
 
 NESTED = FIXTURES / "tf2_nested" / "ckpt-2"
 KERAS = FIXTURES / "keras_model" / "ckpt-1"
@@ -225,9 +224,11 @@ def test_corrupt_graph(tmp_path: Path, data: bytes, message: str) -> None:
 
 
 def test_graph_tensor_of_wrong_type(tmp_path: Path) -> None:
-    with tfckpt.open(_graph_ckpt(tmp_path, np.zeros(3, np.int32), None)) as ckpt:
-        with pytest.raises(CorruptionError, match=r"expected a scalar string, found int32\[3\]"):
-            _ = ckpt.object_graph
+    with (
+        tfckpt.open(_graph_ckpt(tmp_path, np.zeros(3, np.int32), None)) as ckpt,
+        pytest.raises(CorruptionError, match=r"expected a scalar string, found int32\[3\]"),
+    ):
+        _ = ckpt.object_graph
 
 
 def test_every_byte_flip_of_a_real_graph_parses_or_raises_corruption() -> None:
@@ -269,7 +270,12 @@ def test_variables_skip_optimizer_edge_and_slot_owners() -> None:
     opt.children.add(node_id=4, local_name="iter")
     other.slot_variables.add(original_variable_node_id=2, slot_name="m", slot_variable_node_id=5)
     other.children.add(node_id=4, local_name="iter")
-    for node, key in ((w, "model/w"), (it, "model/optimizer/iter"), (slot, "model/w/.OPTIMIZER_SLOT/opt/m"), (counter, "save_counter")):
+    for node, key in (
+        (w, "model/w"),
+        (it, "model/optimizer/iter"),
+        (slot, "model/w/.OPTIMIZER_SLOT/opt/m"),
+        (counter, "save_counter"),
+    ):
         node.attributes.add(name="VARIABLE_VALUE", full_name=key, checkpoint_key=key + SUFFIX)
     graph = ObjectGraph.parse(g.SerializeToString())
     assert graph.variables() == {"model/w": "model/w" + SUFFIX}
@@ -284,11 +290,18 @@ def test_variables_skip_optimizer_edge_and_slot_owners() -> None:
 # -- save_objects -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("case", "prefix", "counter"), [("big_tensor", "ckpt-1", 1), ("no_state_file", "ckpt-1", 1), ("manager_rotation", "ckpt-4", 4)])
+@pytest.mark.parametrize(
+    ("case", "prefix", "counter"),
+    [("big_tensor", "ckpt-1", 1), ("no_state_file", "ckpt-1", 1), ("manager_rotation", "ckpt-4", 4)],
+)
 def test_save_objects_is_byte_identical_to_tf(tmp_path: Path, case: str, prefix: str, counter: int) -> None:
     src = FIXTURES / case / prefix
     with tfckpt.open(src) as ckpt:
-        tree = {k.split("/")[0]: ckpt.get_tensor(k, copy=True) for k in ckpt if k.endswith(SUFFIX) and not k.startswith("save_counter")}
+        tree = {
+            k.split("/")[0]: ckpt.get_tensor(k, copy=True)
+            for k in ckpt
+            if k.endswith(SUFFIX) and not k.startswith("save_counter")
+        }
     out = tfckpt.save_objects(tmp_path / prefix, tree, save_counter=counter)
     for suffix in (".index", ".data-00000-of-00001"):
         assert filecmp.cmp(f"{src}{suffix}", f"{out}{suffix}", shallow=False), suffix

@@ -36,14 +36,11 @@ Rules = Mapping[str, str] | Sequence[tuple[str, str]]
 def _require_name_based(ckpt: Checkpoint, what: str) -> None:
     if OBJECT_GRAPH_KEY in ckpt:
         raise InvalidArgumentError(
-            f"{ckpt.prefix} is an object-based (TF2) checkpoint; {what} needs a name-based one "
-            "(use convert_tf2_to_tf1 first)"
+            f"{ckpt.prefix} is an object-based (TF2) checkpoint; {what} needs a name-based one (use convert_tf2_to_tf1 first)"
         )
 
 
-def convert_tf1_to_tf2(
-    src: PathLike, dst: PathLike, *, root: str | None = "vars", max_shard_size: int | None = None
-) -> str:
+def convert_tf1_to_tf2(src: PathLike, dst: PathLike, *, root: str | None = "vars", max_shard_size: int | None = None) -> str:
     """Convert a name-based (TF1) checkpoint into an object-based (TF2) one.
 
     Every tensor becomes a variable of the dict ``root``, so
@@ -78,7 +75,7 @@ def convert_tf1_to_tf2(
     """
     with open_checkpoint(src) as ckpt:
         _require_name_based(ckpt, "convert_tf1_to_tf2")
-        names = {name: name for name in ckpt.keys()}
+        names = {name: name for name in ckpt}
         tree: dict[str, Any] = {root: names} if root is not None else names
         layout = layout_tree(tree, save_counter=_COUNTER, full_name=lambda path, leaf: str(leaf))
 
@@ -94,9 +91,7 @@ _COUNTER = object()  # stands for the save_counter leaf in a layout
 _COUNTER_VALUE = 1
 
 
-def convert_tf2_to_tf1(
-    src: PathLike, dst: PathLike, *, root: str | None = None, max_shard_size: int | None = None
-) -> str:
+def convert_tf2_to_tf1(src: PathLike, dst: PathLike, *, root: str | None = None, max_shard_size: int | None = None) -> str:
     """Convert an object-based (TF2) checkpoint into a name-based (TF1) one.
 
     The tensors written are the model variables of :meth:`Checkpoint.variables` (no
@@ -202,8 +197,7 @@ def rename_plan(
     for old, new in (assignment_map or {}).items():
         if old.endswith("/") != new.endswith("/"):
             raise InvalidArgumentError(
-                f"assignment map entry {old!r}: {new!r} must map a scope to a scope ('old/': 'new/') "
-                "or a name to a name"
+                f"assignment map entry {old!r}: {new!r} must map a scope to a scope ('old/': 'new/') or a name to a name"
             )
         rule = _Rule(f"assignment map entry {old!r}: {new!r}")
         if old.endswith("/"):

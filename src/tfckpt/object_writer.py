@@ -101,7 +101,11 @@ def layout_tree(
                 queue.append((child_id, child_path, list(value.items()), (*chain, child_id), mappings | {id(value)}))
             else:
                 key = checkpoint_key(child_path)
-                own_name = "/".join(child_path) if full_name is None or (not path and value is save_counter) else full_name(child_path, value)
+                own_name = (
+                    "/".join(child_path)
+                    if full_name is None or (not path and value is save_counter)
+                    else full_name(child_path, value)
+                )
                 child.attributes.add(name=VARIABLE_VALUE, full_name=own_name, checkpoint_key=key)
                 variables.append((key, value))
                 filled.update(chain)
@@ -300,7 +304,7 @@ def save_like(
 
 def _template_order(ckpt: Checkpoint) -> Iterator[str]:
     """The template's keys with the graph last (the order TF writes data in)."""
-    for key in ckpt.keys():
+    for key in ckpt:
         if key != OBJECT_GRAPH_KEY:
             yield key
     if OBJECT_GRAPH_KEY in ckpt:

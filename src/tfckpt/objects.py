@@ -49,15 +49,15 @@ from .proto import trackable_object_graph_pb2 as _pb
 
 __all__ = [
     "ATTRIBUTES",
-    "Attribute",
     "NAME_BASED_SLOT_NAMES",
-    "Node",
     "OBJECT_GRAPH_KEY",
-    "ObjectGraph",
     "OPTIMIZER_SLOT",
     "SAVE_COUNTER",
-    "SlotVariable",
     "VARIABLE_VALUE",
+    "Attribute",
+    "Node",
+    "ObjectGraph",
+    "SlotVariable",
     "checkpoint_key",
     "escape_local_name",
     "name_based_model_variables",
@@ -79,7 +79,7 @@ NAME_BASED_SLOT_NAMES: Final = (
     "ProximalGradientDescent", "RMSProp", "AdamW", "AdamWeightDecayOptimizer", "LAMB",
     "adam_m", "adam_v", "lamb_m", "lamb_v",
 )  # fmt: skip
-_SLOT_RE: Final = re.compile(r"(?:%s)(?:_\d+)?" % "|".join(map(re.escape, NAME_BASED_SLOT_NAMES)))
+_SLOT_RE: Final = re.compile("(?:" + "|".join(map(re.escape, NAME_BASED_SLOT_NAMES)) + r")(?:_\d+)?")
 # Non-slot optimizer variables and training bookkeeping of TF1 graphs (Adam's beta powers, the
 # global step that Saver numbers checkpoints with; Hugging Face's BERT converter skips the same).
 _NAME_BASED_STATE_RE: Final = re.compile(r"(?:.*/)?(?:beta[12]_power(?:_\d+)?|global_step)")
@@ -219,9 +219,7 @@ class ObjectGraph:
         for node in nodes:
             for attr in node.attributes:
                 self._owners.setdefault(attr.checkpoint_key, node)
-        self._slots: dict[int, SlotVariable] = {
-            s.slot_variable.node_id: s for n in nodes for s in n.slot_variables
-        }
+        self._slots: dict[int, SlotVariable] = {s.slot_variable.node_id: s for n in nodes for s in n.slot_variables}
         self._parents: dict[int, list[tuple[Node, str]]] | None = None
 
     # -- construction ------------------------------------------------------------------
@@ -462,4 +460,3 @@ def name_based_model_variables(names: Iterable[str]) -> list[str]:
             continue
         kept.append(name)
     return kept
-

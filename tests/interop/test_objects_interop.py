@@ -211,7 +211,7 @@ def _walk(root: Any, path: str | tuple[str, ...]) -> Any:
     """Follow unescaped local names through TF's own tracked children."""
     obj = root
     for name in path.split("/") if isinstance(path, str) else path:
-        children = obj._trackable_children(save_type="checkpoint")  # noqa: SLF001 - TF's graph view
+        children = obj._trackable_children(save_type="checkpoint")
         obj = children[name]
     return obj
 
@@ -238,7 +238,7 @@ def _path_oracle(root: Any, prefix: str) -> None:
                 bfs = graph.bfs_paths()
                 var = bfs[slot.original_variable.node_id]
                 opt = bfs[slot.optimizer.node_id]
-                spell = lambda t: "/".join(escape_local_name(p) for p in t)  # noqa: E731
+                spell = lambda t: "/".join(escape_local_name(p) for p in t)
                 assert key == f"{spell(var)}/.OPTIMIZER_SLOT/{spell(opt)}/{slot.slot_name}/.ATTRIBUTES/VARIABLE_VALUE"
                 assert paths[0] == "/".join((*var, ".OPTIMIZER_SLOT", *opt, slot.slot_name))
                 continue
@@ -267,7 +267,7 @@ def test_object_paths_and_variables_keras(tmp_path: Path) -> None:
             np.testing.assert_array_equal(ckpt[by_full[v.path]], v.numpy())
         by_path = ckpt.variables()
         assert sorted(by_path.values()) == sorted(by_full.values())
-        for name, key in by_path.items():
+        for name in by_path:
             assert _walk(root, name).path in by_full
 
 
@@ -339,6 +339,7 @@ def test_rename_matches_init_from_checkpoint(tmp_path: Path, assignment_map: dic
     src = tfckpt.save(tmp_path / "src", RENAME_SRC)
     plan = tfckpt.rename_plan(RENAME_SRC, assignment_map)
     dst = tfckpt.rename(src, tmp_path / "dst", assignment_map)
+
     # Oracle: TF initialises graph variables named like our new names from the source checkpoint.
     def covered(old: str) -> bool:
         return old in assignment_map or any(k == "/" or (k.endswith("/") and old.startswith(k)) for k in assignment_map)
@@ -346,7 +347,9 @@ def test_rename_matches_init_from_checkpoint(tmp_path: Path, assignment_map: dic
     moved = {old: new for old, new in plan.items() if covered(old)}
     assert moved
     with tf.Graph().as_default():
-        variables = {new: tf.compat.v1.get_variable(new, initializer=np.zeros_like(RENAME_SRC[old])) for old, new in moved.items()}
+        variables = {
+            new: tf.compat.v1.get_variable(new, initializer=np.zeros_like(RENAME_SRC[old])) for old, new in moved.items()
+        }
         tf.compat.v1.train.init_from_checkpoint(src, assignment_map)
         with tf.compat.v1.Session() as sess:
             sess.run(tf.compat.v1.global_variables_initializer())

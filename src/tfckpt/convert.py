@@ -232,10 +232,10 @@ def rename_plan(
                     new = new_scope + name[len(old_scope) :]
                     rule.used = True
                     break
-        for pattern, repl, rule in regexes:
-            if pattern.search(new):
+        for regex, repl, rule in regexes:
+            if regex.search(new):
                 try:
-                    new = pattern.sub(repl, new)
+                    new = regex.sub(repl, new)
                 except (re.error, IndexError) as e:
                     raise InvalidArgumentError(f"{rule.description}: {e}") from e
                 rule.used = True

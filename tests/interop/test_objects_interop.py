@@ -375,3 +375,42 @@ def test_manager_save_objects_restores_in_tf(tmp_path: Path) -> None:
     tf_manager = tf.train.CheckpointManager(ckpt, str(tmp_path), max_to_keep=2)
     assert tf_manager.save().endswith("ckpt-4")
     assert [Path(p).name for p in tf_manager.checkpoints] == ["ckpt-3", "ckpt-4"]
+
+
+def test_migration_guide_tf1_checkpoint_saved_in_eager(tmp_path: Path) -> None:
+    # "Save a TF1 checkpoint in TF2", then "Convert TF1 checkpoint to TF2" and its loading cell.
+    a = tf.Variable(1.0, name="a")
+    b = tf.Variable(2.0, name="b")
+    with tf.name_scope("scoped"):
+        c = tf.Variable(3.0, name="c")
+    path = tf.compat.v1.train.Saver(var_list=[a, b, c]).save(sess=None, save_path=str(tmp_path / "tf1-ckpt-saved-in-eager"))
+    converted = tfckpt.convert_tf1_to_tf2(path, tmp_path / "converted-tf1-to-tf2")
+    recipe = _tf1_recipe_tf1_to_tf2(path, str(tmp_path / "recipe"))
+    assert tfckpt.open(converted).keys() == tfckpt.open(recipe).keys()
+    a, b, c = tf.Variable(0.0), tf.Variable(0.0), tf.Variable(0.0)
+    tf.train.Checkpoint(vars={"a": a, "b": b, "scoped/c": c}).restore(converted).assert_consumed()
+    assert [a.numpy(), b.numpy(), c.numpy()] == [1.0, 2.0, 3.0]
+
+
+def test_migration_guide_tf2_checkpoint_saved_in_session(tmp_path: Path) -> None:
+    # "Save a TF2 checkpoint in TF1", then "Convert TF2 checkpoint to TF1" and its loading cell.
+    tf1 = tf.compat.v1
+    with tf.Graph().as_default():
+        a = tf1.get_variable("a", shape=[], dtype=tf.float32, initializer=tf1.constant_initializer(1))
+        b = tf1.get_variable("b", shape=[], dtype=tf.float32, initializer=tf1.constant_initializer(2))
+        with tf1.variable_scope("scoped"):
+            c = tf1.get_variable("c", shape=[], dtype=tf.float32, initializer=tf1.constant_initializer(3))
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            ckpt = tf.train.Checkpoint(var_list={v.name.split(":")[0]: v for v in tf1.global_variables()})
+            src = ckpt.save(str(tmp_path / "tf2-ckpt-saved-in-session"))
+    converted = tfckpt.convert_tf2_to_tf1(src, tmp_path / "converted-tf2-to-tf1", root="var_list")
+    with tf.Graph().as_default():
+        a = tf1.get_variable("a", shape=[], dtype=tf.float32, initializer=tf1.constant_initializer(0))
+        b = tf1.get_variable("b", shape=[], dtype=tf.float32, initializer=tf1.constant_initializer(0))
+        with tf1.variable_scope("scoped"):
+            c = tf1.get_variable("c", shape=[], dtype=tf.float32, initializer=tf1.constant_initializer(0))
+        with tf1.Session() as sess:
+            sess.run(tf1.global_variables_initializer())
+            tf1.train.Saver([a, b, c]).restore(sess, converted)
+            assert sess.run([a, b, c]) == [1.0, 2.0, 3.0]

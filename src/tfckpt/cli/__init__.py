@@ -11,6 +11,7 @@ traceback; set ``TFCKPT_DEBUG=1`` to see the traceback of an unexpected error.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -71,6 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     0
     """
     args_list = list(sys.argv[1:] if argv is None else argv)
+    # The library logs TF's own warnings (a stale state file, ...); the commands report those themselves.
+    logging.getLogger("tfckpt").addHandler(logging.NullHandler())
+    logging.getLogger("tfckpt").propagate = False
     _common.ARGV[:] = args_list
     parser = build_parser()
     try:

@@ -487,3 +487,25 @@ def test_temporaries_live_beside_the_prefix(tmp_path: Path, monkeypatch: pytest.
         assert temps == ["m.data-00000", "m.data-00001"]
     assert list((tmp_path / "elsewhere").iterdir()) == []
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["m.data-00000-of-00002", "m.data-00001-of-00002", "m.index"]
+
+
+def _simulate_crash_after_data_renames(tmp_path: Path, new_shard_size: int | None) -> Path:
+    """The files a crash between the data renames and the index rename leaves behind."""
+    old = tmp_path / "m"
+    tfckpt.save(old, {"w": np.zeros(64, np.float32), "s": [b"old"]})
+    tfckpt.save(tmp_path / "new" / "m", {"w": np.ones(64, np.float32), "s": [b"new"]}, max_shard_size=new_shard_size)
+    for data in (tmp_path / "new").glob("m.data-*"):
+        os.replace(data, tmp_path / data.name)
+    return old
+
+
+def test_crash_window_when_overwriting_is_detected_by_checksums(tmp_path: Path) -> None:
+    prefix = _simulate_crash_after_data_renames(tmp_path, None)  # same shard name as the old one
+    with pytest.raises(tfckpt.CorruptionError, match="'w'"), tfckpt.open(prefix) as ckpt:
+        ckpt.get_tensor("w", copy=True)
+
+
+def test_crash_window_with_another_shard_count_keeps_the_old_checkpoint(tmp_path: Path) -> None:
+    prefix = _simulate_crash_after_data_renames(tmp_path, 1)  # new data is .data-0000i-of-00002
+    got = _read_all(prefix)
+    assert got["w"][2].tolist() == [0.0] * 64 and got["s"][2].tolist() == [b"old"]

@@ -5,15 +5,34 @@ TensorFlow's ``SaveV2`` (``BundleWriter``): payloads concatenated in arrival ord
 ``<prefix>.data-00000-of-00001``, entries sorted by key into ``<prefix>.index`` with the
 header ``num_shards: 1, endianness: LITTLE, version {producer: 1}``.
 
-Atomicity: every file is written under a temporary name in the prefix's directory and
-fsynced; only then are the data shards renamed into place, and the index last. The index
-appearing is the commit point, so a reader never sees a partial checkpoint at a new prefix,
-and an exception at any point (including a failed rename) removes the temporaries and leaves
-whatever was at the prefix before untouched. One window cannot be closed in this file
-format: when *overwriting an existing prefix*, a crash (not an exception) between the data
-rename and the index rename leaves the old index next to new data; the per-tensor checksums
-make a reader report that as corruption rather than return wrong values. Write new prefixes
-(as :class:`CheckpointManager` does) to avoid the window entirely.
+Multiple shards (``max_shard_size``) are what TF's ``MergeV2Checkpoints`` produces:
+``<prefix>.data-%05d-of-%05d`` with ``num_shards: N`` in the header and each entry's
+``shard_id``/``offset`` pointing into its shard.
+
+Atomicity (the commit sequence of :meth:`Writer.finish`)::
+
+    write  <prefix>.data-0000i.tempstate<random>   (as tensors arrive; fsync at finish)
+    write  <prefix>.index.tempstate<random>        (fsync)
+    link   existing <prefix>.data-i-of-N  -> <that name>.tempstate<random>   (backup)
+    rename each data temporary -> <prefix>.data-i-of-N
+    fsync  the directory
+    rename the index temporary -> <prefix>.index   <- commit point
+    delete the backups, and data shards of an older checkpoint with another shard count
+
+* An *exception* at any step before the commit point (bad input, ``OSError``, a failed
+  rename, ``KeyboardInterrupt``) deletes the temporaries, renames the backups back and
+  removes shards that did not exist before: the prefix is exactly as it was.
+* A *crash* (power loss, ``SIGKILL``) at a new prefix never exposes a partial checkpoint:
+  without the index there is no checkpoint. It can leave ``*.tempstate*`` files, which
+  readers ignore and which are not deleted automatically (they may belong to a concurrent
+  writer).
+* A crash while *overwriting an existing prefix* has one window this file format cannot
+  close: between the first data rename and the index rename, the old index sits next to
+  new data files of the same names. Every entry carries a CRC32C of its bytes, so tfckpt
+  and TensorFlow report such a tensor as corrupt instead of returning wrong values (if the
+  shard count changed, the old index still names its own untouched files and stays fully
+  readable). Writing each checkpoint to a new prefix, as :class:`CheckpointManager` does,
+  avoids the window entirely.
 """
 
 from __future__ import annotations

@@ -205,3 +205,14 @@ def test_multi_shard_checkpoint_restores_through_restorev2(tmp_path: Path) -> No
     got = tf.raw_ops.RestoreV2(prefix=str(tmp_path / "m"), tensor_names=names, shape_and_slices=[""] * 5, dtypes=[tf.float64] * 5)
     for name, t in zip(names, got):
         assert np.array_equal(t.numpy(), values[name])
+
+
+def test_tensorflow_detects_the_overwrite_crash_window(tmp_path: Path) -> None:
+    # The files a crash between the data renames and the index rename of an overwrite leaves:
+    # the old index next to new data of the same name (see tfckpt.writer's docstring).
+    tfckpt.save(tmp_path / "m", {"w": np.zeros(64, np.float32)})
+    tfckpt.save(tmp_path / "new" / "m", {"w": np.ones(64, np.float32)})
+    (tmp_path / "new" / "m.data-00000-of-00001").replace(tmp_path / "m.data-00000-of-00001")
+    reader = tf.train.load_checkpoint(str(tmp_path / "m"))
+    with pytest.raises((tf.errors.OpError, RuntimeError), match="Checksum does not match"):
+        reader.get_tensor("w")

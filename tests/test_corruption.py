@@ -26,18 +26,21 @@ import io
 import shutil
 import signal
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
+from test_table import snappy_rewrite
 
 import tfckpt
-from conftest import FIXTURES
-from tfckpt._bundle import BundleEntry
+from tfckpt._block import iter_block
+from tfckpt._coding import crc32c, encode_fixed32, mask_crc
 from tfckpt._table import TableBuilder, iter_table
-from tfckpt.proto.tensor_bundle_pb2 import BundleEntryProto
+from tfckpt._table_format import BlockHandle, Footer, read_block
+from tfckpt.proto.tensor_bundle_pb2 import BundleEntryProto  # type: ignore[attr-defined]
 
 #: Largest Python heap peak a read of a ~1 KB checkpoint may reach.
 HEAP_LIMIT = 1 << 20
@@ -80,7 +83,7 @@ def snapshot(prefix: Path, *, verify: bool = True) -> Snapshot:
     """Open and read everything through the public API."""
     out: Snapshot = {}
     with tfckpt.open(prefix, verify=verify) as ckpt:
-        for name in ckpt.keys():
+        for name in ckpt:
             assert name in ckpt
             dtype, shape = ckpt.dtype(name), ckpt.shape(name)
             if dtype == "variant":
@@ -120,8 +123,9 @@ class Sweep:
         self.counts = {"same": 0, "error": 0, "other": 0}
         self.peak = 0
 
-    def run(self, what: str, apply: Callable[[], None]) -> None:
-        apply()
+    def run(self, what: str, path: Path, content: bytes) -> None:
+        """Write ``content`` to ``path``, then open and read the checkpoint."""
+        path.write_bytes(content)
         tracemalloc.reset_peak()
         try:
             got = snapshot(self.prefix, verify=self.verify)
@@ -150,7 +154,7 @@ class Sweep:
             # only a damaged name can make a tensor go missing: open() itself must not say so
             self.failures.append(f"{what}: NotFoundError from an existing checkpoint: {e}")
 
-    def __enter__(self) -> Sweep:
+    def __enter__(self) -> Sweep:  # noqa: PYI034
         tracemalloc.start()
         return self
 
@@ -181,7 +185,7 @@ def test_flip_every_byte(which: str, target: str, request: pytest.FixtureRequest
                 for pattern in (0xFF, 0x01):
                     bad = bytearray(clean)
                     bad[i] ^= pattern
-                    sweep.run(f"{path.name}[{i}] ^= {pattern:#04x}", lambda: path.write_bytes(bytes(bad)))
+                    sweep.run(f"{path.name}[{i}] ^= {pattern:#04x}", path, bytes(bad))
             path.write_bytes(clean)
     sweep.check()
     assert sweep.counts["error"] > 0
@@ -197,7 +201,7 @@ def test_truncate_index_at_every_length(which: str, request: pytest.FixtureReque
     clean = index.read_bytes()
     with _alarm(SWEEP_ALARM_SECONDS), Sweep(prefix, original, exact=True) as sweep:
         for n in range(len(clean)):
-            sweep.run(f"index[:{n}]", lambda: index.write_bytes(clean[:n]))
+            sweep.run(f"index[:{n}]", index, clean[:n])
     sweep.check()
     assert sweep.counts == {"same": 0, "error": len(clean), "other": 0}
 
@@ -210,7 +214,7 @@ def test_truncate_data_at_every_length(which: str, request: pytest.FixtureReques
         for path in sorted(tmp_path.glob(prefix.name + ".data-*")):
             clean = path.read_bytes()
             for n in range(len(clean)):
-                sweep.run(f"{path.name}[:{n}]", lambda: path.write_bytes(clean[:n]))
+                sweep.run(f"{path.name}[:{n}]", path, clean[:n])
             path.write_bytes(clean)
     sweep.check()
 
@@ -226,7 +230,7 @@ def test_flip_data_without_verification(which: str, request: pytest.FixtureReque
             for i in range(len(clean)):
                 bad = bytearray(clean)
                 bad[i] ^= 0xFF
-                sweep.run(f"{path.name}[{i}] ^= 0xff", lambda: path.write_bytes(bytes(bad)))
+                sweep.run(f"{path.name}[{i}] ^= 0xff", path, bytes(bad))
             path.write_bytes(clean)
     sweep.check()
 
@@ -234,14 +238,14 @@ def test_flip_data_without_verification(which: str, request: pytest.FixtureReque
 # -- re-framed sweep: the bundle layer sees the damage -------------------------------
 
 
-def _write_table(path: Path, items: list[tuple[bytes, bytes]]) -> None:
+def _table_bytes(items: list[tuple[bytes, bytes]]) -> bytes:
     merged = dict(items)  # a flipped key may collide with another one
     f = io.BytesIO()
     t = TableBuilder(f)
     for k in sorted(merged):
         t.add(k, merged[k])
     t.finish()
-    path.write_bytes(f.getvalue())
+    return f.getvalue()
 
 
 @pytest.mark.parametrize("which", ["written", "tf"])
@@ -260,11 +264,39 @@ def test_flip_every_entry_byte_under_valid_checksums(which: str, request: pytest
                         bad[i] ^= pattern
                         new = (bytes(bad), value) if part == "key" else (key, bytes(bad))
                         variant = items[:n] + [new] + items[n + 1 :]
-                        sweep.run(f"{part} of {key!r}[{i}] ^= {pattern:#04x}", lambda: _write_table(index, variant))
+                        sweep.run(f"{part} of {key!r}[{i}] ^= {pattern:#04x}", index, _table_bytes(variant))
             # and the entry dropped altogether
-            sweep.run(f"without {key!r}", lambda: _write_table(index, items[:n] + items[n + 1 :]))
+            sweep.run(f"without {key!r}", index, _table_bytes(items[:n] + items[n + 1 :]))
     sweep.check()
     assert sweep.counts["error"] > 0 and sweep.counts["other"] > 0
+
+
+def _blocks(data: bytes) -> list[BlockHandle]:
+    footer = Footer.decode(data, len(data))
+    index = read_block(data, footer.index, len(data), max_uncompressed=1 << 30)
+    return [BlockHandle.decode(v, 0, len(v))[0] for _, v in iter_block(bytes(index))] + [footer.index]
+
+
+@pytest.mark.parametrize("which", ["written", "tf"])
+def test_flip_snappy_block_bytes_under_valid_checksums(which: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    # Hostile compressed streams reach the Snappy decoder (checksums recomputed over them).
+    prefix = _copy_of(_sources(request, which), tmp_path)
+    original = snapshot(prefix)
+    index = Path(f"{prefix}.index")
+    packed = snappy_rewrite(index.read_bytes())
+    index.write_bytes(packed)
+    assert snapshot(prefix) == original
+    with _alarm(SWEEP_ALARM_SECONDS), Sweep(prefix, original, exact=False) as sweep:
+        for handle in _blocks(packed):
+            end = handle.offset + handle.size
+            for i in range(handle.offset, end):
+                for pattern in (0xFF, 0x01):
+                    bad = bytearray(packed)
+                    bad[i] ^= pattern
+                    bad[end + 1 : end + 5] = encode_fixed32(mask_crc(crc32c(bytes(bad[handle.offset : end + 1]))))
+                    sweep.run(f"snappy block @{handle.offset}[{i}] ^= {pattern:#04x}", index, bytes(bad))
+    sweep.check()
+    assert sweep.counts["error"] > 0
 
 
 # -- lying fields ---------------------------------------------------------------------
@@ -309,7 +341,7 @@ def _lie(value: bytes, fields: dict[str, Any]) -> bytes:
                         e.start, e.length = ext["start"], ext["length"]
         else:
             setattr(proto, field, v)
-    return proto.SerializeToString()
+    return bytes(proto.SerializeToString())
 
 
 @pytest.mark.parametrize("which", ["written", "tf"])
@@ -324,7 +356,7 @@ def test_lying_entry_fields(which: str, request: pytest.FixtureRequest, tmp_path
                 continue
             for what, fields in LIES:
                 variant = items[:n] + [(key, _lie(value, fields))] + items[n + 1 :]
-                sweep.run(f"{key!r}: {what}", lambda: _write_table(index, variant))
+                sweep.run(f"{key!r}: {what}", index, _table_bytes(variant))
     sweep.check()
     assert sweep.peak < HEAP_LIMIT
 
@@ -337,7 +369,7 @@ def test_lying_shape_fails_before_allocating(tmp_path: Path) -> None:
     items = list(iter_table(index.read_bytes(), str(index)))
     lies = {b"s": {"shape": [10**8], "size": 10**8 + 4}, b"f": {"shape": [10**8], "size": 4 * 10**8}}
     items = [(k, _lie(v, lies[k]) if k else v) for k, v in items]
-    _write_table(index, items)
+    index.write_bytes(_table_bytes(items))
     tracemalloc.start()
     try:
         with tfckpt.open(tmp_path / "c") as ckpt:
@@ -377,7 +409,9 @@ def test_index_block_checksum_mismatch_message(tmp_path: Path) -> None:
     raw = bytearray(index.read_bytes())
     raw[3] ^= 0x10
     index.write_bytes(bytes(raw))
-    with pytest.raises(tfckpt.CorruptionError, match=r"m\.index @ 0x0: block checksum mismatch \(stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\)") as info:
+    with pytest.raises(
+        tfckpt.CorruptionError, match=r"m\.index @ 0x0: block checksum mismatch \(stored 0x[0-9a-f]{8}, computed 0x[0-9a-f]{8}\)"
+    ) as info:
         tfckpt.open(tmp_path / "m")
     assert info.value.path == str(index) and info.value.offset == 0
 
@@ -401,8 +435,9 @@ def test_sweep_harness_reports_foreign_exceptions(written: Path, monkeypatch: py
         raise IndexError("index out of range")
 
     with sweep:
-        sweep.run("unchanged", lambda: None)
+        index = Path(f"{written}.index")
+        sweep.run("unchanged", index, index.read_bytes())
         monkeypatch.setattr(tfckpt, "open", broken)
-        sweep.run("broken reader", lambda: None)
+        sweep.run("broken reader", index, index.read_bytes())
     assert sweep.counts["same"] == 1
     assert sweep.failures == ["broken reader: builtins.IndexError: index out of range"]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 
 import tfckpt
-from conftest import FIXTURES
 
 
 def _save(prefix: Path, value: float = 1.0) -> Path:
@@ -27,7 +27,8 @@ def _set_mtime(prefix: Path, t: float) -> None:
 
 def test_every_file_of_a_bundle_opens_it(tmp_path: Path) -> None:
     prefix = _save(tmp_path / "model.ckpt-5")
-    for path in [prefix, f"{prefix}.index", f"{prefix}.data-00000-of-00001", tmp_path, str(prefix)]:
+    paths: list[str | Path] = [prefix, f"{prefix}.index", f"{prefix}.data-00000-of-00001", tmp_path, str(prefix)]
+    for path in paths:
         with tfckpt.open(path) as ckpt:
             assert ckpt.prefix == str(prefix) and ckpt["w"].tolist() == [1, 1]
 
@@ -37,7 +38,7 @@ def test_glob_metacharacters_are_literal(tmp_path: Path) -> None:
     prefix = _save(d / "ckpt-1", 3.0)
     _save(tmp_path / "run1" / "ckpt-1", 5.0)  # what the glob "run[1]" would match
     _save(d / "ckpt-?", 7.0)
-    for path in [prefix, f"{prefix}.index", f"{prefix}.data-00000-of-00001"]:
+    for path in [str(prefix), f"{prefix}.index", f"{prefix}.data-00000-of-00001"]:
         with tfckpt.open(path) as ckpt:
             assert ckpt.prefix == str(prefix) and ckpt["w"].tolist() == [3, 3]
     with tfckpt.open(d / "ckpt-?") as ckpt:
@@ -148,7 +149,9 @@ def test_nonexistent_paths(tmp_path: Path) -> None:
 
 def test_directory_without_checkpoints(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("x")
-    with pytest.raises(tfckpt.NotFoundError, match=r"no checkpoint found \(no usable 'checkpoint' state file, no \*\.index files"):
+    with pytest.raises(
+        tfckpt.NotFoundError, match=r"no checkpoint found \(no usable 'checkpoint' state file, no \*\.index files"
+    ):
         tfckpt.open(tmp_path)
     (tmp_path / "checkpoint").write_text('model_checkpoint_path: "gone"\n')
     with pytest.raises(tfckpt.NotFoundError, match="no checkpoint found"):

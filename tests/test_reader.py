@@ -7,9 +7,9 @@ from pathlib import Path
 import ml_dtypes
 import numpy as np
 import pytest
+from conftest import FIXTURES, expected, fixture_cases, sha256
 
 import tfckpt
-from conftest import FIXTURES, expected, fixture_cases, sha256
 
 PARTITIONED = FIXTURES / "partitioned" / "model.ckpt-3"
 NO_STATE = FIXTURES / "no_state_file" / "ckpt-1"
@@ -37,7 +37,7 @@ def test_keys_sorted_header_excluded_slices_hidden(small: Path) -> None:
         assert list(ckpt) == ckpt.keys() and len(ckpt) == 5
         assert "" not in ckpt and "part" in ckpt and "nope" not in ckpt and 3 not in ckpt
         assert [name for name, _ in ckpt.items()] == ckpt.keys()
-        assert not any(k.startswith("\x00") for k in ckpt.keys())
+        assert not any(k.startswith("\x00") for k in ckpt.keys())  # noqa: SIM118
 
 
 def test_keys_are_bytewise_sorted_like_tensorflow() -> None:
@@ -229,7 +229,12 @@ def test_dtype_map_names() -> None:
 
 def test_partitioned_in_facade_maps() -> None:
     reader = tfckpt.load_checkpoint(PARTITIONED)
-    assert reader.get_variable_to_shape_map() == {"scope/part_3d": [2, 3, 7], "plain": [2], "part_rows": [10, 4], "part_cols": [3, 5]}
+    assert reader.get_variable_to_shape_map() == {
+        "scope/part_3d": [2, 3, 7],
+        "plain": [2],
+        "part_rows": [10, 4],
+        "part_cols": [3, 5],
+    }
     assert reader.has_tensor("part_cols")
     assert not reader.has_tensor("\x00part_cols\x00\x01\x01\x02\x80\x83\x80\x83")
 
@@ -291,7 +296,12 @@ def test_debug_string_v1_lines() -> None:
 
 
 def test_list_and_load_variable() -> None:
-    assert tfckpt.list_variables(PARTITIONED) == [("part_cols", [3, 5]), ("part_rows", [10, 4]), ("plain", [2]), ("scope/part_3d", [2, 3, 7])]
+    assert tfckpt.list_variables(PARTITIONED) == [
+        ("part_cols", [3, 5]),
+        ("part_rows", [10, 4]),
+        ("plain", [2]),
+        ("scope/part_3d", [2, 3, 7]),
+    ]
     value = tfckpt.load_variable(PARTITIONED, "part_cols:0")
     assert isinstance(value, np.ndarray) and value.shape == (3, 5) and value.flags.writeable
     with pytest.raises(tfckpt.NotFoundError):

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import snappy
+from conftest import FIXTURES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tfckpt
-from conftest import FIXTURES
 from tfckpt._block import BlockBuilder, BlockFormatError, iter_block
 from tfckpt._coding import crc32c, encode_fixed32, encode_varint, mask_crc
 from tfckpt._table import TableBuilder, find_short_successor, find_shortest_separator, iter_table
@@ -68,7 +68,9 @@ def test_footer_errors() -> None:
         Footer.decode(raw[1:], 47)
     bad = bytearray(raw)
     bad[-1] ^= 1
-    with pytest.raises(TableFormatError, match=r"not an SSTable: bad magic number 0xda4775248b80fb57 \(expected 0xdb4775248b80fb57\)") as info:
+    with pytest.raises(
+        TableFormatError, match=r"not an SSTable: bad magic number 0xda4775248b80fb57 \(expected 0xdb4775248b80fb57\)"
+    ) as info:
         Footer.decode(bytes(bad), 48)
     assert info.value.pos == 40
     unterminated = b"\x80" * 40 + raw[-8:]
@@ -121,10 +123,16 @@ def test_block_prefix_compression_exact_bytes() -> None:
     b.add(b"b", b"")
     raw = b.finish()
     assert raw == (
-        bytes.fromhex("00 05 01") + b"apple" + b"1"
-        + bytes.fromhex("04 01 02") + b"y" + b"22"
-        + bytes.fromhex("00 01 00") + b"b"
-        + encode_fixed32(0) + encode_fixed32(1)
+        bytes.fromhex("00 05 01")
+        + b"apple"
+        + b"1"
+        + bytes.fromhex("04 01 02")
+        + b"y"
+        + b"22"
+        + bytes.fromhex("00 01 00")
+        + b"b"
+        + encode_fixed32(0)
+        + encode_fixed32(1)
     )
     assert b.size_estimate() == len(raw)
     assert list(iter_block(raw)) == [(b"apple", b"1"), (b"apply", b"22"), (b"b", b"")]

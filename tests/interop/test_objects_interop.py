@@ -414,3 +414,21 @@ def test_migration_guide_tf2_checkpoint_saved_in_session(tmp_path: Path) -> None
             sess.run(tf1.global_variables_initializer())
             tf1.train.Saver([a, b, c]).restore(sess, converted)
             assert sess.run([a, b, c]) == [1.0, 2.0, 3.0]
+
+
+def test_saver_restores_partitioned_variables_from_whole_tensors(tmp_path: Path) -> None:
+    # rename (like every conversion) writes a partitioned variable as one whole tensor.
+    src = FIXTURES / "partitioned" / "model.ckpt-3"
+    out = tfckpt.rename(src, tmp_path / "model.ckpt", {"scope/": "moved/"})
+    with tfckpt.open(src) as ckpt:
+        full = ckpt.get_tensor("scope/part_3d", copy=True)
+        rows = ckpt.get_tensor("part_rows", copy=True)
+    tf1 = tf.compat.v1
+    with tf.Graph().as_default():
+        a = tf1.get_variable("part_rows", shape=(10, 4), partitioner=tf1.fixed_size_partitioner(3, axis=0))
+        with tf1.variable_scope("moved"):
+            c = tf1.get_variable("part_3d", shape=(2, 3, 7), dtype=tf.float64, partitioner=tf1.fixed_size_partitioner(3, axis=2))
+        with tf1.Session() as sess:
+            tf1.train.Saver([a, c]).restore(sess, out)
+            np.testing.assert_array_equal(sess.run(a.as_tensor()), rows)
+            np.testing.assert_array_equal(sess.run(c.as_tensor()), full)

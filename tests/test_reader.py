@@ -306,3 +306,16 @@ def test_list_and_load_variable() -> None:
     assert isinstance(value, np.ndarray) and value.shape == (3, 5) and value.flags.writeable
     with pytest.raises(tfckpt.NotFoundError):
         tfckpt.load_variable(PARTITIONED, "part_colz")
+
+
+def test_raw_bytes_verifies_string_checksums(tmp_path: Path) -> None:
+    tfckpt.save(tmp_path / "s", {"s": np.array([b"abc", b"de"], dtype=object)})
+    shard = tmp_path / "s.data-00000-of-00001"
+    raw = bytearray(shard.read_bytes())
+    raw[-1] ^= 0x20  # a string byte, not a length
+    shard.write_bytes(bytes(raw))
+    with tfckpt.open(tmp_path / "s") as ckpt:
+        with pytest.raises(tfckpt.CorruptionError, match="checksum mismatch"):
+            ckpt.raw_bytes("s")
+    with tfckpt.open(tmp_path / "s", verify=False) as ckpt:
+        assert ckpt.raw_bytes("s") == bytes(raw)

@@ -280,7 +280,12 @@ class BundleReader:
             raise UnsupportedError(f"{name!r} is partitioned into {len(entry.slices)} slices; it has no single payload")
         entry.check_size(self.index_path, name)
         buf, path = self._payload(entry, name)
-        if entry.dtype != STRING and entry.dtype != VARIANT:
+        if entry.dtype == STRING:
+            self._read_entry(key, name, entry, copy=False)  # checks the length and entry checksums
+        elif entry.dtype == VARIANT:
+            if not self._foreign:
+                self.variant_elements(name)  # checks every element's running checksum
+        else:
             self._check_crc(key, entry, buf, path, name)
         return bytes(buf[entry.offset : entry.offset + entry.size])
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
 
 import tfckpt
 from tfckpt.errors import InvalidArgumentError, NotFoundError
 from tfckpt.objects import OBJECT_GRAPH_KEY
 
+FIXTURES = Path(__file__).parent / "fixtures"
 SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 TF1 = FIXTURES / "tf1_saver" / "model.ckpt-7"
 NESTED = FIXTURES / "tf2_nested" / "ckpt-2"

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -23,6 +22,7 @@ from tfckpt.objects import (
 )
 from tfckpt.proto import trackable_object_graph_pb2 as pb
 
+FIXTURES = Path(__file__).parent / "fixtures"
 NESTED = FIXTURES / "tf2_nested" / "ckpt-2"
 KERAS = FIXTURES / "keras_model" / "ckpt-1"
 KERAS_MODEL_ONLY = FIXTURES / "keras_model" / "model_only"

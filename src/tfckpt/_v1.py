@@ -164,6 +164,8 @@ class _Tensor:
     shape: tuple[int, ...]
     file: int  # the file that registered it first (for messages)
     slices: list[_Slice] = field(default_factory=list)
+    #: ``(starts, resolved lengths)`` -> file index, to refuse a slice registered twice.
+    regions: dict[tuple[tuple[int, ...], tuple[int, ...]], int] = field(default_factory=dict)
 
 
 def _volume(dims: tuple[int, ...]) -> int:
@@ -181,18 +183,29 @@ class _Table:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else None
-        self._buf = memoryview(self._map) if self._map is not None else memoryview(b"")
-        self._size = size
+        self._map: mmap.mmap | None = None
+        self._buf = memoryview(b"")
+        self._size = -1  # unknown until the first _open()
+        self._closed = True
         self._cache: tuple[int, dict[bytes, bytes]] | None = None
+        self._open()
         try:
             self._check_magic()
             self._separators, self._handles = self._load_index()
         except BaseException:
             self.close()
             raise
+
+    def _open(self) -> None:
+        """Map the file (again, after :meth:`close`, as the V2 reader re-maps its shards)."""
+        with open(self.path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if self._size not in (-1, size):
+                raise CorruptionError(f"file changed size from {self._size} to {size} bytes since it was opened", path=self.path)
+            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+        self._buf = memoryview(self._map) if self._map is not None else memoryview(b"")
+        self._size = size
+        self._closed = False
 
     def _check_magic(self) -> None:
         if self._size < FOOTER_SIZE:
@@ -231,6 +244,8 @@ class _Table:
         """Rows of data block ``i`` (checksum verified; keys in order and within the index bounds)."""
         if self._cache is not None and self._cache[0] == i:
             return self._cache[1]
+        if self._closed:
+            self._open()
         handle = self._handles[i]
         low = self._separators[i - 1] if i else None
         high = self._separators[i]
@@ -268,6 +283,7 @@ class _Table:
 
     def close(self) -> None:
         self._cache = None
+        self._closed = True
         try:
             self._buf.release()
         except BufferError:
@@ -519,13 +535,13 @@ class V1Reader:
                 )
             for starts, lengths, real in decoded:
                 new = _Slice(index, starts, lengths, real)
-                for old in tensor.slices:
-                    if old.starts == starts and old.real == real:
-                        raise CorruptionError(
-                            f"slice {new.describe()} is registered twice (also in {self._tables[old.file].path})",
-                            path=path,
-                            tensor=name,
-                        )
+                old = tensor.regions.setdefault((starts, real), index)  # a set, not a scan: metas may be huge
+                if len(tensor.regions) == len(tensor.slices):
+                    raise CorruptionError(
+                        f"slice {new.describe()} is registered twice (also in {self._tables[old].path})",
+                        path=path,
+                        tensor=name,
+                    )
                 tensor.slices.append(new)
 
     # -- the _TensorSource protocol ---------------------------------------------------------

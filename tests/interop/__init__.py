@@ -1,0 +1,1 @@
+"""TensorFlow interop tests (a package so its conftest does not shadow tests/conftest.py)."""

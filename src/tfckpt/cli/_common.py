@@ -112,7 +112,7 @@ def open_ckpt(path: str, *, verify: bool = True) -> Checkpoint:
 
 
 def _open_error(path: str, e: CheckpointError) -> CliError:
-    message = str(e)
+    message = str(e).split("; pass the prefix instead")[0]
     prefix = _strip_suffix(path)
     if prefix is not None and prefix != path and (os.path.isfile(prefix + ".index") or os.path.isfile(prefix)):
         return CliError(message, f"pass the checkpoint prefix: {corrected_command(path, prefix)}")
@@ -120,6 +120,10 @@ def _open_error(path: str, e: CheckpointError) -> CliError:
     if nearby:
         return CliError(message, f"did you mean: {corrected_command(path, nearby[-1])}"
                         + (f"  (also here: {', '.join(os.path.basename(p) for p in nearby[:-1])})" if len(nearby) > 1 else ""))
+    if DATA_FILE_RE.match(path):
+        return CliError(message, "a checkpoint is its .index file plus its .data-* shards; copy the .index file too")
+    if "pass the checkpoint prefix" in message:
+        return CliError(message)
     return CliError(message, "pass a checkpoint prefix (model.ckpt-1000, without .index/.data-*), its .index file, or its directory")
 
 

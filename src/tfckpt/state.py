@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from google.protobuf import text_format
 
 from .errors import InvalidArgumentError
-from .proto.checkpoint_state_pb2 import CheckpointState
+from .proto.checkpoint_state_pb2 import CheckpointState  # type: ignore[attr-defined, unused-ignore]
 
 __all__ = ["CheckpointState", "checkpoint_exists", "get_checkpoint_state", "latest_checkpoint", "update_checkpoint_state"]
 

@@ -18,12 +18,11 @@ from pathlib import Path
 import ml_dtypes
 import numpy as np
 import pytest
+from conftest import FIXTURES, expected, sha256
 
 import tfckpt
 from tfckpt.cli import main
 from tfckpt.npz_io import NPZ_WIDENED
-
-from conftest import FIXTURES, expected, sha256
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -33,7 +32,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def cli(*argv: str, cwd: str | Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tfckpt", *argv], capture_output=True, text=True, cwd=cwd, timeout=60)
+    return subprocess.run([sys.executable, "-m", "tfckpt", *argv], capture_output=True, text=True, cwd=cwd, timeout=60, check=False)
 
 
 def fixture_copy(tmp_path: Path, case: str) -> Path:
@@ -147,6 +146,7 @@ def test_ls_table_totals_and_filters(capsys: pytest.CaptureFixture[str]) -> None
 
 def test_ls_keras_counts_model_variables_through_the_graph(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "ls", str(FIXTURES / "keras_model" / "ckpt-1"), "--json")
+    assert code == 0
     rows = {r["name"]: r for r in json.loads(out)}
     model = sorted(n for n, r in rows.items() if not r["optimizer"])
     assert model == [f"optimizer/_trainable_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE" for i in range(4)]
@@ -456,7 +456,7 @@ def test_convert_tf1_rename_filters_and_optimizer(capsys: pytest.CaptureFixture[
     dst = str(tmp_path / "out" / "model.ckpt")
     code, out, _ = run(capsys, "convert", src, dst, "--to", "tf1", "--rename", "dense1/=encoder/",
                        "--skip-optimizer", "--exclude", "^dense2/bias")
-    assert code == 0
+    assert code == 0 and out == f"wrote {dst}: 3 tensors, 120 B\n"
     with tfckpt.open(dst) as new, tfckpt.open(src) as old:
         assert new.keys() == ["dense2/kernel", "encoder/bias", "encoder/kernel"]
         assert new["encoder/kernel"].tobytes() == old["dense1/kernel"].tobytes()

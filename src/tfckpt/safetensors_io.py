@@ -191,7 +191,7 @@ def write_safetensors(
                 if sys.byteorder == "big" and want > 1:
                     arr = arr.byteswap()
                 if arr.size:
-                    f.write(memoryview(np.ascontiguousarray(arr).reshape(-1).view(np.uint8)))
+                    f.write(np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data)
                 if on_tensor is not None:
                     on_tensor(s)
             f.flush()

@@ -21,7 +21,7 @@ from ..errors import CheckpointError, CorruptionError, NotFoundError
 from . import _common
 from ._common import EXIT_FOUND, EXIT_USAGE, CliError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 _EPILOG = """\
 commands take a checkpoint prefix (run/model.ckpt-1000), its .index or .data-* file,
@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"tfckpt {command}: interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # noqa: BLE001 - the contract is: never a traceback
+    except Exception as e:
         if os.environ.get("TFCKPT_DEBUG"):
             raise
         _print_error(command, f"unexpected {type(e).__name__}: {e}",

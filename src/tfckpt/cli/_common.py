@@ -19,14 +19,15 @@ import numpy as np
 
 from .._bundle import DATA_FILE_RE
 from .._dtypes import DTYPE_BY_NAME, STRING
-from ..checkpoint import Checkpoint, open as open_checkpoint
+from ..checkpoint import Checkpoint
+from ..checkpoint import open as open_checkpoint
 from ..errors import CheckpointError, InvalidArgumentError, NotFoundError
 
 __all__ = [
-    "CliError",
-    "EXIT_OK",
     "EXIT_FOUND",
+    "EXIT_OK",
     "EXIT_USAGE",
+    "CliError",
     "Record",
     "compile_filters",
     "is_optimizer_state",
@@ -196,10 +197,10 @@ class Record:
 
 def records(ckpt: Checkpoint) -> list[Record]:
     """Name, dtype, shape, stored bytes and shard of every tensor, without reading data."""
-    from .._v2 import BundleReader, encode_name
     from .._ordered_code import FULL_EXTENT, encode_slice_key
+    from .._v2 import BundleReader, encode_name
 
-    source = ckpt._source  # noqa: SLF001 - the CLI reports storage details the public API does not expose
+    source = ckpt._source
     out = []
     for name in ckpt:
         dtype = ckpt.dtype(name)
@@ -212,7 +213,7 @@ def records(ckpt: Checkpoint) -> list[Record]:
                 for starts, lengths in entry.slices:
                     real = tuple(d if n == FULL_EXTENT else n for d, n in zip(shape, lengths))
                     key = encode_slice_key(encode_name(name), starts, lengths)
-                    sub = source.entry_by_key(key) if key in source._raw else None  # noqa: SLF001
+                    sub = source.entry_by_key(key) if key in source._raw else None
                     size = sub.size if sub is not None else 0
                     total += size
                     slices.append({"start": list(starts), "shape": list(real), "bytes": size,
@@ -243,7 +244,7 @@ def parse_printoption(kv: str) -> tuple[str, Any]:
     key, sep, value = kv.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"{kv!r} is not in the form k=v")
-    options = np.get_printoptions()
+    options: dict[str, Any] = dict(np.get_printoptions())
     if key not in options or key == "formatter":
         raise argparse.ArgumentTypeError(f"{key!r} is not a valid printoption (one of: {', '.join(sorted(k for k in options if k != 'formatter'))})")
     current = options[key]
@@ -269,7 +270,8 @@ def add_printoptions(parser: argparse.ArgumentParser) -> None:
 
 def printoptions(pairs: Sequence[tuple[str, Any]]) -> Any:
     """A ``numpy.printoptions`` context for the parsed ``--printoptions`` pairs."""
-    return np.printoptions(**dict(pairs))
+    options: dict[str, Any] = dict(pairs)
+    return np.printoptions(**options)
 
 
 def stdout_write(text: str) -> None:

@@ -240,7 +240,7 @@ def _write_safetensors(ckpt: Checkpoint, jobs: list[tuple[str, str]], args: argp
         warn(f"float8 tensors written as safetensors F8_* ({', '.join(f8)}): torch and jax load them; "
              "safetensors.numpy 0.8 cannot (exclude them for a file numpy can load)")
     it = iter(bar.wrap(jobs))
-    get: Callable[[str], np.ndarray] = lambda name: ckpt.get_tensor(key_of[name])  # noqa: E731
+    get: Callable[[str], np.ndarray] = lambda name: ckpt.get_tensor(key_of[name])
     try:
         return write_safetensors(args.dst, specs, get, metadata={"format": "np", "source": "tfckpt"},
                                  on_tensor=lambda spec: next(it, None))

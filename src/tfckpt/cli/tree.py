@@ -119,7 +119,7 @@ class _Drawer:
     def draw(self, node: Node, path: tuple[str, ...], indent: str, depth: int) -> None:
         if self.args.depth is not None and depth >= self.args.depth:
             return
-        entries: list[tuple[str, Node | None, str]] = []
+        entries: list[tuple[str, Node, str]] = []
         for name, child in node.children.items():
             if not self.args.all and child.node_id not in self._valued:
                 continue
@@ -132,7 +132,6 @@ class _Drawer:
         for i, (name, child, kind) in enumerate(entries):
             last = i == len(entries) - 1
             branch = elbow if last else tee
-            assert child is not None
             child_path = (*path, name)
             home = self.home.get(child.node_id)
             if kind != "slot" and home is not None and home != child_path:

@@ -53,7 +53,7 @@ def _check_shards(reader: BundleReader, report: Report) -> None:
     """Missing, short, long and stray data files of a V2 bundle."""
     count = reader.header.num_shards
     extents: dict[int, int] = {}
-    for key in reader._raw:  # noqa: SLF001 - verify looks at every entry, slices included
+    for key in reader._raw:
         if key == HEADER_KEY:
             continue
         try:
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     style = Style()
     report = Report()
     with open_ckpt(args.path, verify=True) as ckpt:  # opening verifies every index block checksum
-        reader = ckpt._source  # noqa: SLF001
+        reader = ckpt._source
         rows = records(ckpt)
         total = sum(r.bytes for r in rows)
         shards = reader.header.num_shards if isinstance(reader, BundleReader) else 1

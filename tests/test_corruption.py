@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
 from test_table import snappy_rewrite
 
 import tfckpt
@@ -41,6 +40,8 @@ from tfckpt._coding import crc32c, encode_fixed32, mask_crc
 from tfckpt._table import TableBuilder, iter_table
 from tfckpt._table_format import BlockHandle, Footer, read_block
 from tfckpt.proto.tensor_bundle_pb2 import BundleEntryProto  # type: ignore[attr-defined]
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 #: Largest Python heap peak a read of a ~1 KB checkpoint may reach.
 HEAP_LIMIT = 1 << 20

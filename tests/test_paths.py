@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
 
 import tfckpt
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _save(prefix: Path, value: float = 1.0) -> Path:

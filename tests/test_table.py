@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import snappy
-from conftest import FIXTURES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,6 +30,8 @@ from tfckpt._table_format import (
     block_with_trailer,
     read_block,
 )
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 EMPTY_BLOCK = bytes.fromhex("00 00 00 00 01 00 00 00")
 

@@ -5,6 +5,7 @@ injected failures. (TensorFlow's own readings of these files: tests/interop/.)""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ import ml_dtypes
 import numpy as np
 import pytest
 from conftest import FIXTURES, expected
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import tfckpt
 import tfckpt.writer as writer_mod
@@ -509,3 +512,44 @@ def test_crash_window_with_another_shard_count_keeps_the_old_checkpoint(tmp_path
     prefix = _simulate_crash_after_data_renames(tmp_path, 1)  # new data is .data-0000i-of-00002
     got = _read_all(prefix)
     assert got["w"][2].tolist() == [0.0] * 64 and got["s"][2].tolist() == [b"old"]
+
+
+_HYP_DTYPES = ["float32", "float64", "int8", "uint16", "int64", "bool", "complex64", "bfloat16", "int4", "qint8", "string"]
+
+
+@st.composite
+def _tensor_dicts(draw: st.DrawFn) -> list[tuple[str, str, Any]]:
+    names = draw(st.lists(st.text(min_size=1, max_size=12), min_size=0, max_size=8, unique=True))
+    out = []
+    for name in names:
+        dtype = draw(st.sampled_from(_HYP_DTYPES))
+        shape = tuple(draw(st.lists(st.integers(0, 4), max_size=3)))
+        n = int(np.prod(shape))
+        if dtype == "string":
+            items = draw(st.lists(st.binary(max_size=20), min_size=n, max_size=n))
+            value: Any = np.empty(n, dtype=object)
+            value[:] = items
+            value = value.reshape(shape)
+        else:
+            ints = draw(st.lists(st.integers(-8, 7), min_size=n, max_size=n))
+            numpy_type = np.int8 if dtype == "qint8" else getattr(ml_dtypes, dtype, None) or np.dtype(dtype)
+            value = np.array(ints, dtype=np.float64).reshape(shape).astype(numpy_type)
+        out.append((name, dtype, value))
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tensors=_tensor_dicts(), max_shard_size=st.one_of(st.none(), st.integers(1, 64)))
+def test_random_tensor_dicts_round_trip(tmp_path: Path, tensors: list[tuple[str, str, Any]], max_shard_size: int | None) -> None:
+    prefix = Path(tempfile.mkdtemp(dir=tmp_path)) / "m"  # tmp_path is shared by all examples
+    with tfckpt.Writer(prefix, max_shard_size=max_shard_size) as w:
+        for name, dtype, value in tensors:
+            w.add(name, value, dtype="qint8" if dtype == "qint8" else None)
+    got = _read_all(prefix)
+    assert sorted(got) == sorted(name for name, _, _ in tensors)
+    for name, dtype, value in tensors:
+        assert got[name][:2] == (dtype, value.shape)
+        if dtype == "string":
+            assert got[name][2].tolist() == value.tolist()
+        else:
+            assert got[name][2].tobytes() == value.tobytes()

@@ -49,7 +49,7 @@ import numpy as np
 
 from ._bundle import HEADER_KEY, BundleEntry, BundleHeader, data_filename, encode_string_tensor, index_filename
 from ._coding import crc32c, mask_crc
-from ._dtypes import DTYPE_BY_NAME, DTYPES, STRING, DTypeInfo, dtype_for_array
+from ._dtypes import DTYPE_BY_NAME, DTYPES, RESOURCE, STRING, VARIANT, DTypeInfo, dtype_for_array
 from ._ordered_code import encode_slice_key
 from ._table import TableBuilder
 from .errors import InvalidArgumentError
@@ -82,7 +82,7 @@ def to_tensor(value: ArrayLike, *, dtype: str | None = None, name: str = "") -> 
 def _to_tensor(value: ArrayLike, dtype: str | None, name: str) -> tuple[DTypeInfo, np.ndarray]:
     if dtype is not None:
         info = DTYPE_BY_NAME.get(dtype) if isinstance(dtype, str) else None
-        if info is None or info.enum == 20 or info.enum == 21:
+        if info is None or info.enum in (RESOURCE, VARIANT):  # no array form to write from
             raise InvalidArgumentError(f"{name!r}: cannot write dtype {dtype!r}")
         if info.enum == STRING:
             return info, _as_bytes_array(_object_array(value), name)

@@ -8,21 +8,34 @@ tracebacks, and that piped output has no colour and no progress bar.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import ml_dtypes
 import numpy as np
 import pytest
-from conftest import FIXTURES, expected, sha256
 
 import tfckpt
 from tfckpt.cli import main
 from tfckpt.npz_io import NPZ_WIDENED
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def expected(case: str) -> dict[str, Any]:
+    """TensorFlow's readings of a fixture (tests/fixtures/README.md)."""
+    return json.loads((FIXTURES / case / "expected.json").read_text())  # type: ignore[no-any-return]
+
+
+def sha256(arr: np.ndarray) -> str:
+    """SHA-256 of a fixed-width array's element bytes, as expected.json records it."""
+    return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -191,6 +191,14 @@ class Writer:
         many bytes (a tensor larger than the limit gets a shard of its own). Default: one
         shard, as TensorFlow's ``SaveV2``.
 
+    Raises
+    ------
+    InvalidArgumentError
+        ``prefix`` names a directory, or ``max_shard_size`` is not positive; from
+        :meth:`add`/:meth:`add_slice`/:meth:`finish`, bad names, values or slices.
+    OSError
+        The directory cannot be created or written; the prefix is left as it was.
+
     Examples
     --------
     >>> with tfckpt.Writer("out/model.ckpt-1") as w:                    # doctest: +SKIP
@@ -517,6 +525,8 @@ def save(
     ------
     InvalidArgumentError
         A bad name or value; nothing is written at ``prefix``.
+    OSError
+        Writing or renaming failed; what was at ``prefix`` before is left intact.
 
     Examples
     --------

@@ -30,7 +30,7 @@ from .checkpoint import Checkpoint
 from .checkpoint import open as open_checkpoint
 from .errors import InvalidArgumentError, NotFoundError
 from .objects import OBJECT_GRAPH_KEY, SAVE_COUNTER, VARIABLE_VALUE, checkpoint_key
-from .proto import trackable_object_graph_pb2 as _pb
+from .proto.trackable_object_graph_pb2 import TrackableObjectGraph  # type: ignore[attr-defined, unused-ignore]
 from .writer import Writer, to_tensor
 
 __all__ = ["ObjectTreeLayout", "layout_tree", "save_like", "save_objects", "write_object_checkpoint"]
@@ -79,7 +79,7 @@ def layout_tree(
             )
         root_items.append((SAVE_COUNTER, save_counter))
 
-    proto = _pb.TrackableObjectGraph()
+    proto = TrackableObjectGraph()
     proto.nodes.add()
     variables: list[tuple[str, Any]] = []
     filled: set[int] = set()  # nodes that hold a value or have a descendant that does

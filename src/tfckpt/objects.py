@@ -45,7 +45,7 @@ from typing import Final, Literal
 from google.protobuf.message import DecodeError
 
 from .errors import CorruptionError, InvalidArgumentError
-from .proto import trackable_object_graph_pb2 as _pb
+from .proto.trackable_object_graph_pb2 import TrackableObjectGraph  # type: ignore[attr-defined, unused-ignore]
 
 __all__ = [
     "ATTRIBUTES",
@@ -238,7 +238,7 @@ class ObjectGraph:
         def bad(msg: str) -> CorruptionError:
             return CorruptionError(msg, path=path, tensor=OBJECT_GRAPH_KEY)
 
-        proto = _pb.TrackableObjectGraph()
+        proto = TrackableObjectGraph()
         try:
             proto.ParseFromString(data)
         except (DecodeError, RuntimeError, ValueError) as e:  # RuntimeError: recursion limit in upb

@@ -19,8 +19,9 @@ no padding). Payload encodings by dtype:
       varint64 len[0..n) | fixed32 Mask(Cl) | bytes[0] ... bytes[n-1]
 
   ``Cl`` is the CRC32C of each length as a uint32 (uint64 if it exceeds 2**32-1) in the
-  writer's byte order; the entry CRC continues from ``Cl`` over the 4 stored checksum
-  bytes and then over all string bytes.
+  writer's byte order, and ``Mask(Cl)`` is stored in the writer's byte order too (so
+  big-endian in a BIG bundle); the entry CRC continues from ``Cl`` over the 4 stored
+  checksum bytes as they are on disk and then over all string bytes.
 * variant, per element: ``varint64 L | L bytes (VariantTensorDataProto) | fixed32 Mask(C)``
   where the running ``C`` covers L as a uint64, the bytes, then (after writing) the 4
   checksum bytes; the entry CRC is the final running value, masked.
@@ -194,16 +195,35 @@ def _decode_plain_entry(value: bytes) -> tuple[int, tuple[int, ...], int, int, i
         if got is None or got[0] > _I32_MAX:
             return None
         shard_id, pos = got
+    # offset and size: varints decoded inline (no call, no tuple), the hottest lines here
     if pos < end and value[pos] == 0x20:
-        got = _varint_or_none(value, pos + 1, end)
-        if got is None or got[0] > _I64_MAX:
+        pos += 1
+        shift = 0
+        while True:
+            if pos >= end or shift > 63:
+                return None
+            b = value[pos]
+            pos += 1
+            offset |= (b & 0x7F) << shift
+            if b < 0x80:
+                break
+            shift += 7
+        if offset > _I64_MAX:
             return None
-        offset, pos = got
     if pos < end and value[pos] == 0x28:
-        got = _varint_or_none(value, pos + 1, end)
-        if got is None or got[0] > _I64_MAX:
+        pos += 1
+        shift = 0
+        while True:
+            if pos >= end or shift > 63:
+                return None
+            b = value[pos]
+            pos += 1
+            size |= (b & 0x7F) << shift
+            if b < 0x80:
+                break
+            shift += 7
+        if size > _I64_MAX:
             return None
-        size, pos = got
     if pos < end and value[pos] == 0x35:
         crc = int.from_bytes(value[pos + 1 : pos + 5], "little")
         pos += 5
@@ -371,7 +391,10 @@ def decode_string_tensor(
             n, pos = decode_varint(buf, pos, size)
             lengths.append(n)
             len_crc = crc32c(_LEN_STRUCTS[big_endian, n > _U32_MAX].pack(n), len_crc)
-        stored = unmask_crc(decode_fixed32(buf, pos, size))
+        stored_raw = decode_fixed32(buf, pos, size)
+        if big_endian:  # TF writes the masked checksum as a native uint32 too (verified with TF 2.21)
+            stored_raw = int.from_bytes(stored_raw.to_bytes(4, "little"), "big")
+        stored = unmask_crc(stored_raw)
     except CodingError as e:
         raise CorruptionError(f"string lengths: {e}", path=path, offset=base + e.pos, tensor=name) from None
     if stored != len_crc:

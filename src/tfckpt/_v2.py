@@ -69,7 +69,7 @@ class BundleReader:
         self._entries: dict[bytes, BundleEntry] = {}
         self._maps: dict[int, mmap.mmap | bytes] = {}
         self._views: dict[int, memoryview] = {}  # of _maps, for slicing without copies
-        self._plain: dict[bytes, tuple[int, tuple[int, ...], int, int, int, int]] = {}  # read()'s fast path
+        self._fast: dict[bytes, tuple[np.dtype, tuple[int, ...], int, int]] = {}  # read()'s fast path
         self._verified: set[bytes] = set()
         self._foreign = self.header.endianness != HOST_ENDIANNESS
         # dtype enum -> numpy dtype of the types read() serves by its fast path: fixed-width
@@ -165,30 +165,30 @@ class BundleReader:
         # Fast path (what makes reading 100,000 small tensors quick): an entry laid out as
         # TF writes it, hand-decoded without building a BundleEntry, of a fixed-width dtype
         # in host byte order, whose size and bounds check out and whose checksum matches.
-        # Anything else, including every error, takes the general path below, which checks
-        # everything again and raises the detailed errors.
-        plain = self._plain.get(key)
-        if plain is None and self._plain_dtypes:
+        # Such an entry is then cached as (numpy dtype, shape, shard, offset) for later
+        # reads. Anything else, including every error, takes the general path below, which
+        # checks everything again and raises the detailed errors.
+        fast = self._fast.get(key)
+        if fast is None and self._plain_dtypes:
             raw = self._raw.get(key)
-            if raw is not None:
-                plain = _decode_plain_entry(raw)
-                if plain is not None:
-                    self._plain[key] = plain
-        if plain is not None:
-            enum, shape, shard_id, offset, size, stored_crc = plain
-            dtype = self._plain_dtypes.get(enum)
-            view = self._views.get(shard_id)
-            if dtype is not None and view is not None and size and offset + size <= len(view):
-                count = math.prod(shape)
-                if size == count * dtype.itemsize:
-                    verified = not self.verify or key in self._verified
-                    if not verified and crc32c(view[offset : offset + size]) == unmask_crc(stored_crc):
-                        self._verified.add(key)
-                        verified = True
-                    if verified:
-                        # read-only (the map is), and 5x cheaper than frombuffer + reshape
-                        arr = np.ndarray(shape, dtype, self._maps[shard_id], offset)
-                        return arr.copy() if copy else arr
+            plain = _decode_plain_entry(raw) if raw is not None else None
+            if plain is not None:
+                enum, shape, shard_id, offset, size, stored_crc = plain
+                dtype = self._plain_dtypes.get(enum)
+                view = self._views.get(shard_id)
+                if (
+                    dtype is not None
+                    and view is not None
+                    and size
+                    and offset + size <= len(view)
+                    and size == math.prod(shape) * dtype.itemsize
+                    and (not self.verify or crc32c(view[offset : offset + size]) == unmask_crc(stored_crc))
+                ):
+                    fast = self._fast[key] = (dtype, shape, shard_id, offset)
+        if fast is not None:
+            # read-only (the map is), and 5x cheaper than frombuffer + reshape
+            arr = np.ndarray(fast[1], fast[0], self._maps[fast[2]], fast[3])
+            return arr.copy() if copy else arr
         entry = self.entry(name)
         if entry.slices:
             return self._read_sliced(key, name, entry)
@@ -304,6 +304,7 @@ class BundleReader:
             )
 
     def close(self) -> None:
+        self._fast.clear()  # its entries point into the maps
         for view in self._views.values():
             view.release()
         self._views.clear()

@@ -255,8 +255,26 @@ def _path_oracle(root: Any, prefix: str) -> None:
             np.testing.assert_array_equal(np.asarray(first.numpy()), ckpt[key])
 
 
-def test_object_paths_and_variables_keras(tmp_path: Path) -> None:
-    model = _keras_model(seed=5)
+def _keras_bn_dropout_model() -> Any:
+    import keras
+
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((3,))
+    x = keras.layers.Dense(4, name="d1")(inp)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.Dropout(0.5, name="drop")(x)
+    out = keras.layers.Dense(2, name="d2")(x)
+    model = keras.Model(inp, out)
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="mse", metrics=["mae"])
+    model.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0)
+    return model
+
+
+@pytest.mark.parametrize("build", ["adam_dense", "bn_dropout_sgd"])
+def test_object_paths_and_variables_keras(tmp_path: Path, build: str) -> None:
+    # Non-trainable weights (BatchNorm statistics) are model variables; momentum buffers,
+    # iterations and the learning rate are optimizer state.
+    model = _keras_model(seed=5) if build == "adam_dense" else _keras_bn_dropout_model()
     root = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
     prefix = root.save(str(tmp_path / "ckpt"))
     _path_oracle(root, prefix)
@@ -432,3 +450,17 @@ def test_saver_restores_partitioned_variables_from_whole_tensors(tmp_path: Path)
             tf1.train.Saver([a, c]).restore(sess, out)
             np.testing.assert_array_equal(sess.run(a.as_tensor()), rows)
             np.testing.assert_array_equal(sess.run(c.as_tensor()), full)
+
+
+def test_variables_of_a_sequential_model_written_alone(tmp_path: Path) -> None:
+    import keras
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    prefix = tf.train.Checkpoint(model).write(str(tmp_path / "weights"))  # what model.save_weights did in TF 2.x
+    _path_oracle(model, prefix)  # Checkpoint(model): the model is the root
+    with tfckpt.open(prefix) as ckpt:
+        assert ckpt.variables("full") == {
+            "sequential/dense/kernel": "_functional/_operations/1/_kernel/.ATTRIBUTES/VARIABLE_VALUE",
+            "sequential/dense/bias": "_functional/_operations/1/bias/.ATTRIBUTES/VARIABLE_VALUE",
+        }
+        np.testing.assert_array_equal(ckpt[ckpt.variables("full")["sequential/dense/kernel"]], model.layers[0].kernel.numpy())

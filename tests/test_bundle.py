@@ -375,13 +375,14 @@ def _write_bundle(prefix: Path, tensors: dict[str, tuple[int, tuple[int, ...], b
 
 
 def _big_endian_strings(values: list[bytes]) -> tuple[bytes, int]:
-    # Lengths are CRC'd as uint32s in the writer's (big-endian) byte order.
+    # Lengths are CRC'd as uint32s in the writer's (big-endian) byte order, and the masked
+    # length checksum is stored big-endian too: TF 2.21 reads this payload back.
     len_crc = 0
     lengths = b""
     for v in values:
         lengths += encode_varint(len(v))
         len_crc = crc32c(struct.pack(">I", len(v)), len_crc)
-    checksum = encode_fixed32(mask_crc(len_crc))
+    checksum = struct.pack(">I", mask_crc(len_crc))
     body = b"".join(values)
     return lengths + checksum + body, crc32c(body, crc32c(checksum, len_crc))
 

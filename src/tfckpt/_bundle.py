@@ -45,7 +45,7 @@ from ._coding import CodingError, crc32c, decode_fixed32, decode_varint, encode_
 from ._dtypes import DTYPES, STRING, VARIANT
 from ._ordered_code import FULL_EXTENT
 from .errors import CorruptionError, UnsupportedError
-from .proto.tensor_bundle_pb2 import BundleEntryProto, BundleHeaderProto
+from .proto.tensor_bundle_pb2 import BundleEntryProto, BundleHeaderProto  # type: ignore[attr-defined, unused-ignore]
 
 __all__ = [
     "BundleEntry",
@@ -88,11 +88,11 @@ class BundleHeader:
     bad_consumers: tuple[int, ...] = ()
 
     def encode(self) -> bytes:
-        proto = BundleHeaderProto(num_shards=self.num_shards, endianness=self.endianness)  # type: ignore[arg-type]
+        proto = BundleHeaderProto(num_shards=self.num_shards, endianness=self.endianness)  # type: ignore[arg-type, unused-ignore]
         proto.version.producer = self.producer
         proto.version.min_consumer = self.min_consumer
         proto.version.bad_consumers.extend(self.bad_consumers)
-        return proto.SerializeToString()
+        return bytes(proto.SerializeToString())
 
     @classmethod
     def decode(cls, value: bytes, path: str) -> BundleHeader:

@@ -387,6 +387,18 @@ def _big_endian_strings(values: list[bytes]) -> tuple[bytes, int]:
     return lengths + checksum + body, crc32c(body, crc32c(checksum, len_crc))
 
 
+def test_big_endian_string_payload_exact_bytes() -> None:
+    # The layout TF 2.21 (on x86) read back from a hand-built BIG bundle: lengths CRC'd as
+    # big-endian uint32s, the masked length checksum stored big-endian.
+    payload, crc = _big_endian_strings([b"ab", b"", b"xyz"])
+    assert payload == bytes.fromhex("02 00 03 dc 14 96 1b 61 62 78 79 7a")
+    assert mask_crc(crc) == 0xC7E79264
+    out = decode_string_tensor(payload, 3, big_endian=True, verify=True, expected_crc=crc, path="p", name="s", base=0)
+    assert list(out) == [b"ab", b"", b"xyz"]
+    with pytest.raises(tfckpt.CorruptionError, match="string length checksum mismatch"):
+        decode_string_tensor(payload, 3, big_endian=False, verify=True, expected_crc=crc, path="p", name="s", base=0)
+
+
 def test_big_endian_bundle_reads_in_native_order(tmp_path: Path) -> None:
     tensors = {}
     want = {}

@@ -427,3 +427,24 @@ def test_manager_save_objects(tmp_path: Path) -> None:
         assert ckpt.prefix == path
         assert ckpt["save_counter" + SUFFIX] == 2
         assert ckpt.variables() == {"v": "v" + SUFFIX}
+
+
+def test_slot_paths_combine_variable_and_optimizer_paths_shortest_first() -> None:
+    g = pb.TrackableObjectGraph()
+    root, model, w, opt, deep, slot = (g.nodes.add() for _ in range(6))
+    root.children.add(node_id=1, local_name="model")
+    root.children.add(node_id=3, local_name="opt")
+    model.children.add(node_id=2, local_name="w")
+    model.children.add(node_id=4, local_name="deep")
+    deep.children.add(node_id=2, local_name="alias")  # w again, one level deeper
+    deep.children.add(node_id=3, local_name="o")  # the optimizer again
+    opt.slot_variables.add(original_variable_node_id=2, slot_name="m", slot_variable_node_id=5)
+    slot.attributes.add(name="VARIABLE_VALUE", checkpoint_key="k")
+    graph = ObjectGraph.parse(g.SerializeToString())
+    assert graph.object_paths("k") == [
+        "model/w/.OPTIMIZER_SLOT/opt/m",
+        "model/deep/alias/.OPTIMIZER_SLOT/opt/m",
+        "model/w/.OPTIMIZER_SLOT/model/deep/o/m",
+        "model/deep/alias/.OPTIMIZER_SLOT/model/deep/o/m",
+    ]
+    assert graph.object_paths("k", limit=2) == graph.object_paths("k")[:2]

@@ -36,6 +36,7 @@ the equivalent rules to variable names.
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -357,10 +358,21 @@ class ObjectGraph:
         paths = self.paths_to(node, limit=limit)
         slot = self.slot_of(node)
         if slot is not None and len(paths) < limit:
-            for var_path in self.paths_to(slot.original_variable, limit=limit):
-                for opt_path in self.paths_to(slot.optimizer, limit=limit):
-                    paths.append((*var_path, OPTIMIZER_SLOT, *opt_path, slot.slot_name))
-            paths = sorted(dict.fromkeys(paths), key=len)[:limit]  # stable: ties keep traversal order
+            var_paths = self.paths_to(slot.original_variable, limit=limit)
+            opt_paths = self.paths_to(slot.optimizer, limit=limit)
+            # The ``limit`` shortest (variable path, optimizer path) pairs, without forming all
+            # len(a) * len(b): both lists are shortest first, so walk them with a heap.
+            pairs: list[tuple[str, ...]] = []
+            heap = [(len(var_paths[0]) + len(opt_paths[0]), 0, 0)] if var_paths and opt_paths else []
+            queued = {(0, 0)}
+            while heap and len(pairs) < limit:
+                _, i, j = heapq.heappop(heap)
+                pairs.append((*var_paths[i], OPTIMIZER_SLOT, *opt_paths[j], slot.slot_name))
+                for a, b in ((i + 1, j), (i, j + 1)):
+                    if a < len(var_paths) and b < len(opt_paths) and (a, b) not in queued:
+                        queued.add((a, b))
+                        heapq.heappush(heap, (len(var_paths[a]) + len(opt_paths[b]), a, b))
+            paths = sorted(dict.fromkeys(paths + pairs), key=len)[:limit]  # stable: ties keep traversal order
         return ["/".join(p) for p in paths]
 
     def optimizer_nodes(self) -> list[Node]:

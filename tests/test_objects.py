@@ -431,7 +431,7 @@ def test_manager_save_objects(tmp_path: Path) -> None:
 
 def test_slot_paths_combine_variable_and_optimizer_paths_shortest_first() -> None:
     g = pb.TrackableObjectGraph()
-    root, model, w, opt, deep, slot = (g.nodes.add() for _ in range(6))
+    root, model, _w, opt, deep, slot = (g.nodes.add() for _ in range(6))
     root.children.add(node_id=1, local_name="model")
     root.children.add(node_id=3, local_name="opt")
     model.children.add(node_id=2, local_name="w")

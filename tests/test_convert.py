@@ -212,3 +212,30 @@ def test_rename_string_tensors_and_object_based(tmp_path: Path) -> None:
     assert list(tfckpt.open(out)["t"]) == [b"a", b"\x00b"]
     with pytest.raises(InvalidArgumentError, match="convert_tf2_to_tf1 first"):
         tfckpt.rename(NESTED, tmp_path / "x", {"/": "a/"})
+
+
+def test_variant_tensors_are_refused_before_writing(tmp_path: Path) -> None:
+    src = FIXTURES / "all_dtypes" / "dtypes"
+    with tfckpt.open(src) as ckpt:
+        variant = [n for n in ckpt if ckpt.dtype(n) == "variant"]
+    assert variant
+    with pytest.raises(tfckpt.UnsupportedError, match="variant tensor"):
+        tfckpt.convert_tf1_to_tf2(src, tmp_path / "a")
+    with pytest.raises(tfckpt.UnsupportedError, match="variant tensor"):
+        tfckpt.rename(src, tmp_path / "b", {"/": "x/"})
+    with pytest.raises(tfckpt.UnsupportedError, match="variant tensor"):
+        tfckpt.save_like(src, tmp_path / "c", {})
+    assert not list(tmp_path.iterdir())
+    # Excluding them works.
+    out = tfckpt.rename(src, tmp_path / "d", {"/": "x/"}, exclude=[f"^{v}$" for v in variant])
+    assert len(tfckpt.open(out)) == len(tfckpt.open(src)) - len(variant)
+
+
+def test_save_like_name_based_template(tmp_path: Path) -> None:
+    kernel = np.full((3, 5), 0.25, np.float32)
+    out = tfckpt.save_like(TF1, tmp_path / "model.ckpt", {"dense1/kernel": kernel, "global_step": 8})
+    with tfckpt.open(TF1) as old, tfckpt.open(out) as new:
+        assert new.keys() == old.keys()
+        np.testing.assert_array_equal(new["dense1/kernel"], kernel)
+        assert new["global_step"] == 8
+        assert new.raw_bytes("dense1/kernel/Adam") == old.raw_bytes("dense1/kernel/Adam")

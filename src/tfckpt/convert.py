@@ -23,7 +23,7 @@ from typing import Any
 from .checkpoint import Checkpoint
 from .checkpoint import open as open_checkpoint
 from .errors import InvalidArgumentError, NotFoundError
-from .object_writer import layout_tree, write_object_checkpoint
+from .object_writer import check_copyable, layout_tree, write_object_checkpoint
 from .objects import OBJECT_GRAPH_KEY
 from .writer import Writer
 
@@ -67,6 +67,8 @@ def convert_tf1_to_tf2(src: PathLike, dst: PathLike, *, root: str | None = "vars
     ------
     InvalidArgumentError
         ``src`` is already object-based, or (with ``root=None``) holds a ``save_counter``.
+    UnsupportedError
+        ``src`` holds a variant tensor. Nothing is written.
 
     Examples
     --------
@@ -75,6 +77,7 @@ def convert_tf1_to_tf2(src: PathLike, dst: PathLike, *, root: str | None = "vars
     """
     with open_checkpoint(src) as ckpt:
         _require_name_based(ckpt, "convert_tf1_to_tf2")
+        check_copyable(ckpt, ckpt)
         names = {name: name for name in ckpt}
         tree: dict[str, Any] = {root: names} if root is not None else names
         layout = layout_tree(tree, save_counter=_COUNTER, full_name=lambda path, leaf: str(leaf))
@@ -139,6 +142,7 @@ def convert_tf2_to_tf1(src: PathLike, dst: PathLike, *, root: str | None = None,
                 tops = sorted({name.split("/", 1)[0] for name in variables})
                 raise NotFoundError(f"no model variable of {ckpt.prefix} lies under {root!r}; top-level names: {tops}", name=root)
             variables = selected
+        check_copyable(ckpt, variables.values())
         with Writer(dst, max_shard_size=max_shard_size) as writer:
             for name in sorted(variables):
                 key = variables[name]
@@ -306,6 +310,8 @@ def rename(
     InvalidArgumentError
         ``src`` is object-based, or the rules are unusable (see :func:`rename_plan`). Nothing
         is written at ``dst``.
+    UnsupportedError
+        A selected tensor is a variant tensor (exclude it).
 
     Examples
     --------
@@ -318,6 +324,7 @@ def rename(
         plan = rename_plan(
             ckpt.keys(), assignment_map, rules=rules, include=include, exclude=exclude, allow_unmatched=allow_unmatched
         )
+        check_copyable(ckpt, plan)
         with Writer(dst, max_shard_size=max_shard_size) as writer:
             for old, new in plan.items():
                 writer.add(new, ckpt.get_tensor(old), dtype=ckpt.dtype(old))

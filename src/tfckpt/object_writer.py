@@ -21,19 +21,19 @@ from __future__ import annotations
 import difflib
 import os
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
 
 import numpy as np
 
 from .checkpoint import Checkpoint
 from .checkpoint import open as open_checkpoint
-from .errors import InvalidArgumentError, NotFoundError
+from .errors import InvalidArgumentError, NotFoundError, UnsupportedError
 from .objects import OBJECT_GRAPH_KEY, SAVE_COUNTER, VARIABLE_VALUE, checkpoint_key
 from .proto.trackable_object_graph_pb2 import TrackableObjectGraph  # type: ignore[attr-defined, unused-ignore]
 from .writer import Writer, to_tensor
 
-__all__ = ["ObjectTreeLayout", "layout_tree", "save_like", "save_objects", "write_object_checkpoint"]
+__all__ = ["ObjectTreeLayout", "check_copyable", "layout_tree", "save_like", "save_objects", "write_object_checkpoint"]
 
 _MAX_DEPTH: Final = 1000  # nesting deeper than this is a cycle or a mistake
 
@@ -190,6 +190,20 @@ def save_objects(
     return write_object_checkpoint(prefix, layout, lambda leaf: (leaf, None), max_shard_size=max_shard_size)
 
 
+def check_copyable(ckpt: Checkpoint, keys: Iterable[str]) -> None:
+    """Raise before anything is written if one of ``keys`` cannot be rewritten.
+
+    Raises
+    ------
+    UnsupportedError
+        A ``variant`` tensor (a serialized TensorList, dataset state...): tfckpt does not
+        write DT_VARIANT.
+    """
+    for key in keys:
+        if ckpt.dtype(key) == "variant":
+            raise UnsupportedError(f"{ckpt.prefix}: tensor {key!r} is a variant tensor, which tfckpt cannot write")
+
+
 def _resolve_names(template: Checkpoint, values: Mapping[str, Any]) -> dict[str, Any]:
     """Map each name of ``values`` to the template key it means (key, then path, then full name)."""
     by_path = template.variables("path")
@@ -289,6 +303,7 @@ def save_like(
     try:
         replacements = _resolve_names(ckpt, values)
         checked = {key: _checked(ckpt, key, value) for key, value in replacements.items()}
+        check_copyable(ckpt, (key for key in ckpt if key not in checked))
         with Writer(prefix, max_shard_size=max_shard_size) as writer:
             for key in _template_order(ckpt):
                 if key in checked:

@@ -448,3 +448,22 @@ def test_slot_paths_combine_variable_and_optimizer_paths_shortest_first() -> Non
         "model/deep/alias/.OPTIMIZER_SLOT/model/deep/o/m",
     ]
     assert graph.object_paths("k", limit=2) == graph.object_paths("k")[:2]
+
+
+def test_variables_name_collisions() -> None:
+    g = pb.TrackableObjectGraph()
+    root, slash, a, ab, m, mx, x = (g.nodes.add() for _ in range(7))
+    root.children.add(node_id=1, local_name="a/b")  # joins to "a/b" ...
+    root.children.add(node_id=2, local_name="a")
+    a.children.add(node_id=3, local_name="b")  # ... and so does a -> b
+    root.children.add(node_id=4, local_name="m")
+    m.children.add(node_id=5, local_name="x")
+    root.children.add(node_id=6, local_name="x")
+    for node, key, full in ((slash, "a.Sb", "s"), (ab, "a/b", "t"), (mx, "m/x", "x"), (x, "x", "")):
+        node.attributes.add(name="VARIABLE_VALUE", full_name=full, checkpoint_key=key)
+    graph = ObjectGraph.parse(g.SerializeToString())
+    # Colliding unescaped paths keep their escaped (always distinct) spelling.
+    assert graph.variables() == {"a.Sb": "a.Sb", "a/b": "a/b", "x": "x", "m/x": "m/x"}
+    # "x" is m/x's unique full name, but also the path name the unnamed root.x falls back to:
+    # the full name gives way to the path.
+    assert graph.variables("full") == {"s": "a.Sb", "x": "x", "t": "a/b", "m/x": "m/x"}

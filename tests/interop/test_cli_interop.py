@@ -13,8 +13,8 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-import tfckpt  # noqa: E402
-from tfckpt.cli import main  # noqa: E402
+import tfckpt
+from tfckpt.cli import main
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 CASES = ["tf1_saver/model.ckpt-7", "tf2_nested/ckpt-2", "keras_model/ckpt-1", "all_dtypes/dtypes", "multi_shard/model.ckpt-7"]

@@ -17,6 +17,9 @@ Three sweeps:
   slice keys) sees the damage; any clean result is acceptable there (a renamed key is a
   valid checkpoint), a foreign exception is not;
 * *lying fields*: each entry's size, offset, shard, shape and dtype replaced by extreme values.
+
+Fixtures: a bundle written by :class:`tfckpt.Writer` (several shards, strings, a partitioned
+variable, an empty tensor), TF's ``no_state_file`` bundle, and TF's V1 ``tf1_v1_format`` file.
 """
 
 from __future__ import annotations
@@ -77,6 +80,8 @@ def _copy_of(source: Path, tmp: Path) -> Path:
     """Copy a checkpoint's files (prefix ``source``) to ``tmp``; return the new prefix."""
     for f in source.parent.glob(source.name + ".*"):
         shutil.copy(f, tmp / f.name)
+    if source.is_file():  # a V1 checkpoint is a single file named like the prefix
+        shutil.copy(source, tmp / source.name)
     return tmp / source.name
 
 
@@ -236,6 +241,26 @@ def test_flip_data_without_verification(which: str, request: pytest.FixtureReque
     sweep.check()
 
 
+V1 = FIXTURES / "tf1_v1_format" / "model.ckpt-3"
+
+
+def test_flip_and_truncate_every_byte_of_a_v1_checkpoint(tmp_path: Path) -> None:
+    # V1 (TensorSliceWriter) files reach tfckpt.open too; their blocks are checksummed.
+    prefix = _copy_of(V1, tmp_path)
+    original = snapshot(prefix)
+    clean = prefix.read_bytes()
+    with _alarm(SWEEP_ALARM_SECONDS), Sweep(prefix, original, exact=True) as sweep:
+        for i in range(len(clean)):
+            for pattern in (0xFF, 0x01):
+                bad = bytearray(clean)
+                bad[i] ^= pattern
+                sweep.run(f"[{i}] ^= {pattern:#04x}", prefix, bytes(bad))
+        for n in range(len(clean)):
+            sweep.run(f"[:{n}]", prefix, clean[:n])
+    sweep.check()
+    assert sweep.counts["error"] > len(clean)
+
+
 # -- re-framed sweep: the bundle layer sees the damage -------------------------------
 
 
@@ -249,18 +274,19 @@ def _table_bytes(items: list[tuple[bytes, bytes]]) -> bytes:
     return f.getvalue()
 
 
-@pytest.mark.parametrize("which", ["written", "tf"])
+@pytest.mark.parametrize("which", ["written", "tf", "tf_v1"])
 def test_flip_every_entry_byte_under_valid_checksums(which: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    prefix = _copy_of(_sources(request, which), tmp_path)
+    prefix = _copy_of(V1 if which == "tf_v1" else _sources(request, which), tmp_path)
     original = snapshot(prefix)
-    index = Path(f"{prefix}.index")
+    index = prefix if which == "tf_v1" else Path(f"{prefix}.index")
     items = list(iter_table(index.read_bytes(), str(index)))
+    patterns = (0xFF,) if which == "tf_v1" else (0xFF, 0x01, 0x80)  # V1's protos are long: keep the sweep short
     with _alarm(SWEEP_ALARM_SECONDS), Sweep(prefix, original, exact=False) as sweep:
         for n, (key, value) in enumerate(items):
             for part in ("key", "value"):
                 raw = key if part == "key" else value
                 for i in range(len(raw)):
-                    for pattern in (0xFF, 0x01, 0x80):
+                    for pattern in patterns:
                         bad = bytearray(raw)
                         bad[i] ^= pattern
                         new = (bytes(bad), value) if part == "key" else (key, bytes(bad))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -467,3 +468,37 @@ def test_variables_name_collisions() -> None:
     # "x" is m/x's unique full name, but also the path name the unnamed root.x falls back to:
     # the full name gives way to the path.
     assert graph.variables("full") == {"s": "a.Sb", "x": "x", "t": "a/b", "m/x": "m/x"}
+
+
+_names = st.text(alphabet="ab./S", min_size=1, max_size=4).filter(lambda n: n != "save_counter")
+_trees = st.recursive(
+    st.integers(-5, 5).map(np.int32),
+    lambda children: st.dictionaries(_names, children, min_size=1, max_size=3),
+    max_leaves=8,
+).filter(lambda t: isinstance(t, dict))
+
+
+def _leaves(tree: dict[str, object], path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], object]]:
+    out: list[tuple[tuple[str, ...], object]] = []
+    for k, v in tree.items():
+        out.extend(_leaves(v, (*path, k)) if isinstance(v, dict) else [((*path, k), v)])  # type: ignore[arg-type]
+    return out
+
+
+@given(_trees)
+def test_save_objects_round_trips_any_names(tree: dict[str, object]) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        prefix = tfckpt.save_objects(Path(d) / "ckpt-1", tree)
+        with tfckpt.open(prefix) as ckpt:
+            graph = ckpt.object_graph
+            assert graph is not None
+            leaves = _leaves(tree)
+            assert len(ckpt) == len(leaves) + 2  # + save_counter + graph
+            for path, value in leaves:
+                key = checkpoint_key(path)
+                assert ckpt[key] == value
+                owner = graph.owner(key)
+                assert owner is not None
+                assert graph.paths_to(owner) == [path]
+                assert ckpt.object_paths(key) == ["/".join(path)]
+            assert sorted(ckpt.variables().values()) == sorted(checkpoint_key(p) for p, _ in leaves)

@@ -314,8 +314,17 @@ def test_raw_bytes_verifies_string_checksums(tmp_path: Path) -> None:
     raw = bytearray(shard.read_bytes())
     raw[-1] ^= 0x20  # a string byte, not a length
     shard.write_bytes(bytes(raw))
-    with tfckpt.open(tmp_path / "s") as ckpt:
-        with pytest.raises(tfckpt.CorruptionError, match="checksum mismatch"):
-            ckpt.raw_bytes("s")
+    with tfckpt.open(tmp_path / "s") as ckpt, pytest.raises(tfckpt.CorruptionError, match="checksum mismatch"):
+        ckpt.raw_bytes("s")
     with tfckpt.open(tmp_path / "s", verify=False) as ckpt:
         assert ckpt.raw_bytes("s") == bytes(raw)
+
+
+def test_non_str_names_are_not_found(small: Path) -> None:
+    with tfckpt.open(small) as ckpt:
+        with pytest.raises(tfckpt.NotFoundError, match=r"tensor names are str, not bytes: b'b'; did you mean 'b'\?"):
+            ckpt[b"b"]  # type: ignore[index]
+        for key in (3, None, ("b",)):
+            with pytest.raises(KeyError, match="tensor names are str"):
+                ckpt[key]  # type: ignore[index]
+        assert b"b" not in ckpt and 3 not in ckpt

@@ -91,6 +91,9 @@ class Checkpoint:
             raise self._not_found(name)
 
     def _not_found(self, name: str) -> NotFoundError:
+        if not isinstance(name, str):  # a mapping answers KeyError for any key, not TypeError
+            hint = f"; did you mean {name.decode('utf-8', 'replace')!r}?" if isinstance(name, bytes) else ""
+            return NotFoundError(f"tensor names are str, not {type(name).__name__}: {name!r}{hint}", name=str(name))
         candidates = list(self._names)
         close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
         if name.endswith(":0") and name[:-2] in self._name_set:

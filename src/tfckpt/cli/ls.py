@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     model = sum(r.numel for r in rows if r.numeric and not is_opt(r.name))
     total = sum(r.bytes for r in rows)
     print()
-    print(f"{prefix} ({fmt}): {len(rows)} tensors, {size(total)}"
+    print(f"{prefix} ({fmt}): {len(rows)} tensor{'s' if len(rows) != 1 else ''}, {size(total)}"
           + (f" ({human_count(total)} bytes)" if not args.bytes and total >= 1024 else ""))
     print(f"parameters: {human_count(params)} in all, {human_count(model)} in model variables (without optimizer state and counters)")
     return EXIT_OK

@@ -112,7 +112,8 @@ class _Drawer:
             else:
                 what = "(missing from the checkpoint)"
             prefix = "" if attr.name == VARIABLE_VALUE else f"{attr.name}: "
-            own = f"  ({attr.full_name})" if attr.full_name and attr.full_name.rsplit("/", 1)[-1] != name else ""
+            full = attr.full_name
+            own = f"  ({full})" if full and full != name and full.rsplit("/", 1)[-1] != name else ""
             parts.append(f"{prefix}{what}{self.style(own, 'dim')}" + (f"  {self.style(key, 'dim')}" if self.args.keys else ""))
         return "  ".join(parts)
 

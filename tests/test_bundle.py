@@ -583,3 +583,55 @@ def test_verify_false_skips_the_data_checksum(tmp_path: Path) -> None:
     with tfckpt.open(tmp_path / "c") as ckpt, pytest.raises(tfckpt.CorruptionError, match="checksum mismatch"):
         ckpt["w"]
     assert unmask_crc(mask_crc(5)) == 5
+
+
+# -- fuzz: arbitrary bytes give a consistent entry or a corruption error ----------------
+
+
+def _check_against_protobuf(raw: bytes) -> None:
+    try:
+        e = BundleEntry.decode(raw, "p", "t")
+    except tfckpt.CorruptionError:
+        return
+    proto = BundleEntryProto.FromString(raw)  # whatever was accepted, protobuf parses the same way
+    assert e.dtype == proto.dtype and e.shard_id == proto.shard_id
+    assert e.offset == proto.offset and e.size == proto.size and e.crc32c == proto.crc32c
+    assert e.shape == tuple(d.size for d in proto.shape.dim)
+    assert len(e.slices) == len(proto.slices)
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=48))
+def test_entry_decode_fuzz(raw: bytes) -> None:
+    _check_against_protobuf(raw)
+
+
+@settings(max_examples=300)
+@given(entries(), st.data())
+def test_entry_decode_of_damaged_entries(e: BundleEntry, data: st.DataObject) -> None:
+    raw = bytearray(e.encode())
+    for _ in range(data.draw(st.integers(1, 3))):
+        i = data.draw(st.integers(0, len(raw) - 1))
+        raw[i] = data.draw(st.integers(0, 255))
+    _check_against_protobuf(bytes(raw))
+    _check_against_protobuf(bytes(raw[: data.draw(st.integers(0, len(raw)))]))
+
+
+@settings(max_examples=200)
+@given(st.binary(max_size=40), st.integers(0, 8), st.booleans())
+def test_string_decoder_fuzz(raw: bytes, n: int, big_endian: bool) -> None:
+    try:
+        out = decode_string_tensor(raw, n, big_endian=big_endian, verify=False, expected_crc=0, path="p", name="s", base=0)
+    except tfckpt.CorruptionError:
+        return
+    assert out.shape == (n,) and all(type(x) is bytes for x in out)
+
+
+@settings(max_examples=200)
+@given(st.binary(max_size=24))
+def test_header_decode_fuzz(raw: bytes) -> None:
+    try:
+        h = BundleHeader.decode(raw, "p")
+    except (tfckpt.CorruptionError, tfckpt.UnsupportedError):
+        return
+    assert h.num_shards >= 1 and h.endianness in (0, 1)

@@ -72,6 +72,14 @@ def test_varint_longer_than_ten_bytes_is_malformed() -> None:
         decode_varint(buf, 0, len(buf))
 
 
+def test_varint64_overflow() -> None:
+    ok = bytes.fromhex("ff ff ff ff ff ff ff ff ff 01")
+    assert decode_varint(ok, 0, 10) == (2**64 - 1, 10)
+    for raw in ("ff ff ff ff ff ff ff ff ff 02", "80 80 80 80 80 80 80 80 80 7f"):
+        with pytest.raises(CodingError, match="varint64 overflows 64 bits"):
+            decode_varint(bytes.fromhex(raw), 0, 10)
+
+
 def test_varint32_overflow() -> None:
     ok = bytes.fromhex("ff ff ff ff 0f")
     assert decode_varint(ok, 0, 5, max_bytes=5) == (2**32 - 1, 5)

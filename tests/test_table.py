@@ -423,3 +423,32 @@ def test_snappy_data_survives_numpy_views(tmp_path: Path) -> None:
         assert w.shape == (3, 2) and not w.flags.writeable
         assert w.tobytes().hex() == "32fe9ebf7036383ed5f799be16e22f3fe33e763fe216923f"
         assert np.asarray(ckpt["save_counter/.ATTRIBUTES/VARIABLE_VALUE"]).item() == 1
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=120))
+def test_block_iterator_fuzz(raw: bytes) -> None:
+    try:
+        entries = list(iter_block(raw))
+    except BlockFormatError:
+        return
+    assert all(isinstance(k, bytes) and isinstance(v, bytes) for k, v in entries)
+
+
+@settings(max_examples=300)
+@given(st.binary(min_size=48, max_size=160), st.data())
+def test_table_reader_fuzz(raw: bytes, data: st.DataObject) -> None:
+    # random bytes ending in a valid footer that points somewhere inside them
+    n = len(raw)
+    a, b = sorted(data.draw(st.integers(0, n)) for _ in range(2))
+    footer = Footer(BlockHandle(0, 0), BlockHandle(a, b - a)).encode()
+    buf = raw + footer
+    if data.draw(st.booleans()) and b - a >= 0 and b + BLOCK_TRAILER_SIZE <= len(buf):
+        # and sometimes a block with a valid checksum there, so its contents get parsed
+        contents = bytes(buf[a:b])
+        framed = block_with_trailer(contents)
+        buf = buf[:a] + framed + buf[a + len(framed) :]
+    try:
+        list(iter_table(buf, "fuzz.index"))
+    except tfckpt.CorruptionError as e:
+        assert e.path == "fuzz.index"

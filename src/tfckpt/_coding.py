@@ -39,6 +39,7 @@ __all__ = [
 #: Added after rotating, so ``Mask(0) != 0`` (``kMaskDelta`` in crc32c.h).
 CRC_MASK_DELTA: Final = 0xA282EAD8
 _U32: Final = 0xFFFFFFFF
+_U64: Final = 0xFFFFFFFFFFFFFFFF
 _FIXED32 = struct.Struct("<I")
 _FIXED64 = struct.Struct("<Q")
 
@@ -109,6 +110,8 @@ def decode_varint(buf: bytes | memoryview, pos: int, limit: int, max_bytes: int 
         if b < 0x80:
             if max_bytes == 5 and result > _U32:
                 raise CodingError("varint32 overflows 32 bits", start)
+            if result > _U64:  # a 10th byte above 1 carries bits past 2**64
+                raise CodingError("varint64 overflows 64 bits", start)
             return result, pos
         shift += 7
     if pos >= limit:

@@ -9,6 +9,7 @@ tracebacks, and that piped output has no colour and no progress bar.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -523,3 +524,31 @@ def test_wrong_paths_get_a_corrected_command(capsys: pytest.CaptureFixture[str],
     code, _, err = run(capsys, "ls", str(lone))
     assert code == 2 and "index" in err and "copy the .index file too" in err
     assert len(err.splitlines()) == 2
+
+
+# -- terminal-only output -------------------------------------------------------------------
+
+
+class _FakeTTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_colour_and_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tfckpt.cli import _output
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert _output.Style(_FakeTTY())("bad", "red", "bold") == "\033[31;1mbad\033[0m"
+    assert _output.Style(io.StringIO())("bad", "red") == "bad"
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert _output.Style(_FakeTTY())("bad", "red") == "bad"
+
+    monkeypatch.setattr(_output, "PROGRESS_DELAY_S", 0)
+    piped = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", piped)
+    assert list(_output.progress(range(3), total=3, desc="verify")) == [0, 1, 2]
+    assert piped.getvalue() == ""
+    tty = _FakeTTY()
+    monkeypatch.setattr(sys, "stderr", tty)
+    assert list(_output.progress(range(3), total=30, desc="verify", unit="B", weights=lambda i: 10)) == [0, 1, 2]
+    assert "verify:" in tty.getvalue() and "/30.0 [" in tty.getvalue()   # a bar over 30 bytes, on stderr

@@ -288,7 +288,14 @@ def test_verify_truncated_shard_and_damaged_index(capsys: pytest.CaptureFixture[
     index = case / "model.ckpt-7.index"
     flip_byte(index, 20)
     code, out, err = run(capsys, "verify", str(case))
-    assert code == 1 and "checksum" in err and "Traceback" not in err
+    assert code == 1 and err == ""
+    assert out.startswith("BAD  index: ") and "checksum" in out
+
+    case = fixture_copy(tmp_path, "tf1_v1_format")
+    v1 = case / "model.ckpt-3"
+    flip_byte(v1, v1.stat().st_size // 2)
+    code, out, err = run(capsys, "verify", str(v1))
+    assert code == 1 and "BAD  " in out and "Traceback" not in out + err
 
 
 # -- diff ---------------------------------------------------------------------------------

@@ -106,7 +106,13 @@ def _check_tensor(ckpt: Checkpoint, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     style = Style()
     report = Report()
-    with open_ckpt(args.path, verify=True) as ckpt:  # opening verifies every index block checksum
+    try:
+        ckpt = open_ckpt(args.path, verify=True)  # opening verifies every index block checksum
+    except CorruptionError as e:
+        print(f"{style('BAD', 'red', 'bold')}  index: {e}")
+        print(f"1 problem found in {args.path}: the index cannot be read, so no tensor can")
+        return EXIT_FOUND
+    with ckpt:
         reader = ckpt._source
         rows = records(ckpt)
         total = sum(r.bytes for r in rows)

@@ -289,7 +289,7 @@ def test_verify_truncated_shard_and_damaged_index(capsys: pytest.CaptureFixture[
     flip_byte(index, 20)
     code, out, err = run(capsys, "verify", str(case))
     assert code == 1 and err == ""
-    assert out.startswith("BAD  index: ") and "checksum" in out
+    assert out.startswith(f"BAD  {index} @ ") and "checksum" in out
 
     case = fixture_copy(tmp_path, "tf1_v1_format")
     v1 = case / "model.ckpt-3"

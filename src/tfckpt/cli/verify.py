@@ -109,8 +109,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         ckpt = open_ckpt(args.path, verify=True)  # opening verifies every index block checksum
     except CorruptionError as e:
-        print(f"{style('BAD', 'red', 'bold')}  index: {e}")
-        print(f"1 problem found in {args.path}: the index cannot be read, so no tensor can")
+        print(f"{style('BAD', 'red', 'bold')}  {e}")
+        print(f"1 problem found in {args.path}: its table of names and offsets cannot be read, so no tensor can")
         return EXIT_FOUND
     with ckpt:
         reader = ckpt._source

@@ -559,3 +559,17 @@ def test_colour_and_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(sys, "stderr", tty)
     assert list(_output.progress(range(3), total=30, desc="verify", unit="B", weights=lambda i: 10)) == [0, 1, 2]
     assert "verify:" in tty.getvalue() and "/30.0 [" in tty.getvalue()   # a bar over 30 bytes, on stderr
+
+
+def test_verify_spots_a_shard_from_another_save(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # Two saves with the same layout: swapping in the other save's shard keeps every size right,
+    # so only the checksums can tell; when all of them fail, verify names the shard.
+    a, b = tmp_path / "a" / "m", tmp_path / "b" / "m"
+    tfckpt.save(a, {"x": np.arange(4, dtype=np.float32), "y": np.ones(3, np.int64)})
+    tfckpt.save(b, {"x": np.arange(4, dtype=np.float32) + 1, "y": np.zeros(3, np.int64)})
+    shutil.copy(f"{b}.data-00000-of-00001", f"{a}.data-00000-of-00001")
+    code, out, _ = run(capsys, "verify", str(a))
+    assert code == 1
+    bad = [line for line in out.splitlines() if line.startswith("BAD  ")]
+    assert [line.split(":")[0] for line in bad] == ["BAD  tensor 'x'", "BAD  tensor 'y'", "BAD  shard 0"]
+    assert "probably belongs to a different save" in bad[-1]

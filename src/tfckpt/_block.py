@@ -74,17 +74,11 @@ def iter_block(contents: bytes) -> Iterator[tuple[bytes, bytes]]:
 
 
 def common_prefix_length(a: bytes, b: bytes) -> int:
-    """Length of the longest common prefix, by binary search over C-speed slice compares."""
-    lo, hi = 0, min(len(a), len(b))
-    if a[:hi] == b[:hi]:
-        return hi
-    while lo < hi:  # invariant: a[:lo] == b[:lo] and a[:hi] != b[:hi]
-        mid = (lo + hi + 1) // 2
-        if a[:mid] == b[:mid]:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
+    """Length of the longest common prefix, in O(1) Python steps: the highest set bit of
+    ``a XOR b`` (as big-endian integers over the common length) marks the first difference."""
+    n = min(len(a), len(b))
+    diff = int.from_bytes(a[:n], "big") ^ int.from_bytes(b[:n], "big")
+    return n - (diff.bit_length() + 7) // 8
 
 
 class BlockBuilder:
@@ -112,10 +106,14 @@ class BlockBuilder:
         else:
             self._restarts.append(self._size)
             self._counter = 0
-        header = encode_varint(shared) + encode_varint(len(key) - shared) + encode_varint(len(value))
-        for part in (header, key[shared:], value):
-            self._parts.append(part)
-            self._size += len(part)
+        non_shared = len(key) - shared
+        value_len = len(value)
+        if (shared | non_shared | value_len) < 0x80:  # the usual one-byte header varints
+            header = bytes((shared, non_shared, value_len))
+        else:
+            header = encode_varint(shared) + encode_varint(non_shared) + encode_varint(value_len)
+        self._parts += (header, key[shared:], value)
+        self._size += len(header) + non_shared + value_len
         self._last_key = key
         self._counter += 1
         self.entries += 1

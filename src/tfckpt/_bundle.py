@@ -232,6 +232,27 @@ def _decode_plain_entry(value: bytes) -> tuple[int, tuple[int, ...], int, int, i
     return dtype, shape, shard_id, offset, size, crc
 
 
+#: shape -> its serialized ``shape`` field, for the writer (checkpoints repeat shapes).
+_SHAPE_FIELD_CACHE: dict[tuple[int, ...], bytes] = {}
+
+
+def _encode_shape_field(shape: tuple[int, ...]) -> bytes:
+    """``12 len (12 dimlen [08 size])*``: the entry's ``shape`` field, zero sizes omitted."""
+    field = _SHAPE_FIELD_CACHE.get(shape)
+    if field is None:
+        body = bytearray()
+        for d in shape:
+            if d:
+                dim = b"\x08" + encode_varint(d)
+                body += b"\x12" + encode_varint(len(dim)) + dim
+            else:
+                body += b"\x12\x00"
+        field = b"\x12" + encode_varint(len(body)) + bytes(body)
+        if len(_SHAPE_FIELD_CACHE) < _SHAPE_CACHE_MAX:
+            _SHAPE_FIELD_CACHE[shape] = field
+    return field
+
+
 @dataclass(frozen=True)
 class BundleEntry:
     """One tensor's (or slice's) record in the index."""
@@ -254,24 +275,15 @@ class BundleEntry:
     def encode(self) -> bytes:
         """Serialize as C++ protobuf does: fields in number order, zero scalars omitted,
         ``shape`` always present. Hand-rolled for speed; tests pin it to protobuf's bytes."""
-        out = bytearray(b"\x08")
-        out += encode_varint(self.dtype)
-        shape = bytearray()
-        for d in self.shape:
-            if d:
-                dim = b"\x08" + encode_varint(d)
-                shape += b"\x12" + encode_varint(len(dim)) + dim
-            else:
-                shape += b"\x12\x00"
-        out += b"\x12" + encode_varint(len(shape)) + shape
+        out = [b"\x08", encode_varint(self.dtype), _encode_shape_field(self.shape)]
         if self.shard_id:
-            out += b"\x18" + encode_varint(self.shard_id)
+            out += (b"\x18", encode_varint(self.shard_id))
         if self.offset:
-            out += b"\x20" + encode_varint(self.offset)
+            out += (b"\x20", encode_varint(self.offset))
         if self.size:
-            out += b"\x28" + encode_varint(self.size)
+            out += (b"\x28", encode_varint(self.size))
         if self.crc32c and not self.slices:
-            out += b"\x35" + encode_fixed32(self.crc32c)
+            out += (b"\x35", encode_fixed32(self.crc32c))
         for starts, lengths in self.slices:
             body = bytearray()
             for start, length in zip(starts, lengths):
@@ -281,8 +293,8 @@ class BundleEntry:
                         ext += b"\x08" + encode_varint(start)
                     ext += b"\x10" + encode_varint(length)
                 body += b"\x0a" + encode_varint(len(ext)) + ext
-            out += b"\x3a" + encode_varint(len(body)) + body
-        return bytes(out)
+            out += (b"\x3a", encode_varint(len(body)), bytes(body))
+        return b"".join(out)
 
     @classmethod
     def decode(cls, value: bytes, path: str, name: str) -> BundleEntry:

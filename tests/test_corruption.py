@@ -35,11 +35,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_table import snappy_rewrite
 
 import tfckpt
 from tfckpt._block import iter_block
+from tfckpt._bundle import BundleHeader
 from tfckpt._coding import crc32c, encode_fixed32, mask_crc
+from tfckpt._ordered_code import encode_slice_key
 from tfckpt._table import TableBuilder, iter_table
 from tfckpt._table_format import BlockHandle, Footer, read_block
 from tfckpt.proto.tensor_bundle_pb2 import BundleEntryProto  # type: ignore[attr-defined]
@@ -468,3 +472,62 @@ def test_sweep_harness_reports_foreign_exceptions(written: Path, monkeypatch: py
         sweep.run("broken reader", index, index.read_bytes())
     assert sweep.counts["same"] == 1
     assert sweep.failures == ["broken reader: builtins.IndexError: index out of range"]
+
+
+# -- random bundles: arbitrary, well-framed index entries over random data ---------------
+
+_EXTREMES = st.sampled_from([0, 1, 2, 3, 7, 8, 255, 2**31 - 1, 2**32, 2**62, 2**63 - 1])
+_SMALL_OR_EXTREME = st.one_of(st.integers(0, 40), _EXTREMES)
+
+
+@st.composite
+def _random_entry(draw: st.DrawFn, names: list[bytes]) -> bytes:
+    proto = BundleEntryProto(
+        dtype=draw(st.sampled_from([1, 2, 3, 4, 7, 9, 10, 14, 21, 20, 0, 29, 18, 101])),
+        shard_id=draw(st.one_of(st.integers(0, 2), st.just(2**31 - 1))),
+        offset=draw(_SMALL_OR_EXTREME),
+        size=draw(_SMALL_OR_EXTREME),
+        crc32c=draw(st.integers(0, 2**32 - 1)),
+    )
+    proto.shape.SetInParent()
+    dims = draw(st.lists(st.one_of(st.integers(0, 5), _EXTREMES), max_size=3))
+    for d in dims:
+        proto.shape.dim.add(size=d)
+    for _ in range(draw(st.integers(0, 2))):
+        sp = proto.slices.add()
+        for d in dims:
+            ext = sp.extent.add()
+            if draw(st.booleans()):
+                ext.start = draw(st.integers(0, max(0, min(d, 5))))
+                ext.length = draw(st.integers(0, 5))
+    return bytes(proto.SerializeToString())
+
+
+@st.composite
+def _random_bundle(draw: st.DrawFn) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    names = draw(st.lists(st.sampled_from([b"a", b"b", b"p", b"\x00"]), min_size=1, max_size=3, unique=True))
+    items = [(b"", BundleHeader(num_shards=draw(st.integers(1, 2)), endianness=draw(st.sampled_from([0, 1]))).encode())]
+    for name in names:
+        items.append((name, draw(_random_entry(names))))
+        if draw(st.booleans()):  # a slice entry that some owner may list
+            starts = tuple(draw(st.lists(st.integers(0, 3), min_size=1, max_size=2)))
+            lengths = tuple(draw(st.sampled_from([-1, 1, 2, 3])) for _ in starts)
+            items.append((encode_slice_key(name, starts, lengths), draw(_random_entry(names))))
+    return items, draw(st.binary(max_size=64))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_random_bundle(), st.booleans())
+def test_random_bundles(bundle: tuple[list[tuple[bytes, bytes]], bytes], verify: bool) -> None:
+    import tempfile
+
+    items, data = bundle
+    with tempfile.TemporaryDirectory() as d:
+        prefix = Path(d) / "r"
+        Path(f"{prefix}.data-00000-of-00001").write_bytes(data)
+        Path(f"{prefix}.data-00000-of-00002").write_bytes(data)
+        Path(f"{prefix}.data-00001-of-00002").write_bytes(data[::-1])
+        sweep = Sweep(prefix, {}, exact=False, verify=verify)
+        with sweep:
+            sweep.run("random bundle", Path(f"{prefix}.index"), _table_bytes(items))
+        sweep.check()

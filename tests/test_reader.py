@@ -195,7 +195,12 @@ def _v2_checkpoints() -> list[tuple[str, str]]:
 def test_get_tensor_returns_tensorflows_python_types(case: str, prefix: str) -> None:
     # expected.json records type(reader.get_tensor(name)) as TF returned it.
     reader = tfckpt.load_checkpoint(FIXTURES / case / prefix)
-    for name, t in expected(case)["checkpoints"][prefix].items():
+    want = expected(case)["checkpoints"][prefix]
+    assert reader.get_variable_to_shape_map() == {name: t["shape"] for name, t in want.items()}
+    assert {name: d.name for name, d in reader.get_variable_to_dtype_map().items()} == {
+        name: t["dtype"] for name, t in want.items()
+    }
+    for name, t in want.items():
         if t["dtype"] == "variant":
             continue
         value = reader.get_tensor(name)

@@ -147,7 +147,7 @@ def read_block(buf: bytes | memoryview, handle: BlockHandle, file_size: int, *, 
             )
         try:
             out = snappy.uncompress(data)
-        except Exception as e:  # snappy raises its own UncompressError or a bare Exception
+        except Exception as e:  # noqa: BLE001 - snappy raises its own UncompressError or a bare Exception
             raise TableFormatError(f"bad snappy block: {e or type(e).__name__}", handle.offset) from None
         if len(out) != length:
             raise TableFormatError(f"bad snappy block: {len(out)} bytes uncompressed, header says {length}", handle.offset)

@@ -15,9 +15,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numpy as np
-
-from ._dtypes import DTYPES, DTYPE_BY_NAME
+from ._dtypes import DTYPE_BY_NAME, DTYPES
 from ._v2 import BundleReader
 from .checkpoint import Checkpoint, open
 from .errors import NotFoundError

@@ -246,6 +246,19 @@ def test_data_filename() -> None:
     assert data_filename("d/ckpt-1", 2, 13) == "d/ckpt-1.data-00002-of-00013"
 
 
+def test_open_checks_the_header(tmp_path: Path) -> None:
+    one = {"w": (1, (1,), b"\x00\x00\x80\x3f", crc32c(b"\x00\x00\x80\x3f"))}
+    _write_bundle(tmp_path / "new", one, 0, header=_header(num_shards=1, version={"producer": 5, "min_consumer": 2}))
+    with pytest.raises(tfckpt.UnsupportedError, match=r"new\.index: bundle needs a newer reader \(min_consumer 2"):
+        tfckpt.open(tmp_path / "new")
+    _write_bundle(tmp_path / "old", one, 0, header=b"\x08\x01")  # no version: pre-2016 bundles are fine
+    with tfckpt.open(tmp_path / "old") as ckpt:
+        assert ckpt["w"].tolist() == [1.0]
+    _write_bundle(tmp_path / "headless", one, 0, header=b"-")
+    with pytest.raises(tfckpt.CorruptionError, match=r"headless\.index: index does not start with the bundle header"):
+        tfckpt.open(tmp_path / "headless")
+
+
 # -- string and variant codecs (FORMAT section 4) -------------------------------------
 
 
@@ -358,7 +371,9 @@ def _sample(name: str, shape: tuple[int, ...] = (2, 3)) -> np.ndarray:
     return (np.arange(n, dtype=np.float64) * -1.75 + 0.5).astype(dt).reshape(shape)
 
 
-def _write_bundle(prefix: Path, tensors: dict[str, tuple[int, tuple[int, ...], bytes, int]], endianness: int) -> None:
+def _write_bundle(
+    prefix: Path, tensors: dict[str, tuple[int, tuple[int, ...], bytes, int]], endianness: int, header: bytes | None = None
+) -> None:
     """Hand-build a one-shard bundle from ``name -> (dtype enum, shape, payload, unmasked crc)``."""
     data = bytearray()
     entries = {}
@@ -368,7 +383,8 @@ def _write_bundle(prefix: Path, tensors: dict[str, tuple[int, tuple[int, ...], b
     Path(data_filename(str(prefix), 0, 1)).write_bytes(bytes(data))
     with open(f"{prefix}.index", "wb") as f:
         t = TableBuilder(f)
-        t.add(b"", BundleHeader(num_shards=1, endianness=endianness).encode())
+        if header != b"-":  # "-": no header entry at all
+            t.add(b"", BundleHeader(num_shards=1, endianness=endianness).encode() if header is None else header)
         for key in sorted(entries):
             t.add(key, entries[key].encode())
         t.finish()

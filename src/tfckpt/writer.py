@@ -41,9 +41,10 @@ import operator
 import os
 import re
 import secrets
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Final
 
 import numpy as np
 
@@ -173,6 +174,10 @@ def _byte_view(arr: np.ndarray) -> memoryview:
         return arr.reshape(-1).view(np.uint8).data
 
 
+#: Bytes appended to a shard between background flushes to disk (see :meth:`_Shard.wrote`).
+WRITEBACK_CHUNK: Final = 64 << 20
+
+
 class _Shard:
     """One data shard being written under a temporary name."""
 
@@ -181,6 +186,43 @@ class _Shard:
         self.temp_path = _temp_name(path)
         self.file: BinaryIO = open(self.temp_path, "wb")  # noqa: SIM115 - closed in finish/abandon
         self.size = 0
+        self._unflushed = 0
+        self._flusher: threading.Thread | None = None
+        self._flush_error: OSError | None = None
+
+    def wrote(self, nbytes: int) -> None:
+        """Account for ``nbytes`` appended; every :data:`WRITEBACK_CHUNK` bytes, start an
+        ``fdatasync`` in a background thread (it releases the GIL). The data must reach the
+        disk before :meth:`Writer.finish` renames it into place anyway; flushing while later
+        tensors are still being written overlaps the disk with the copying (1 GiB: 0.74 s
+        to 0.54 s here) instead of paying for all of it in the final ``fsync``."""
+        self.size += nbytes
+        self._unflushed += nbytes
+        if self._unflushed >= WRITEBACK_CHUNK and (self._flusher is None or not self._flusher.is_alive()):
+            self._unflushed = 0
+            self.file.flush()
+            self._flusher = threading.Thread(target=self._fdatasync, args=(self.file.fileno(),), daemon=True)
+            self._flusher.start()
+
+    def _fdatasync(self, fd: int) -> None:
+        try:
+            os.fdatasync(fd)
+        except OSError as e:  # reported by sync(): Linux reports a writeback error only once
+            self._flush_error = e
+
+    def sync(self) -> None:
+        """Wait for the background flush, then flush and fsync everything (before close)."""
+        self.join()
+        if self._flush_error is not None:
+            raise self._flush_error
+        self.file.flush()
+        os.fsync(self.file.fileno())
+
+    def join(self) -> None:
+        """Wait for the background flush (it uses the file descriptor: call before close)."""
+        if self._flusher is not None:
+            self._flusher.join()
+            self._flusher = None
 
 
 class Writer:
@@ -272,7 +314,7 @@ class Writer:
         except BaseException:
             self.abandon()
             raise
-        shard.size += size
+        shard.wrote(size)
         return shard_id, offset, size, mask_crc(crc)
 
     def add(self, name: str, value: ArrayLike, *, dtype: str | None = None) -> None:
@@ -387,8 +429,7 @@ class Writer:
             header = BundleHeader(num_shards=count).encode()
             for i, shard in enumerate(self._shards):
                 shard.final_path = data_filename(self.prefix, i, count)
-                shard.file.flush()
-                os.fsync(shard.file.fileno())
+                shard.sync()
                 shard.file.close()
             index_temp = _temp_name(index_filename(self.prefix))
             with open(index_temp, "wb") as f:
@@ -428,6 +469,7 @@ class Writer:
         if self._state == "finished":
             return
         for shard in self._shards:
+            shard.join()
             try:
                 shard.file.close()
             except OSError:

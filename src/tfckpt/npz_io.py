@@ -28,13 +28,13 @@ ml_dtypes arrays are widened rather than stored as raw two-byte records because
 from __future__ import annotations
 
 import os
-import secrets
 import zipfile
 from collections.abc import Callable, Iterable
 from typing import Final
 
 import numpy as np
 
+from ._atomic import replacing
 from .errors import InvalidArgumentError
 
 __all__ = ["NPZ_WIDENED", "npz_array", "write_npz"]
@@ -101,9 +101,8 @@ def write_npz(
     'weights.npz'
     """
     final = os.fspath(path)
-    temp = f"{final}.tmp{secrets.randbits(32)}"
     seen: set[str] = set()
-    try:
+    with replacing(final) as temp:
         method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
         with zipfile.ZipFile(temp, mode="w", compression=method, allowZip64=True) as zf:
             for name, arr in items:
@@ -116,11 +115,4 @@ def write_npz(
                     np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=False)
                 if on_tensor is not None:
                     on_tensor(name)
-        os.replace(temp, final)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
     return final

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import struct
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -40,6 +39,7 @@ from typing import Final
 
 import numpy as np
 
+from ._atomic import replacing
 from .errors import InvalidArgumentError
 
 __all__ = ["SAFETENSORS_DTYPES", "SafetensorsSpec", "safetensors_dtype", "write_safetensors"]
@@ -177,32 +177,21 @@ def write_safetensors(
     ordered, offsets = _layout(specs)
     header = _header(ordered, offsets, metadata)
     final = os.fspath(path)
-    temp = f"{final}.tmp{secrets.randbits(32)}"
-    try:
-        with open(temp, "wb") as f:
-            f.write(header)
-            for s in ordered:
-                arr = np.asarray(get(s.name))
-                want = SAFETENSORS_DTYPES[s.dtype][1]
-                if tuple(arr.shape) != s.shape or arr.dtype.itemsize != want or arr.dtype == object:
-                    raise InvalidArgumentError(
-                        f"{s.name!r}: expected {s.dtype}{list(s.shape)}, got {arr.dtype}{list(arr.shape)}"
-                    )
-                if sys.byteorder == "big" and want > 1:
-                    arr = arr.byteswap()
-                if arr.size:
-                    f.write(np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data)
-                if on_tensor is not None:
-                    on_tensor(s)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, final)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
+    with replacing(final) as temp, open(temp, "wb") as f:
+        f.write(header)
+        for s in ordered:
+            arr = np.asarray(get(s.name))
+            want = SAFETENSORS_DTYPES[s.dtype][1]
+            if tuple(arr.shape) != s.shape or arr.dtype.itemsize != want or arr.dtype == object:
+                raise InvalidArgumentError(
+                    f"{s.name!r}: expected {s.dtype}{list(s.shape)}, got {arr.dtype}{list(arr.shape)}"
+                )
+            if sys.byteorder == "big" and want > 1:
+                arr = arr.byteswap()
+            if arr.size:
+                f.write(np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data)
+            if on_tensor is not None:
+                on_tensor(s)
     return final
 
 

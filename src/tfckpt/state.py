@@ -21,11 +21,11 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 
 from google.protobuf import text_format
 
+from ._atomic import replacing
 from .errors import InvalidArgumentError
 from .proto.checkpoint_state_pb2 import CheckpointState  # type: ignore[attr-defined, unused-ignore]
 
@@ -146,20 +146,8 @@ def format_state(state: CheckpointState) -> str:
 
 def atomic_write_text(path: str, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and an atomic rename."""
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with replacing(path) as temp, open(temp, "w", encoding="utf-8", errors="surrogateescape") as f:
+        f.write(text)
 
 
 def update_checkpoint_state(

@@ -169,3 +169,10 @@ def test_directory_named_like_a_prefix(tmp_path: Path) -> None:
         assert ckpt.prefix == str(inner)
     with tfckpt.open(tmp_path / "model.ckpt-1.index") as ckpt:
         assert ckpt["w"].tolist() == [1, 1]
+
+
+def test_a_data_shard_name_that_does_not_exist_is_not_found(tmp_path: Path) -> None:
+    prefix = str(tmp_path / "ckpt-1")
+    tfckpt.save(prefix, {"a": np.arange(3)})
+    with pytest.raises(tfckpt.NotFoundError, match=r"does not exist; the checkpoint's prefix is .*ckpt-1"):
+        tfckpt.open(prefix + ".data-00000-of-00009")

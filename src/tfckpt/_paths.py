@@ -103,6 +103,8 @@ def resolve(path: str | os.PathLike[str]) -> Resolved:
         return Resolved(p[: -len(".index")])
     m = DATA_FILE_RE.match(p)
     if m and os.path.isfile(m.group("prefix") + ".index"):
+        if not os.path.isfile(p):
+            raise NotFoundError(f"{p} does not exist; the checkpoint's prefix is {m.group('prefix')}", name=p)
         return Resolved(m.group("prefix"))
     if m:
         raise NotFoundError(

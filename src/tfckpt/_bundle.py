@@ -253,6 +253,21 @@ def _encode_shape_field(shape: tuple[int, ...]) -> bytes:
     return field
 
 
+def encode_plain_entry(dtype: int, shape: tuple[int, ...], shard_id: int, offset: int, size: int, crc32c: int) -> bytes:
+    """``BundleEntry(dtype, shape, shard_id, offset, size, crc32c).encode()`` of an entry
+    without slices, without building the object (the writer's per-tensor hot path)."""
+    out = [b"\x08", encode_varint(dtype), _encode_shape_field(shape)]
+    if shard_id:
+        out += (b"\x18", encode_varint(shard_id))
+    if offset:
+        out += (b"\x20", encode_varint(offset))
+    if size:
+        out += (b"\x28", encode_varint(size))
+    if crc32c:
+        out += (b"\x35", encode_fixed32(crc32c))
+    return b"".join(out)
+
+
 @dataclass(frozen=True)
 class BundleEntry:
     """One tensor's (or slice's) record in the index."""
@@ -275,6 +290,8 @@ class BundleEntry:
     def encode(self) -> bytes:
         """Serialize as C++ protobuf does: fields in number order, zero scalars omitted,
         ``shape`` always present. Hand-rolled for speed; tests pin it to protobuf's bytes."""
+        if not self.slices:
+            return encode_plain_entry(self.dtype, self.shape, self.shard_id, self.offset, self.size, self.crc32c)
         out = [b"\x08", encode_varint(self.dtype), _encode_shape_field(self.shape)]
         if self.shard_id:
             out += (b"\x18", encode_varint(self.shard_id))

@@ -48,7 +48,15 @@ from typing import Any, BinaryIO, Final
 
 import numpy as np
 
-from ._bundle import HEADER_KEY, BundleEntry, BundleHeader, data_filename, encode_string_tensor, index_filename
+from ._bundle import (
+    HEADER_KEY,
+    BundleEntry,
+    BundleHeader,
+    data_filename,
+    encode_plain_entry,
+    encode_string_tensor,
+    index_filename,
+)
 from ._coding import crc32c, mask_crc
 from ._dtypes import DTYPE_BY_NAME, DTYPES, RESOURCE, STRING, VARIANT, DTypeInfo, dtype_for_array
 from ._ordered_code import encode_slice_key
@@ -184,7 +192,8 @@ class _Shard:
     def __init__(self, path: str) -> None:
         self.final_path = path
         self.temp_path = _temp_name(path)
-        self.file: BinaryIO = open(self.temp_path, "wb")  # noqa: SIM115 - closed in finish/abandon
+        # A 256 KiB buffer (default 8 KiB) batches the writes of small tensors into fewer syscalls.
+        self.file: BinaryIO = open(self.temp_path, "wb", buffering=1 << 18)  # noqa: SIM115 - closed in finish/abandon
         self.size = 0
         self._unflushed = 0
         self._flusher: threading.Thread | None = None
@@ -263,7 +272,9 @@ class Writer:
         if max_shard_size is not None and max_shard_size <= 0:
             raise InvalidArgumentError(f"max_shard_size must be positive, got {max_shard_size}")
         self.max_shard_size = max_shard_size
-        self._entries: dict[bytes, BundleEntry] = {}
+        # key -> serialized BundleEntryProto, encoded as each tensor is added (cheaper than
+        # keeping BundleEntry objects around for 100,000 small tensors)
+        self._entries: dict[bytes, bytes] = {}
         self._partitioned: dict[bytes, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {}
         self._partition_meta: dict[bytes, tuple[int, tuple[int, ...]]] = {}
         self._shards: list[_Shard] = []
@@ -334,7 +345,7 @@ class Writer:
         key = self._check_name(name)
         info, arr = to_tensor(value, dtype=dtype, name=name)
         shard_id, offset, size, crc = self._write_payload(info, arr)
-        self._entries[key] = BundleEntry(info.enum, tuple(arr.shape), shard_id, offset, size, crc)
+        self._entries[key] = encode_plain_entry(info.enum, tuple(arr.shape), shard_id, offset, size, crc)
 
     def add_slice(
         self, name: str, value: ArrayLike, *, full_shape: Sequence[int], start: Sequence[int], dtype: str | None = None
@@ -379,7 +390,7 @@ class Writer:
                 raise InvalidArgumentError(f"{name!r}: slice at {list(starts)} overlaps the slice at {list(other_starts)}")
         slices.append((starts, lengths))
         shard_id, offset, size, crc = self._write_payload(info, arr)
-        self._entries[encode_slice_key(key, starts, lengths)] = BundleEntry(info.enum, lengths, shard_id, offset, size, crc)
+        self._entries[encode_slice_key(key, starts, lengths)] = encode_plain_entry(info.enum, lengths, shard_id, offset, size, crc)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -397,8 +408,8 @@ class Writer:
                 raise InvalidArgumentError(
                     f"{key.decode('utf-8', 'surrogateescape')!r}: slices cover {covered} of {int(np.prod(full))} elements"
                 )
-            entries[key] = BundleEntry(enum, full, 0, 0, 0, 0, tuple(slices))
-        return sorted((k, e.encode()) for k, e in entries.items())
+            entries[key] = BundleEntry(enum, full, 0, 0, 0, 0, tuple(slices)).encode()
+        return sorted(entries.items())
 
     def finish(self) -> str:
         """Write the index and rename everything into place; return the prefix.

@@ -63,8 +63,7 @@ class BundleReader:
         if first is None or first[0] != HEADER_KEY:
             raise CorruptionError("index does not start with the bundle header (empty key)", path=self.index_path)
         self.header = BundleHeader.decode(first[1], self.index_path)
-        for key, value in it:
-            raw[key] = value
+        raw.update(it)
         self._raw = raw
         self._entries: dict[bytes, BundleEntry] = {}
         self._maps: dict[int, mmap.mmap | bytes] = {}
@@ -85,14 +84,15 @@ class BundleReader:
         """Every key but the header and the slice entries of partitioned variables."""
         hidden: set[bytes] = set()
         for key in self._raw:
-            if key[:1] == b"\x00":  # slice keys start with NumIncreasing(0)
-                try:
-                    owner, starts, lengths = decode_slice_key(key)
-                except OrderedCodeError:
-                    continue
-                if owner in self._raw and (starts, lengths) in self.entry_by_key(owner).slices:
-                    hidden.add(key)
-        return sorted(decode_name(k) for k in self._raw if k not in hidden)
+            if key[:1] != b"\x00":  # slice keys start with NumIncreasing(0); keys are in
+                break  # increasing order (iter_table checks), so they all come first
+            try:
+                owner, starts, lengths = decode_slice_key(key)
+            except OrderedCodeError:
+                continue
+            if owner in self._raw and (starts, lengths) in self.entry_by_key(owner).slices:
+                hidden.add(key)
+        return sorted([k.decode("utf-8", _NAME_ERRORS) for k in self._raw if k not in hidden])
 
     def entry_by_key(self, key: bytes) -> BundleEntry:
         entry = self._entries.get(key)

@@ -31,7 +31,7 @@ def load_tensorflow() -> Any | None:
     """Import TensorFlow quietly, or return ``None`` (printing why) when it is absent."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
-        import tensorflow as tf  # noqa: PLC0415 - optional, only in the TF venv
+        import tensorflow as tf
     except ImportError:
         print("TensorFlow not installed: measuring tfckpt only (no ratios).")
         return None
@@ -101,8 +101,10 @@ class Report:
 
     def add(self, row: Row) -> Row:
         self.rows.append(row)
-        print(f"  {row.case:<38} {row.library:<10} median {row.median:8.4f} s  (runs: {', '.join(f'{t:.4f}' for t in row.times)})",
-              flush=True)
+        print(
+            f"  {row.case:<38} {row.library:<10} median {row.median:8.4f} s  (runs: {', '.join(f'{t:.4f}' for t in row.times)})",
+            flush=True,
+        )
         return row
 
     def print(self) -> None:
@@ -143,7 +145,7 @@ def machine_line() -> str:
     except (ValueError, OSError, AttributeError):
         ram_s = "RAM unknown"
     versions = [f"Python {platform.python_version()}", f"numpy {np.__version__}"]
-    import tfckpt  # noqa: PLC0415
+    import tfckpt
 
     versions.append(f"tfckpt {tfckpt.__version__}")
     tf = sys.modules.get("tensorflow")

@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import Report, Row  # noqa: E402
+from _common import Report, Row
 
 _IMPORT = "import time; t0 = time.perf_counter(); import {module}; print(time.perf_counter() - t0)"
 
@@ -63,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("TensorFlow not installed: measuring tfckpt only (no ratios).")
 
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
-    import tfckpt  # noqa: PLC0415
+    import tfckpt
 
     report = Report("Import: fresh interpreter per run")
     with tempfile.TemporaryDirectory(prefix="tfckpt-bench-") as tmp:
@@ -82,8 +82,11 @@ def main(argv: list[str] | None = None) -> int:
                 imports[lib].append(inner)
                 processes[lib].append(wall)
                 first_use[lib].append(run_child(_FIRST_USE[lib].format(prefix=prefix))[0])
-    for case, data in (("import (in-process)", imports), ("whole process: python -c 'import ...'", processes),
-                       ("import + open + read one tensor", first_use)):
+    for case, data in (
+        ("import (in-process)", imports),
+        ("whole process: python -c 'import ...'", processes),
+        ("import + open + read one tensor", first_use),
+    ):
         for lib in libraries:
             report.add(Row(case, lib, data[lib]))
     report.print()

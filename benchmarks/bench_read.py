@@ -29,8 +29,9 @@ import crc32c
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import tfckpt  # noqa: E402
-from _common import Report, Row, checkpoint_files, float_tensors, load_tensorflow, measure, warm, workdir  # noqa: E402
+from _common import Report, Row, checkpoint_files, float_tensors, load_tensorflow, measure, warm, workdir
+
+import tfckpt
 
 
 def write_checkpoint(prefix: str, count: int, elements: int) -> int:
@@ -48,7 +49,7 @@ def write_checkpoint(prefix: str, count: int, elements: int) -> int:
 def read_tfckpt(prefix: str, consume: bool = False) -> int:
     checksum = 0
     with tfckpt.open(prefix) as ckpt:
-        for name in ckpt.keys():
+        for name in ckpt.keys():  # noqa: SIM118 - the documented listing call
             arr = ckpt.get_tensor(name)
             if consume:
                 checksum ^= crc32c.crc32c(arr)
@@ -121,14 +122,26 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{case}: {prefix}")
             if tf is not None:  # same values either way
                 assert read_tfckpt(prefix, consume=True) == read_tf(tf, prefix, consume=True)
-            warm_files = lambda: warm(files)  # noqa: E731
+            warm_files = lambda: warm(files)
             for consume in (False, True):
                 label = case + (" + consume" if consume else "")
-                report.add(Row(label, "tfckpt", measure(lambda: read_tfckpt(prefix, consume), repeat=args.repeat, setup=warm_files),
-                               nbytes))
+                report.add(
+                    Row(
+                        label,
+                        "tfckpt",
+                        measure(lambda c=consume: read_tfckpt(prefix, c), repeat=args.repeat, setup=warm_files),
+                        nbytes,
+                    )
+                )
                 if tf is not None:
-                    report.add(Row(label, "tensorflow",
-                                   measure(lambda: read_tf(tf, prefix, consume), repeat=args.repeat, setup=warm_files), nbytes))
+                    report.add(
+                        Row(
+                            label,
+                            "tensorflow",
+                            measure(lambda c=consume: read_tf(tf, prefix, c), repeat=args.repeat, setup=warm_files),
+                            nbytes,
+                        )
+                    )
             for path in files:
                 os.unlink(path)
 

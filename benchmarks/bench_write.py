@@ -36,8 +36,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import tfckpt  # noqa: E402
-from _common import Report, Row, checkpoint_files, float_tensors, load_tensorflow, measure, remove_checkpoint, workdir  # noqa: E402
+from _common import Report, Row, checkpoint_files, float_tensors, load_tensorflow, measure, remove_checkpoint, workdir
+
+import tfckpt
 
 _STREAM_CHILD = r"""
 import json, os, sys, time, tracemalloc
@@ -106,16 +107,30 @@ def run_case(report: Report, tf: object | None, tmp: str, case: str, count: int,
         print(f"{case}: tfckpt's files byte-identical to SaveV2's: {identical}")
         if not identical:
             raise SystemExit("tfckpt wrote different bytes than TensorFlow")
-    report.add(Row(case, "tfckpt", measure(lambda: tfckpt.save(ours, tensors), repeat=repeat, setup=lambda: prepare(ours)), nbytes))
+    report.add(
+        Row(case, "tfckpt", measure(lambda: tfckpt.save(ours, tensors), repeat=repeat, setup=lambda: prepare(ours)), nbytes)
+    )
     remove_checkpoint(ours)
     if tf is not None:
         arrays = list(tensors.values())
-        report.add(Row(case, "tensorflow",
-                       measure(lambda: save_tf(tf, theirs, names, tf_tensors), repeat=repeat, setup=lambda: prepare(theirs)), nbytes,
-                       notes="SaveV2 on tf.Tensors made beforehand"))
-        report.add(Row(case, "tensorflow (numpy in)",
-                       measure(lambda: save_tf(tf, theirs, names, arrays), repeat=repeat, setup=lambda: prepare(theirs)), nbytes,
-                       notes="SaveV2 given the numpy arrays (converts them)"))
+        report.add(
+            Row(
+                case,
+                "tensorflow",
+                measure(lambda: save_tf(tf, theirs, names, tf_tensors), repeat=repeat, setup=lambda: prepare(theirs)),
+                nbytes,
+                notes="SaveV2 on tf.Tensors made beforehand",
+            )
+        )
+        report.add(
+            Row(
+                case,
+                "tensorflow",
+                measure(lambda: save_tf(tf, theirs, names, arrays), repeat=repeat, setup=lambda: prepare(theirs)),
+                nbytes,
+                notes="SaveV2 given the numpy arrays (converts them)",
+            )
+        )
         remove_checkpoint(theirs)
     os.sync()
 
@@ -126,8 +141,9 @@ def run_stream(tmp: str, gib: float, tensor_mib: int) -> dict[str, float]:
     prefix = os.path.join(tmp, "stream", "model.ckpt-1")
     result: dict[str, float] = {}
     for trace in (False, True):  # RSS and time untraced; tracemalloc's peak in a second run
-        code = _STREAM_CHILD.format(bench_dir=os.path.dirname(os.path.abspath(__file__)), prefix=prefix, count=count,
-                                    elements=elements, trace=trace)
+        code = _STREAM_CHILD.format(
+            bench_dir=os.path.dirname(os.path.abspath(__file__)), prefix=prefix, count=count, elements=elements, trace=trace
+        )
         out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
         run = json.loads(out.stdout.strip().splitlines()[-1])
         if trace:
@@ -167,9 +183,11 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print("| checkpoint | largest tensor | peak RSS growth | tracemalloc peak | time | throughput |")
         print("|---:|---:|---:|---:|---:|---:|")
-        print(f"| {stream['checkpoint_mib']:.0f} MiB | {stream['tensor_mib']:.0f} MiB | {growth:.0f} MiB | "
-              f"{stream['traced_peak_mib']:.1f} MiB | {stream['seconds']:.2f} s | "
-              f"{stream['checkpoint_mib'] * 2**20 / stream['seconds'] / 1e9:.2f} GB/s |")
+        print(
+            f"| {stream['checkpoint_mib']:.0f} MiB | {stream['tensor_mib']:.0f} MiB | {growth:.0f} MiB | "
+            f"{stream['traced_peak_mib']:.1f} MiB | {stream['seconds']:.2f} s | "
+            f"{stream['checkpoint_mib'] * 2**20 / stream['seconds'] / 1e9:.2f} GB/s |"
+        )
         print()
         print(f"(baseline RSS after imports {stream['baseline_rss_mib']:.0f} MiB, peak {stream['peak_rss_mib']:.0f} MiB)")
     return 0

@@ -10,7 +10,6 @@ crosses file systems; it is created with ordinary permissions (umask applies), u
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -33,7 +32,7 @@ def replacing(final: str | os.PathLike[str]) -> Iterator[str]:
     ``final`` is left exactly as it was.
     """
     target = os.fspath(final)
-    temp = f"{target}.tmp{secrets.randbits(32)}"
+    temp = f"{target}.tmp{int.from_bytes(os.urandom(4), 'little')}"  # os.urandom: what secrets uses
     try:
         yield temp
         fd = os.open(temp, os.O_RDONLY)

@@ -23,7 +23,6 @@ import struct
 from collections.abc import Callable
 from typing import Final
 
-
 __all__ = [
     "CRC_MASK_DELTA",
     "crc32c",
@@ -56,7 +55,7 @@ def _load_crc32c(data: bytes | bytearray | memoryview, value: int = 0) -> int:
     # The ``crc32c`` package is imported on first use: its ``__init__`` looks up its own
     # version through importlib.metadata, which would add ~30 ms (a fifth) to ``import tfckpt``.
     global _crc32c_impl
-    import crc32c as _crc32c_mod  # noqa: PLC0415
+    import crc32c as _crc32c_mod
 
     _crc32c_impl = _crc32c_mod.crc32c
     return _crc32c_impl(data, value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Iterator
 from types import TracebackType
@@ -95,6 +94,8 @@ class Checkpoint:
             hint = f"; did you mean {name.decode('utf-8', 'replace')!r}?" if isinstance(name, bytes) else ""
             return NotFoundError(f"tensor names are str, not {type(name).__name__}: {name!r}{hint}", name=str(name))
         candidates = list(self._names)
+        import difflib  # only for this error message: keeps `import tfckpt` fast
+
         close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
         if name.endswith(":0") and name[:-2] in self._name_set:
             close.insert(0, name[:-2])

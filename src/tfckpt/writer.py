@@ -40,7 +40,6 @@ from __future__ import annotations
 import operator
 import os
 import re
-import secrets
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
@@ -70,7 +69,7 @@ ArrayLike = Any
 
 def _temp_name(path: str) -> str:
     # TF uses "<file>.tempstate<random uint64>"; tfckpt's own readers skip such files.
-    return f"{path}.tempstate{secrets.randbits(63)}"
+    return f"{path}.tempstate{int.from_bytes(os.urandom(8), 'little') >> 1}"  # 63 random bits, as secrets.randbits(63)
 
 
 def to_tensor(value: ArrayLike, *, dtype: str | None = None, name: str = "") -> tuple[DTypeInfo, np.ndarray]:

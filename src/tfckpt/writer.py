@@ -340,6 +340,21 @@ class Writer:
             Empty or duplicate name, unsupported dtype, non-string objects in a string
             tensor. Nothing is renamed into place; the writer stays usable.
         """
+        if dtype is None and type(value) is np.ndarray and type(name) is str and name and self._state == "open":
+            # Fast path (writing 100,000 small tensors is all per-call overhead): a C-ordered
+            # numpy array of a native-order TF dtype under a new, encodable name. Same checks
+            # and same bytes as the general path below, which handles everything else.
+            row = dtype_for_array(value.dtype)
+            if row is not None and row.numpy == value.dtype and value.flags.c_contiguous:
+                try:
+                    key = name.encode("utf-8", "surrogateescape")
+                except UnicodeEncodeError:
+                    pass  # the general path raises the proper error
+                else:
+                    if key not in self._entries and key not in self._partitioned:
+                        shard_id, offset, size, crc = self._write_payload(row, value)
+                        self._entries[key] = encode_plain_entry(row.enum, value.shape, shard_id, offset, size, crc)
+                        return
         self._require_open()
         key = self._check_name(name)
         info, arr = to_tensor(value, dtype=dtype, name=name)

@@ -253,19 +253,22 @@ def _encode_shape_field(shape: tuple[int, ...]) -> bytes:
     return field
 
 
+_FIXED32_LE: Final = struct.Struct("<I")
+
+
 def encode_plain_entry(dtype: int, shape: tuple[int, ...], shard_id: int, offset: int, size: int, crc32c: int) -> bytes:
     """``BundleEntry(dtype, shape, shard_id, offset, size, crc32c).encode()`` of an entry
     without slices, without building the object (the writer's per-tensor hot path)."""
-    out = [b"\x08", encode_varint(dtype), _encode_shape_field(shape)]
+    out = b"\x08" + encode_varint(dtype) + _encode_shape_field(shape)
     if shard_id:
-        out += (b"\x18", encode_varint(shard_id))
+        out += b"\x18" + encode_varint(shard_id)
     if offset:
-        out += (b"\x20", encode_varint(offset))
+        out += b"\x20" + encode_varint(offset)
     if size:
-        out += (b"\x28", encode_varint(size))
+        out += b"\x28" + encode_varint(size)
     if crc32c:
-        out += (b"\x35", encode_fixed32(crc32c))
-    return b"".join(out)
+        out += b"\x35" + _FIXED32_LE.pack(crc32c)
+    return out
 
 
 @dataclass(frozen=True)

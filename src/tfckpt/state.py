@@ -140,8 +140,12 @@ def _stored_path(path: str, directory: str, relative: bool) -> str:
 
 
 def format_state(state: CheckpointState) -> str:
-    """The text TF writes for ``state`` (``text_format.MessageToString``)."""
-    return text_format.MessageToString(state)  # type: ignore[no-any-return]
+    """The text TF 2.21 writes for ``state`` (``text_format.MessageToString``).
+
+    ``as_utf8`` keeps non-ASCII paths as raw UTF-8 on every protobuf runtime: newer runtimes
+    do so by default (and so TF 2.21's output), older ones (4.x) would escape them as octal.
+    """
+    return text_format.MessageToString(state, as_utf8=True)  # type: ignore[no-any-return]
 
 
 def atomic_write_text(path: str, text: str) -> None:

@@ -650,3 +650,24 @@ def test_header_decode_fuzz(raw: bytes) -> None:
     except (tfckpt.CorruptionError, tfckpt.UnsupportedError):
         return
     assert h.num_shards >= 1 and h.endianness in (0, 1)
+
+
+@pytest.mark.parametrize("big_endian", [False, True])
+def test_string_encoder_follows_the_writers_byte_order(big_endian: bool) -> None:
+    from tfckpt._bundle import decode_string_tensor, encode_string_tensor
+    from tfckpt._coding import unmask_crc
+
+    values = [b"ab", b"", b"xyz" * 100]
+    payload, crc = encode_string_tensor(values, big_endian=big_endian)
+    from tfckpt._coding import crc32c
+
+    order = ">" if big_endian else "<"
+    assert payload[:4] == bytes.fromhex("0200ac02")  # varint lengths 2, 0, 300
+    want_len_crc = crc32c(struct.pack(order + "III", 2, 0, 300))  # over uint32s in the writer's order
+    assert unmask_crc(struct.unpack(order + "I", payload[4:8])[0]) == want_len_crc
+    out = decode_string_tensor(
+        payload, 3, big_endian=big_endian, verify=True, expected_crc=crc, path="p", name="s", base=0
+    )
+    assert list(out) == values
+    if not big_endian:  # the little-endian default is pinned elsewhere to TF's bytes
+        assert encode_string_tensor(values) == (payload, crc)

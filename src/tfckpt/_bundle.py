@@ -392,15 +392,20 @@ def _length_struct(big_endian: bool, wide: bool) -> struct.Struct:
 _LEN_STRUCTS: Final = {(be, w): _length_struct(be, w) for be in (False, True) for w in (False, True)}
 
 
-def encode_string_tensor(values: list[bytes]) -> tuple[bytes, int]:
-    """Encode string elements as TF's ``WriteStringTensor``; return ``(payload, entry_crc)``."""
+def encode_string_tensor(values: list[bytes], *, big_endian: bool = HOST_ENDIANNESS == BIG) -> tuple[bytes, int]:
+    """Encode string elements as TF's ``WriteStringTensor``; return ``(payload, entry_crc)``.
+
+    The length checksum covers each length as a uint32/uint64 in the writer's byte order,
+    and is itself stored in that order, so a bundle's header ``endianness`` (the host's, as
+    TF records it) decides both.
+    """
     lengths = bytearray()
     len_crc = 0
     for v in values:
         n = len(v)
         lengths += encode_varint(n)
-        len_crc = crc32c(_LEN_STRUCTS[False, n > _U32_MAX].pack(n), len_crc)
-    checksum = encode_fixed32(mask_crc(len_crc))
+        len_crc = crc32c(_LEN_STRUCTS[big_endian, n > _U32_MAX].pack(n), len_crc)
+    checksum = _LEN_STRUCTS[big_endian, False].pack(mask_crc(len_crc))
     body = b"".join(values)
     crc = crc32c(body, crc32c(checksum, len_crc))
     return bytes(lengths) + checksum + body, crc

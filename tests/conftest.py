@@ -36,6 +36,16 @@ def expected(case: str) -> dict[str, Any]:
     return json.loads((FIXTURES / case / "expected.json").read_text())  # type: ignore[no-any-return]
 
 
+class Clock:
+    """A stand-in for the ``time`` module, for checkpoint managers' timestamps."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
 @pytest.fixture
 def fixtures_dir() -> Path:
     return FIXTURES

@@ -12,21 +12,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, Clock
 
 import tfckpt
 import tfckpt.manager as manager_mod
 from tfckpt.errors import InvalidArgumentError
 
-
-class Clock:
-    """Replaces the ``time`` module inside tfckpt.manager."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
 
 
 @pytest.fixture

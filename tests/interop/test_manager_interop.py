@@ -13,17 +13,10 @@ import pytest
 
 import tfckpt
 import tfckpt.manager as manager_mod
+from conftest import Clock
 
 tf = pytest.importorskip("tensorflow")
 tf_cm = pytest.importorskip("tensorflow.python.checkpoint.checkpoint_management")
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ import tfckpt.manager as manager_mod
 from tfckpt.errors import InvalidArgumentError
 
 
-
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     c = Clock(10_000.0)

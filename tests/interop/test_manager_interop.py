@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import Clock
 
 import tfckpt
 import tfckpt.manager as manager_mod
-from conftest import Clock
 
 tf = pytest.importorskip("tensorflow")
 tf_cm = pytest.importorskip("tensorflow.python.checkpoint.checkpoint_management")

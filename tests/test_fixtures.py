@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, expected, fixture_cases, sha256
 
 import tfckpt
-from conftest import FIXTURES, expected, fixture_cases, sha256
 
 
 def _checkpoints() -> list[tuple[str, str]]:

@@ -19,7 +19,7 @@ from typing import Final
 
 from ._coding import CodingError, decode_fixed32, decode_varint, encode_fixed32, encode_varint
 
-__all__ = ["BlockBuilder", "common_prefix_length", "iter_block", "DATA_RESTART_INTERVAL", "INDEX_RESTART_INTERVAL"]
+__all__ = ["DATA_RESTART_INTERVAL", "INDEX_RESTART_INTERVAL", "BlockBuilder", "common_prefix_length", "iter_block"]
 
 #: ``Options::block_restart_interval`` default, used for data blocks.
 DATA_RESTART_INTERVAL: Final = 16

@@ -48,9 +48,9 @@ from .errors import CorruptionError, UnsupportedError
 from .proto.tensor_bundle_pb2 import BundleEntryProto, BundleHeaderProto  # type: ignore[attr-defined, unused-ignore]
 
 __all__ = [
+    "HEADER_KEY",
     "BundleEntry",
     "BundleHeader",
-    "HEADER_KEY",
     "data_filename",
     "decode_string_tensor",
     "encode_string_tensor",

@@ -16,7 +16,7 @@ from typing import Final
 import ml_dtypes
 import numpy as np
 
-__all__ = ["DTYPES", "DTYPE_BY_NAME", "DTypeInfo", "STRING", "VARIANT", "dtype_for_array"]
+__all__ = ["DTYPES", "DTYPE_BY_NAME", "STRING", "VARIANT", "DTypeInfo", "dtype_for_array"]
 
 STRING: Final = 7
 VARIANT: Final = 21

@@ -18,7 +18,7 @@ from ._bundle import DATA_FILE_RE
 from .errors import InvalidArgumentError, NotFoundError
 from .state import STATE_FILENAME, checkpoint_exists, read_state_file, v1_shard_files
 
-__all__ = ["Resolved", "resolve", "bundles_in"]
+__all__ = ["Resolved", "bundles_in", "resolve"]
 
 _TEMP_RE = re.compile(r"\.tempstate\d+$")
 _STEP_RE = re.compile(r"-(\d+)$")

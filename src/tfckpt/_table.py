@@ -24,7 +24,7 @@ from ._coding import CodingError
 from ._table_format import BlockHandle, Footer, TableFormatError, block_with_trailer, read_block
 from .errors import CorruptionError
 
-__all__ = ["BLOCK_SIZE", "TableBuilder", "iter_table", "find_shortest_separator", "find_short_successor"]
+__all__ = ["BLOCK_SIZE", "TableBuilder", "find_short_successor", "find_shortest_separator", "iter_table"]
 
 #: ``TableOptions::block_size`` as TensorFlow sets it.
 BLOCK_SIZE: Final = 262144

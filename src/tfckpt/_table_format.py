@@ -24,10 +24,10 @@ from ._coding import CodingError, crc32c, decode_fixed32, decode_varint, encode_
 
 __all__ = [
     "BLOCK_TRAILER_SIZE",
-    "BlockHandle",
     "FOOTER_SIZE",
-    "Footer",
     "TABLE_MAGIC",
+    "BlockHandle",
+    "Footer",
     "block_with_trailer",
     "read_block",
 ]

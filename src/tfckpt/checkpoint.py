@@ -246,7 +246,7 @@ class Checkpoint:
         """Release the memory maps. Idempotent."""
         self._source.close()
 
-    def __enter__(self) -> Checkpoint:
+    def __enter__(self) -> Checkpoint:  # noqa: PYI034 - typing.Self needs Python 3.11
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
@@ -256,7 +256,7 @@ class Checkpoint:
         return f"<tfckpt.Checkpoint {self.prefix!r} ({self.format}, {len(self)} tensors)>"
 
 
-def open(path: str | os.PathLike[str], *, verify: bool = True) -> Checkpoint:  # noqa: A001 - mirrors io.open
+def open(path: str | os.PathLike[str], *, verify: bool = True) -> Checkpoint:
     """Open a TensorFlow checkpoint for reading, without TensorFlow.
 
     Parameters

@@ -30,7 +30,7 @@ class DType:
     Compares equal to another ``DType`` of the same name and to the name itself.
     """
 
-    __slots__ = ("name", "as_datatype_enum")
+    __slots__ = ("as_datatype_enum", "name")
 
     def __init__(self, name: str) -> None:
         info = DTYPE_BY_NAME[name]
@@ -154,8 +154,7 @@ def list_variables(ckpt_dir_or_file: str | os.PathLike[str]) -> list[tuple[str, 
 
 def load_variable(ckpt_dir_or_file: str | os.PathLike[str], name: str) -> Any:
     """``tf.train.load_variable``: one tensor as an owned array; a trailing ``:0`` is ignored."""
-    if name.endswith(":0"):
-        name = name[:-2]
+    name = name.removesuffix(":0")
     reader = load_checkpoint(ckpt_dir_or_file)
     try:
         return reader.get_tensor(name)

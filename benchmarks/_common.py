@@ -7,6 +7,7 @@ several repetitions plus the ratio. Nothing here is used by the library or the t
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime as _dt
 import gc
@@ -153,6 +154,15 @@ def machine_line() -> str:
         versions.append(f"TensorFlow {tf.__version__}")
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"{now}; {cpu}, {os.cpu_count()} cores, {ram_s}; {', '.join(versions)}"
+
+
+def add_case_arguments(parser: argparse.ArgumentParser, *, repeat: int) -> None:
+    """The arguments every benchmark shares: the two checkpoint shapes, repetitions, where."""
+    parser.add_argument("--size-gib", type=float, default=1.0, help="size of the big case (0 to skip)")
+    parser.add_argument("--count", type=int, default=64, help="tensors in the big case")
+    parser.add_argument("--small", type=int, default=100_000, help="1 KiB tensors in the small case (0 to skip)")
+    parser.add_argument("--repeat", type=int, default=repeat)
+    parser.add_argument("--dir", default=None, help="where to put the generated checkpoints (default: system temp)")
 
 
 @contextlib.contextmanager

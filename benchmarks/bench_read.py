@@ -29,7 +29,7 @@ import crc32c
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import Report, Row, checkpoint_files, float_tensors, load_tensorflow, measure, warm, workdir
+from _common import Report, Row, add_case_arguments, checkpoint_files, float_tensors, load_tensorflow, measure, warm, workdir
 
 import tfckpt
 
@@ -103,11 +103,7 @@ def phases(fn: object, repeat: int) -> tuple[list[float], list[float], list[floa
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size-gib", type=float, default=1.0, help="size of the big case (0 to skip)")
-    parser.add_argument("--count", type=int, default=64, help="tensors in the big case")
-    parser.add_argument("--small", type=int, default=100_000, help="1 KiB tensors in the small case (0 to skip)")
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--dir", default=None, help="where to put the generated checkpoints (default: system temp)")
+    add_case_arguments(parser, repeat=5)
     args = parser.parse_args(argv)
     tf = load_tensorflow()
     report = Report("Read: open + read every tensor, checksums verified")

@@ -36,7 +36,17 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import Report, Row, checkpoint_files, float_tensors, load_tensorflow, measure, remove_checkpoint, workdir
+from _common import (
+    Report,
+    Row,
+    add_case_arguments,
+    checkpoint_files,
+    float_tensors,
+    load_tensorflow,
+    measure,
+    remove_checkpoint,
+    workdir,
+)
 
 import tfckpt
 
@@ -157,13 +167,9 @@ def run_stream(tmp: str, gib: float, tensor_mib: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size-gib", type=float, default=1.0, help="size of the big case (0 to skip)")
-    parser.add_argument("--count", type=int, default=64, help="tensors in the big case")
-    parser.add_argument("--small", type=int, default=100_000, help="1 KiB tensors in the small case (0 to skip)")
-    parser.add_argument("--repeat", type=int, default=3)
+    add_case_arguments(parser, repeat=3)
     parser.add_argument("--stream-gib", type=float, default=2.0, help="checkpoint size for the peak-memory run (0 to skip)")
     parser.add_argument("--stream-tensor-mib", type=int, default=64)
-    parser.add_argument("--dir", default=None, help="where to write (default: system temp)")
     args = parser.parse_args(argv)
     tf = load_tensorflow()
     report = Report("Write: save every tensor (tfckpt.save vs tf.raw_ops.SaveV2)")

@@ -47,6 +47,7 @@ from typing import Any, BinaryIO, Final
 
 import numpy as np
 
+from ._atomic import remove_quietly
 from ._bundle import (
     HEADER_KEY,
     BundleEntry,
@@ -495,7 +496,7 @@ class Writer:
             committed = True
         except BaseException:
             if index_temp is not None:
-                _remove(index_temp)
+                remove_quietly(index_temp)
             if not committed:
                 _put_back(placed)
             self.abandon()
@@ -504,7 +505,7 @@ class Writer:
             if committed:
                 for _, _, backup in placed:
                     if backup is not None:
-                        _remove(backup)
+                        remove_quietly(backup)
         self._state = "finished"
         _remove_stale_shards(self.prefix, count)
         _fsync_dir(directory)
@@ -520,7 +521,7 @@ class Writer:
                 shard.file.close()
             except OSError:
                 pass
-            _remove(shard.temp_path)
+            remove_quietly(shard.temp_path)
         self._state = "abandoned"
 
     def __enter__(self) -> Writer:  # noqa: PYI034 - typing.Self needs Python 3.11
@@ -557,7 +558,7 @@ def _put_back(placed: list[tuple[str, bool, str | None]]) -> None:
                 os.replace(backup, path)
                 # rename() between two links to one file does nothing: the failed rename
                 # left the old file in place and its backup name still exists.
-                _remove(backup)
+                remove_quietly(backup)
             elif not existed:
                 os.unlink(path)
         except OSError:
@@ -578,14 +579,8 @@ def _remove_stale_shards(prefix: str, count: int) -> None:
         if name.startswith(base):
             m = _DATA_FILE_RE.fullmatch(name[len(base) :])
             if m and int(m.group(1)) != count:
-                _remove(os.path.join(directory, name))
+                remove_quietly(os.path.join(directory, name))
 
-
-def _remove(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 def _fsync_dir(directory: str) -> None:

@@ -17,9 +17,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Final
 
-from ._coding import CodingError, decode_fixed32, decode_varint, encode_fixed32, encode_varint
+import numpy as np
 
-__all__ = ["DATA_RESTART_INTERVAL", "INDEX_RESTART_INTERVAL", "BlockBuilder", "common_prefix_length", "iter_block"]
+from ._coding import MAX_VARINT32_BYTES, CodingError, decode_fixed32, decode_varint, encode_fixed32, encode_varint
+from ._rows import encode_varints, join_fields, left_aligned, varint_lengths
+
+__all__ = [
+    "DATA_RESTART_INTERVAL",
+    "INDEX_RESTART_INTERVAL",
+    "BlockBuilder",
+    "common_prefix_length",
+    "encode_entries",
+    "entry_sizes",
+    "iter_block",
+]
 
 #: ``Options::block_restart_interval`` default, used for data blocks.
 DATA_RESTART_INTERVAL: Final = 16
@@ -57,15 +68,17 @@ def iter_block(contents: bytes) -> Iterator[tuple[bytes, bytes]]:
             if (shared | non_shared | value_len) < 0x80:
                 pos += 3
             else:
-                shared, pos = decode_varint(contents, pos, limit, 5)
-                non_shared, pos = decode_varint(contents, pos, limit, 5)
-                value_len, pos = decode_varint(contents, pos, limit, 5)
+                shared, pos = decode_varint(contents, pos, limit, MAX_VARINT32_BYTES)
+                non_shared, pos = decode_varint(contents, pos, limit, MAX_VARINT32_BYTES)
+                value_len, pos = decode_varint(contents, pos, limit, MAX_VARINT32_BYTES)
             if shared > len(key):
                 raise BlockFormatError(f"entry shares {shared} key bytes but the previous key has {len(key)}", start)
             value_start = pos + non_shared
             end = value_start + value_len
             if end > limit:
-                raise BlockFormatError(f"entry of {non_shared}+{value_len} bytes runs past the block's entries (end {limit})", start)
+                raise BlockFormatError(
+                    f"entry of {non_shared}+{value_len} bytes runs past the block's entries (end {limit})", start
+                )
             key = key[:shared] + contents[pos:value_start]
             yield key, contents[value_start:end]
             pos = end
@@ -81,11 +94,45 @@ def common_prefix_length(a: bytes, b: bytes) -> int:
     return n - (diff.bit_length() + 7) // 8
 
 
+def entry_sizes(shared: np.ndarray, key_lengths: np.ndarray, value_lengths: np.ndarray) -> np.ndarray:
+    """The encoded size of each entry, given how many key bytes it shares with its predecessor."""
+    non_shared = key_lengths - shared
+    sizes: np.ndarray = (
+        varint_lengths(shared) + varint_lengths(non_shared) + varint_lengths(value_lengths) + non_shared + value_lengths
+    )
+    return sizes
+
+
+def encode_entries(
+    key_matrix: np.ndarray, key_lengths: np.ndarray, shared: np.ndarray, value_matrix: np.ndarray, value_lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Encode many entries at once, keys and values given as padded rows (see :mod:`._rows`).
+
+    Entry ``i`` shares ``shared[i]`` bytes with the key before it. Returns the entries
+    concatenated and each one's size; the caller adds the restart array.
+    """
+    column = np.arange(key_matrix.shape[1])
+    non_shared = key_lengths - shared
+    return join_fields(
+        [
+            (m, left_aligned(m.shape[1], n), n)
+            for m, n in (encode_varints(shared), encode_varints(non_shared), encode_varints(value_lengths))
+        ]
+        + [
+            (key_matrix, (column >= shared[:, None]) & (column < key_lengths[:, None]), non_shared),
+            (value_matrix, left_aligned(value_matrix.shape[1], value_lengths), value_lengths),
+        ]
+    )
+
+
 class BlockBuilder:
     """Builds one block, byte-identical to TensorFlow's ``BlockBuilder``.
 
     REQUIRES: keys added in strictly increasing bytewise order.
     """
+
+    #: :meth:`size_estimate` of an empty block: no entries, one restart, the count.
+    EMPTY_SIZE_ESTIMATE: Final = 8
 
     def __init__(self, restart_interval: int = DATA_RESTART_INTERVAL) -> None:
         self._restart_interval = restart_interval
@@ -124,6 +171,22 @@ class BlockBuilder:
 
     def empty(self) -> bool:
         return self.entries == 0
+
+    @property
+    def last_key(self) -> bytes:
+        return self._last_key
+
+    def extend(self, entries: bytes, restarts: list[int], last_key: bytes, count: int) -> None:
+        """Append ``count`` entries encoded elsewhere (the bulk path of
+        :meth:`._table.TableBuilder.add_many`), leaving the builder as ``count`` calls of
+        :meth:`add` would: ``restarts`` are the new restart points, as offsets into
+        ``entries``, and ``last_key`` is the last entry's key."""
+        self._restarts += [self._size + r for r in restarts]
+        self._parts.append(entries)
+        self._size += len(entries)
+        self.entries += count
+        self._counter = (self.entries - 1) % self._restart_interval + 1
+        self._last_key = last_key
 
     def finish(self) -> bytes:
         trailer = b"".join(encode_fixed32(r) for r in self._restarts) + encode_fixed32(len(self._restarts))

@@ -41,9 +41,20 @@ from typing import Final
 import numpy as np
 from google.protobuf.message import DecodeError
 
-from ._coding import CodingError, crc32c, decode_fixed32, decode_varint, encode_fixed32, encode_varint, mask_crc, unmask_crc
+from ._coding import (
+    CRC_MASK_DELTA,
+    CodingError,
+    crc32c,
+    decode_fixed32,
+    decode_varint,
+    encode_fixed32,
+    encode_varint,
+    mask_crc,
+    unmask_crc,
+)
 from ._dtypes import DTYPES, STRING, VARIANT
 from ._ordered_code import FULL_EXTENT
+from ._rows import encode_varints, join_fields, left_aligned, pad_rows, repad
 from .errors import CorruptionError, UnsupportedError
 from .proto.tensor_bundle_pb2 import BundleEntryProto, BundleHeaderProto  # type: ignore[attr-defined, unused-ignore]
 
@@ -53,7 +64,11 @@ __all__ = [
     "BundleHeader",
     "data_filename",
     "decode_string_tensor",
+    "encode_plain_entries",
+    "encode_plain_entry",
     "encode_string_tensor",
+    "plain_entry_prefix",
+    "plain_entry_tail",
 ]
 
 HEADER_KEY: Final = b""
@@ -258,8 +273,13 @@ _FIXED32_LE: Final = struct.Struct("<I")
 
 def encode_plain_entry(dtype: int, shape: tuple[int, ...], shard_id: int, offset: int, size: int, crc32c: int) -> bytes:
     """``BundleEntry(dtype, shape, shard_id, offset, size, crc32c).encode()`` of an entry
-    without slices, without building the object (the writer's per-tensor hot path)."""
-    out = b"\x08" + encode_varint(dtype) + _encode_shape_field(shape)
+    without slices, without building the object."""
+    return plain_entry_prefix(dtype, shape) + plain_entry_tail(shard_id, offset, size, crc32c)
+
+
+def plain_entry_tail(shard_id: int, offset: int, size: int, crc32c: int) -> bytes:
+    """The fields of a plain entry after :func:`plain_entry_prefix` (``crc32c`` masked)."""
+    out = b""
     if shard_id:
         out += b"\x18" + encode_varint(shard_id)
     if offset:
@@ -269,6 +289,61 @@ def encode_plain_entry(dtype: int, shape: tuple[int, ...], shard_id: int, offset
     if crc32c:
         out += b"\x35" + _FIXED32_LE.pack(crc32c)
     return out
+
+
+def plain_entry_prefix(dtype: int, shape: tuple[int, ...]) -> bytes:
+    """The leading ``dtype`` and ``shape`` fields of a plain entry (what entries of one
+    dtype and shape share; :func:`encode_plain_entries` appends the rest)."""
+    return b"\x08" + encode_varint(dtype) + _encode_shape_field(shape)
+
+
+def _tagged_varint_field(tag: int, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``tag || varint(v)`` per value as ``(matrix, keep, lengths)`` rows (see
+    :func:`._rows.join_fields`), empty where ``v == 0`` (proto3 omits zero scalars)."""
+    n = len(values)
+    if n and not values.any():  # a field every entry omits (shard_id of a single shard)
+        return np.empty((n, 0), np.uint8), np.empty((n, 0), bool), np.zeros(n, np.int64)
+    varints, lengths = encode_varints(values)
+    matrix = np.empty((n, varints.shape[1] + 1), np.uint8)
+    matrix[:, 0] = tag
+    matrix[:, 1:] = varints
+    lengths = np.where(values != 0, lengths + 1, 0)
+    return matrix, left_aligned(matrix.shape[1], lengths), lengths
+
+
+def encode_plain_entries(
+    prefixes: list[bytes],
+    prefix_ids: np.ndarray,
+    shard_ids: np.ndarray,
+    offsets: np.ndarray,
+    sizes: np.ndarray,
+    crcs: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`encode_plain_entry` of many entries at once, as padded rows ``(matrix,
+    lengths)`` (see :mod:`._rows`): entry ``i`` is ``prefixes[prefix_ids[i]]``
+    (:func:`plain_entry_prefix`) then its ``shard_id``, ``offset``, ``size`` and ``crc32c``
+    fields, zeros omitted. ``crcs`` are the payloads' plain CRC32C values; they are stored
+    masked (:func:`._coding.mask_crc`)."""
+    n = len(prefix_ids)
+    prefix_matrix, prefix_lengths = pad_rows(prefixes)
+    crc = crcs.astype(np.uint64)
+    u32 = np.uint64(0xFFFFFFFF)
+    masked = ((((crc >> np.uint64(15)) | (crc << np.uint64(17))) & u32) + np.uint64(CRC_MASK_DELTA)) & u32
+    crc_field = np.empty((n, 5), np.uint8)
+    crc_field[:, 0] = 0x35  # field 6, wire type 5 (fixed32)
+    crc_field[:, 1:] = masked.astype("<u4").view(np.uint8).reshape(n, 4)
+    lengths = prefix_lengths[prefix_ids]
+    has_crc = masked != 0
+    data, lengths = join_fields(
+        [
+            (prefix_matrix[prefix_ids], left_aligned(prefix_matrix.shape[1], lengths), lengths),
+            _tagged_varint_field(0x18, shard_ids),  # field 3, varint
+            _tagged_varint_field(0x20, offsets),  # field 4
+            _tagged_varint_field(0x28, sizes),  # field 5
+            (crc_field, np.repeat(has_crc[:, None], 5, axis=1), has_crc * 5),
+        ]
+    )
+    return repad(data, lengths), lengths
 
 
 @dataclass(frozen=True)
@@ -335,7 +410,9 @@ class BundleEntry:
         slices = []
         for sp in proto.slices:
             if len(sp.extent) != len(shape):
-                raise CorruptionError(f"slice rank {len(sp.extent)} differs from the tensor's rank {len(shape)}", path=path, tensor=name)
+                raise CorruptionError(
+                    f"slice rank {len(sp.extent)} differs from the tensor's rank {len(shape)}", path=path, tensor=name
+                )
             starts = []
             lengths = []
             for ext, dim in zip(sp.extent, shape):
@@ -380,9 +457,8 @@ class BundleEntry:
         elif self.dtype == STRING:
             if self.size < n + 4:  # at least one varint byte per element plus the length checksum
                 raise CorruptionError(f"string entry of {n} elements cannot fit in {self.size} bytes", path=path, tensor=name)
-        elif self.dtype == VARIANT:
-            if self.size < 5 * n:
-                raise CorruptionError(f"variant entry of {n} elements cannot fit in {self.size} bytes", path=path, tensor=name)
+        elif self.dtype == VARIANT and self.size < 5 * n:
+            raise CorruptionError(f"variant entry of {n} elements cannot fit in {self.size} bytes", path=path, tensor=name)
 
 
 def _length_struct(big_endian: bool, wide: bool) -> struct.Struct:
@@ -412,7 +488,15 @@ def encode_string_tensor(values: list[bytes], *, big_endian: bool = HOST_ENDIANN
 
 
 def decode_string_tensor(
-    buf: bytes | memoryview, num_elements: int, *, big_endian: bool, verify: bool, expected_crc: int, path: str, name: str, base: int
+    buf: bytes | memoryview,
+    num_elements: int,
+    *,
+    big_endian: bool,
+    verify: bool,
+    expected_crc: int,
+    path: str,
+    name: str,
+    base: int,
 ) -> np.ndarray:
     """Decode a string payload into a flat object array of ``bytes``.
 
@@ -436,13 +520,19 @@ def decode_string_tensor(
         raise CorruptionError(f"string lengths: {e}", path=path, offset=base + e.pos, tensor=name) from None
     if stored != len_crc:
         raise CorruptionError(
-            f"string length checksum mismatch (stored {stored:#010x}, computed {len_crc:#010x})", path=path, offset=base + pos, tensor=name
+            f"string length checksum mismatch (stored {stored:#010x}, computed {len_crc:#010x})",
+            path=path,
+            offset=base + pos,
+            tensor=name,
         )
     body_start = pos + 4
     total = sum(lengths)
     if body_start + total != size:
         raise CorruptionError(
-            f"string bytes: lengths add up to {total} but the entry holds {size - body_start}", path=path, offset=base + body_start, tensor=name
+            f"string bytes: lengths add up to {total} but the entry holds {size - body_start}",
+            path=path,
+            offset=base + body_start,
+            tensor=name,
         )
     if verify:
         crc = crc32c(buf[body_start:], crc32c(buf[pos:body_start], len_crc))
@@ -471,14 +561,18 @@ def split_variant_tensor(
         for _ in range(num_elements):
             n, p = decode_varint(buf, pos, size)
             if p + n + 4 > size:
-                raise CorruptionError(f"variant element of {n} bytes runs past the entry", path=path, offset=base + pos, tensor=name)
+                raise CorruptionError(
+                    f"variant element of {n} bytes runs past the entry", path=path, offset=base + pos, tensor=name
+                )
             crc = crc32c(struct.pack("<Q", n), crc)
             crc = crc32c(buf[p : p + n], crc)
             stored = unmask_crc(decode_fixed32(buf, p + n, size))
             if stored != crc:
                 raise CorruptionError(
                     f"variant element checksum mismatch (stored {stored:#010x}, computed {crc:#010x})",
-                    path=path, offset=base + p + n, tensor=name,
+                    path=path,
+                    offset=base + p + n,
+                    tensor=name,
                 )
             crc = crc32c(buf[p + n : p + n + 4], crc)
             out.append(bytes(buf[p : p + n]))
@@ -488,5 +582,7 @@ def split_variant_tensor(
     if pos != size:
         raise CorruptionError(f"variant entry has {size - pos} trailing bytes", path=path, offset=base + pos, tensor=name)
     if verify and crc != expected_crc:
-        raise CorruptionError(f"checksum mismatch (stored {expected_crc:#010x}, computed {crc:#010x})", path=path, offset=base, tensor=name)
+        raise CorruptionError(
+            f"checksum mismatch (stored {expected_crc:#010x}, computed {crc:#010x})", path=path, offset=base, tensor=name
+        )
     return out

@@ -25,7 +25,10 @@ from typing import Final
 
 __all__ = [
     "CRC_MASK_DELTA",
+    "MAX_VARINT32_BYTES",
+    "MAX_VARINT64_BYTES",
     "crc32c",
+    "crc32c_function",
     "decode_fixed32",
     "decode_varint",
     "encode_fixed32",
@@ -38,6 +41,9 @@ __all__ = [
 #: Added after rotating, so ``Mask(0) != 0`` (``kMaskDelta`` in crc32c.h).
 CRC_MASK_DELTA: Final = 0xA282EAD8
 _U32: Final = 0xFFFFFFFF
+#: The longest varints: 5 bytes of 7 bits hold a uint32, 10 a uint64.
+MAX_VARINT32_BYTES: Final = 5
+MAX_VARINT64_BYTES: Final = 10
 _U64: Final = 0xFFFFFFFFFFFFFFFF
 _FIXED32 = struct.Struct("<I")
 _FIXED64 = struct.Struct("<Q")
@@ -68,6 +74,13 @@ def crc32c(data: bytes | bytearray | memoryview, value: int = 0) -> int:
     """CRC-32C (Castagnoli) of ``data``, extending ``value``; hardware-accelerated and
     releasing the GIL on large buffers (the ``crc32c`` package's C function)."""
     return _crc32c_impl(data, value)
+
+
+def crc32c_function() -> Callable[..., int]:
+    """The ``crc32c`` package's C function itself, for loops that call it 100,000 times."""
+    if _crc32c_impl is _load_crc32c:
+        _load_crc32c(b"")
+    return _crc32c_impl
 
 
 def mask_crc(crc: int) -> int:

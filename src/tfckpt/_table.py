@@ -16,11 +16,25 @@ to the :class:`BlockHandle` of data block i. TensorFlow's parameters
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import operator
+from collections.abc import Iterator, Sequence
+from itertools import islice
 from typing import BinaryIO, Final
 
-from ._block import INDEX_RESTART_INTERVAL, BlockBuilder, BlockFormatError, common_prefix_length, iter_block
-from ._coding import CodingError
+import numpy as np
+
+from ._block import (
+    DATA_RESTART_INTERVAL,
+    INDEX_RESTART_INTERVAL,
+    BlockBuilder,
+    BlockFormatError,
+    common_prefix_length,
+    encode_entries,
+    entry_sizes,
+    iter_block,
+)
+from ._coding import MAX_VARINT32_BYTES, CodingError
+from ._rows import common_prefix_lengths, fits, pad_rows
 from ._table_format import BlockHandle, Footer, TableFormatError, block_with_trailer, read_block
 from .errors import CorruptionError
 
@@ -31,6 +45,9 @@ BLOCK_SIZE: Final = 262144
 #: A Snappy block may claim at most this many uncompressed bytes: a block holds one entry
 #: of at most a protobuf-sized value plus a key; 1 GiB is far above anything TF writes.
 MAX_UNCOMPRESSED_BLOCK: Final = 1 << 30
+#: :meth:`TableBuilder.add_many` builds blocks with numpy from this many entries on (below
+#: it, the fixed cost of the array operations exceeds the per-entry Python cost it saves).
+BULK_MIN_ENTRIES: Final = 256
 
 
 def iter_table(buf: bytes | memoryview, path: str) -> Iterator[tuple[bytes, bytes]]:
@@ -110,6 +127,97 @@ class TableBuilder:
         self._last_key = key
         if self._data.size_estimate() >= self._block_size:
             self._flush()
+
+    def add_many(self, keys: Sequence[bytes], value_matrix: np.ndarray, value_lengths: np.ndarray) -> None:
+        """Add many entries at once; the file and the builder's state end up exactly as
+        after ``add(keys[i], value_matrix[i, :value_lengths[i]].tobytes())`` for each ``i``.
+
+        Values come as padded rows (see :mod:`._rows`): the writer encodes its index
+        entries in bulk, and this path makes no Python object per entry; it cuts blocks
+        by the same size rule as :meth:`add`, continuing the open block. For a few
+        entries, for a huge entry (which :meth:`add` puts in a block of its own) or for
+        keys too long to pad, it falls back to :meth:`add`.
+
+        REQUIRES: keys strictly increasing, and after any key added before (checked).
+        """
+        n = len(keys)
+        if n >= BULK_MIN_ENTRIES:
+            key_lengths = np.fromiter(map(len, keys), np.int64, n)
+            # The entries' matrix: three header varints, the key and the value side by side.
+            width = 3 * MAX_VARINT32_BYTES + int(key_lengths.max()) + value_matrix.shape[1]
+            if fits(n, width, int(key_lengths.sum() + value_lengths.sum())):
+                key_matrix, _ = pad_rows(keys, key_lengths)
+                if int((key_lengths + value_lengths).max()) < 2 * self._block_size:
+                    self._add_bulk(keys, key_matrix, key_lengths, value_matrix, value_lengths)
+                    return
+        for key, row, length in zip(keys, value_matrix, value_lengths.tolist()):
+            self.add(key, row[:length].tobytes())
+
+    def _add_bulk(
+        self,
+        keys: Sequence[bytes],
+        key_matrix: np.ndarray,
+        key_lengths: np.ndarray,
+        value_matrix: np.ndarray,
+        value_lengths: np.ndarray,
+    ) -> None:
+        last = self._last_key
+        if not all(map(operator.lt, keys, islice(keys, 1, None))) or (last is not None and keys[0] <= last):
+            raise ValueError("table keys must be strictly increasing")
+        prefix = common_prefix_lengths(key_matrix, key_lengths)
+        if not self._data.empty():  # the first key continues the open block
+            prefix[0] = common_prefix_length(self._data.last_key, keys[0])
+        blocks, position = self._cut_blocks(prefix, key_lengths, value_lengths)
+        restart = position % DATA_RESTART_INTERVAL == 0  # stores its whole key
+        entries, sizes = encode_entries(key_matrix, key_lengths, np.where(restart, 0, prefix), value_matrix, value_lengths)
+        offsets = np.zeros(len(keys) + 1, np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        new_restart = restart & (position > 0)  # a block's first entry is in its restart array already
+        for start, end, closed in blocks:
+            if self._pending is not None:
+                self._index.add(find_shortest_separator(self._last_key or b"", keys[start]), self._pending.encode())
+                self._pending = None
+            base = int(offsets[start])
+            body = entries[base : int(offsets[end])].tobytes()
+            restarts = (offsets[start:end][new_restart[start:end]] - base).tolist()
+            self._data.extend(body, restarts, keys[end - 1], end - start)
+            self._last_key = keys[end - 1]
+            if closed:
+                self._flush()  # else the last block stays open, as after add()
+
+    def _cut_blocks(
+        self, prefix: np.ndarray, key_lengths: np.ndarray, value_lengths: np.ndarray
+    ) -> tuple[list[tuple[int, int, bool]], np.ndarray]:
+        """Where :meth:`add` would end each data block: ``[(start, end, closed)]`` entry
+        ranges (``closed`` once the size estimate reaches the block size; the first range
+        continues the open block), and each entry's position in its block."""
+        n = len(prefix)
+        interval = DATA_RESTART_INTERVAL
+        size_if_restart = entry_sizes(np.zeros_like(prefix), key_lengths, value_lengths)
+        size_if_shared = entry_sizes(prefix, key_lengths, value_lengths)
+        position = np.empty(n, np.int64)
+        blocks: list[tuple[int, int, bool]] = []
+        start = 0
+        first_position, first_estimate = self._data.entries, self._data.size_estimate()
+        window = 4096
+        while start < n:
+            while True:
+                end = min(n, start + window)
+                block_position = first_position + np.arange(end - start)
+                is_restart = block_position % interval == 0
+                sizes = np.where(is_restart, size_if_restart[start:end], size_if_shared[start:end])
+                # BlockBuilder::CurrentSizeEstimate after each entry: entries, restart array, count.
+                estimate = first_estimate + np.cumsum(sizes) + 4 * np.cumsum(is_restart & (block_position > 0))
+                full = np.flatnonzero(estimate >= self._block_size)
+                if full.size or end == n:
+                    last = int(full[0]) + 1 if full.size else end - start
+                    position[start : start + last] = block_position[:last]
+                    blocks.append((start, start + last, bool(full.size)))
+                    start += last
+                    first_position, first_estimate = 0, BlockBuilder.EMPTY_SIZE_ESTIMATE
+                    break
+                window *= 4
+        return blocks, position
 
     def _write_block(self, contents: bytes) -> BlockHandle:
         handle = BlockHandle(self._offset, len(contents))

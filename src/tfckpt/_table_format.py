@@ -20,7 +20,17 @@ from typing import Final
 
 import snappy
 
-from ._coding import CodingError, crc32c, decode_fixed32, decode_varint, encode_fixed32, encode_varint, mask_crc, unmask_crc
+from ._coding import (
+    MAX_VARINT32_BYTES,
+    CodingError,
+    crc32c,
+    decode_fixed32,
+    decode_varint,
+    encode_fixed32,
+    encode_varint,
+    mask_crc,
+    unmask_crc,
+)
 
 __all__ = [
     "BLOCK_TRAILER_SIZE",
@@ -132,7 +142,7 @@ def read_block(buf: bytes | memoryview, handle: BlockHandle, file_size: int, *, 
     if type_byte == SNAPPY_COMPRESSION:
         data = bytes(contents)
         try:
-            length, _ = decode_varint(data, 0, len(data), max_bytes=5)
+            length, _ = decode_varint(data, 0, len(data), max_bytes=MAX_VARINT32_BYTES)
         except CodingError:
             raise TableFormatError("bad snappy block: unreadable length header", handle.offset) from None
         # Snappy expands at most ~21x (a 3-byte copy tag yields 64 bytes), so a header

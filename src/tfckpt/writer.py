@@ -37,11 +37,13 @@ Atomicity (the commit sequence of :meth:`Writer.finish`)::
 
 from __future__ import annotations
 
+import bisect
 import operator
 import os
 import re
+import struct
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, BinaryIO, Final
 
@@ -53,14 +55,17 @@ from ._bundle import (
     BundleEntry,
     BundleHeader,
     data_filename,
-    encode_plain_entry,
+    encode_plain_entries,
     encode_string_tensor,
     index_filename,
+    plain_entry_prefix,
+    plain_entry_tail,
 )
-from ._coding import crc32c, mask_crc
+from ._coding import MAX_VARINT64_BYTES, crc32c, crc32c_function, mask_crc
 from ._dtypes import DTYPE_BY_NAME, DTYPES, RESOURCE, STRING, VARIANT, DTypeInfo, dtype_for_array
 from ._ordered_code import encode_slice_key
-from ._table import TableBuilder
+from ._rows import fits
+from ._table import BULK_MIN_ENTRIES, TableBuilder
 from .errors import InvalidArgumentError
 
 __all__ = ["Writer", "save", "to_tensor"]
@@ -182,6 +187,31 @@ def _byte_view(arr: np.ndarray) -> memoryview:
         return arr.reshape(-1).view(np.uint8).data
 
 
+def _exports_buffer(dtype: np.dtype) -> bool:
+    try:
+        np.zeros(1, dtype).data.cast("B")
+    except (ValueError, TypeError):  # ml_dtypes' bfloat16, float8, int4 ...
+        return False
+    return True
+
+
+#: The dtypes of :meth:`Writer.add`'s fast path: the native-order ones whose arrays export
+#: a buffer (numpy's own; not ml_dtypes').
+_BUFFER_DTYPES: Final[dict[np.dtype, DTypeInfo]] = {
+    row.numpy: info
+    for row in DTYPES.values()
+    if row.numpy is not None and (info := dtype_for_array(row.numpy)) is not None and _exports_buffer(row.numpy)
+}
+
+#: A row of :attr:`Writer._entries`: prefix id, shard id, offset, size, crc32c.
+_ENTRY_ROW: Final = struct.Struct("<5q")
+
+#: Index entries encoded per bulk step: bounds the temporary arrays (about 1 KiB an entry).
+INDEX_CHUNK: Final = 1 << 16
+
+#: The longest :func:`._bundle.plain_entry_tail`: three tagged varints and a tagged fixed32.
+_MAX_PLAIN_TAIL: Final = 3 * (1 + MAX_VARINT64_BYTES) + 5
+
 #: Tensors of at least this many bytes are checksummed in a helper thread while written.
 PARALLEL_CRC_MIN: Final = 4 << 20
 
@@ -202,6 +232,27 @@ def _write_and_checksum(file: BinaryIO, data: bytes | memoryview) -> int:
 
 #: Bytes appended to a shard between background flushes to disk (see :meth:`_Shard.wrote`).
 WRITEBACK_CHUNK: Final = 64 << 20
+
+
+class _Background:
+    """Runs ``work`` in a helper thread; :meth:`wait` joins it and re-raises its exception."""
+
+    def __init__(self, work: Callable[[], None]) -> None:
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                work()
+            except BaseException as e:  # noqa: BLE001 - handed to wait()
+                self._error = e
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def wait(self, *, quiet: bool = False) -> None:
+        self._thread.join()
+        if self._error is not None and not quiet:
+            raise self._error
 
 
 class _Shard:
@@ -290,9 +341,14 @@ class Writer:
         if max_shard_size is not None and max_shard_size <= 0:
             raise InvalidArgumentError(f"max_shard_size must be positive, got {max_shard_size}")
         self.max_shard_size = max_shard_size
-        # key -> serialized BundleEntryProto, encoded as each tensor is added (cheaper than
-        # keeping BundleEntry objects around for 100,000 small tensors)
+        # Index entries are kept as rows of numbers and encoded all at once in finish()
+        # (_bundle.encode_plain_entries): key -> _ENTRY_ROW-packed (prefix id, shard id,
+        # offset, size, crc32c unmasked), where the prefix id names the entry's dtype and
+        # shape fields. Packed bytes, not tuples: cheaper to make, and finish() reads them
+        # all into one array with a single join.
         self._entries: dict[bytes, bytes] = {}
+        self._prefixes: list[bytes] = []
+        self._prefix_ids: dict[tuple[int, tuple[int, ...]], int] = {}
         self._partitioned: dict[bytes, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {}
         self._partition_meta: dict[bytes, tuple[int, tuple[int, ...]]] = {}
         self._shards: list[_Shard] = []
@@ -313,6 +369,15 @@ class Writer:
             raise InvalidArgumentError(f"duplicate tensor name {name!r}")
         return key
 
+    def _prefix_id(self, enum: int, shape: tuple[int, ...]) -> int:
+        """The id of the dtype-and-shape fields shared by entries of this dtype and shape."""
+        meta = (enum, shape)
+        prefix_id = self._prefix_ids.get(meta)
+        if prefix_id is None:
+            prefix_id = self._prefix_ids[meta] = len(self._prefixes)
+            self._prefixes.append(plain_entry_prefix(enum, shape))
+        return prefix_id
+
     def _shard_stem(self, shard_id: int) -> str:
         # The shard count is unknown until finish(); the temporary lives beside the prefix.
         return f"{self.prefix}.data-{shard_id:05d}"
@@ -328,7 +393,7 @@ class Writer:
         return len(self._shards) - 1, shard
 
     def _write_payload(self, info: DTypeInfo, arr: np.ndarray) -> tuple[int, int, int, int]:
-        """Append one tensor's bytes; return ``(shard_id, offset, size, masked crc)``."""
+        """Append one tensor's bytes; return ``(shard_id, offset, size, crc32c)``."""
         if info.enum == STRING:
             payload, crc = encode_string_tensor(list(arr.reshape(-1)))
             data: bytes | memoryview = payload
@@ -347,7 +412,7 @@ class Writer:
             self.abandon()
             raise
         shard.wrote(size)
-        return shard_id, offset, size, mask_crc(crc)
+        return shard_id, offset, size, crc
 
     def add(self, name: str, value: ArrayLike, *, dtype: str | None = None) -> None:
         """Write tensor ``name`` now.
@@ -362,26 +427,71 @@ class Writer:
             Empty or duplicate name, unsupported dtype, non-string objects in a string
             tensor. Nothing is renamed into place; the writer stays usable.
         """
-        if dtype is None and type(value) is np.ndarray and type(name) is str and name and self._state == "open":
-            # Fast path (writing 100,000 small tensors is all per-call overhead): a C-ordered
-            # numpy array of a native-order TF dtype under a new, encodable name. Same checks
-            # and same bytes as the general path below, which handles everything else.
-            row = dtype_for_array(value.dtype)
-            if row is not None and row.numpy == value.dtype and value.flags.c_contiguous:
-                try:
-                    key = name.encode("utf-8", "surrogateescape")
-                except UnicodeEncodeError:
-                    pass  # the general path raises the proper error
-                else:
-                    if key not in self._entries and key not in self._partitioned:
-                        shard_id, offset, size, crc = self._write_payload(row, value)
-                        self._entries[key] = encode_plain_entry(row.enum, value.shape, shard_id, offset, size, crc)
-                        return
+        if dtype is None:
+            self._add_pairs(((name, value),))
+        else:
+            self._add_general(name, value, dtype)
+
+    def add_many(self, items: Mapping[str, ArrayLike] | Iterable[tuple[str, ArrayLike]]) -> None:
+        """Write every ``(name, value)`` of ``items`` (a mapping or an iterable of pairs),
+        in order: the same as :meth:`add` for each, in a loop tuned for many small tensors.
+
+        Raises
+        ------
+        InvalidArgumentError
+            As :meth:`add`, for the first bad item; the items before it are written.
+        """
+        self._add_pairs(items.items() if isinstance(items, Mapping) else items)
+
+    def _add_pairs(self, pairs: Iterable[tuple[str, ArrayLike]]) -> None:
+        # Writing 100,000 small tensors is all per-tensor overhead, so the common case runs
+        # inline here: a small, non-empty, C-ordered array of a native-order numpy dtype,
+        # under a new name, into the current shard. Everything else takes _add_general;
+        # both make the same checks and the same bytes.
+        entries, partitioned, prefix_ids = self._entries, self._partitioned, self._prefix_ids
+        pack = _ENTRY_ROW.pack
+        limit = self.max_shard_size
+        checksum = crc32c_function()
+        shard = self._shards[-1] if self._shards else None
+        shard_id = len(self._shards) - 1
+        for name, value in pairs:
+            if shard is not None and type(value) is np.ndarray and type(name) is str and name and self._state == "open":
+                row = _BUFFER_DTYPES.get(value.dtype)
+                size = value.nbytes
+                if (
+                    row is not None
+                    and 0 < size < PARALLEL_CRC_MIN
+                    and value.flags.c_contiguous
+                    and (limit is None or shard.size + size <= limit)
+                ):
+                    try:
+                        key = name.encode("utf-8", "surrogateescape")
+                    except UnicodeEncodeError:
+                        key = b""  # _add_general raises the proper error
+                    if key and key not in entries and key not in partitioned:
+                        data = value.data.cast("B")
+                        offset = shard.size
+                        try:
+                            shard.file.write(data)
+                        except BaseException:
+                            self.abandon()
+                            raise
+                        shard.wrote(size)
+                        prefix_id = prefix_ids.get((row.enum, value.shape))
+                        if prefix_id is None:
+                            prefix_id = self._prefix_id(row.enum, value.shape)
+                        entries[key] = pack(prefix_id, shard_id, offset, size, checksum(data))
+                        continue
+            self._add_general(name, value, None)
+            shard = self._shards[-1]
+            shard_id = len(self._shards) - 1
+
+    def _add_general(self, name: str, value: ArrayLike, dtype: str | None) -> None:
         self._require_open()
         key = self._check_name(name)
         info, arr = to_tensor(value, dtype=dtype, name=name)
         shard_id, offset, size, crc = self._write_payload(info, arr)
-        self._entries[key] = encode_plain_entry(info.enum, tuple(arr.shape), shard_id, offset, size, crc)
+        self._entries[key] = _ENTRY_ROW.pack(self._prefix_id(info.enum, tuple(arr.shape)), shard_id, offset, size, crc)
 
     def add_slice(
         self, name: str, value: ArrayLike, *, full_shape: Sequence[int], start: Sequence[int], dtype: str | None = None
@@ -426,35 +536,73 @@ class Writer:
                 raise InvalidArgumentError(f"{name!r}: slice at {list(starts)} overlaps the slice at {list(other_starts)}")
         slices.append((starts, lengths))
         shard_id, offset, size, crc = self._write_payload(info, arr)
-        self._entries[encode_slice_key(key, starts, lengths)] = encode_plain_entry(info.enum, lengths, shard_id, offset, size, crc)
+        self._entries[encode_slice_key(key, starts, lengths)] = _ENTRY_ROW.pack(
+            self._prefix_id(info.enum, lengths), shard_id, offset, size, crc
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def _index_items(self) -> list[tuple[bytes, bytes]]:
-        entries = dict(self._entries)
+    def _full_entries(self) -> dict[bytes, bytes]:
+        """Check the partitioned variables; return their full entries (name -> encoded
+        entry with ``slices``). A single slice that is the whole tensor becomes a plain
+        entry under the name instead, as in TensorFlow."""
+        full_entries = {}
         for key, slices in self._partitioned.items():
             enum, full = self._partition_meta[key]
             if len(slices) == 1 and slices[0] == (tuple(0 for _ in full), full):
-                # A single slice that is the whole tensor is stored as a plain entry (TF).
-                slice_key = encode_slice_key(key, *slices[0])
-                entries[key] = entries.pop(slice_key)
+                self._entries[key] = self._entries.pop(encode_slice_key(key, *slices[0]))
                 continue
             covered = sum(int(np.prod(n)) for _, n in slices)
             if covered != int(np.prod(full)):
                 raise InvalidArgumentError(
                     f"{key.decode('utf-8', 'surrogateescape')!r}: slices cover {covered} of {int(np.prod(full))} elements"
                 )
-            entries[key] = BundleEntry(enum, full, 0, 0, 0, 0, tuple(slices)).encode()
-        return sorted(entries.items())
+            full_entries[key] = BundleEntry(enum, full, 0, 0, 0, 0, tuple(slices)).encode()
+        return full_entries
+
+    def _write_index(self, file: BinaryIO, encoded: dict[bytes, bytes]) -> None:
+        """Write the index table: the plain entries, encoded in bulk, and in key order
+        between them the ``encoded`` ones (the header first, then the full entries of
+        partitioned variables)."""
+        keys = sorted(self._entries)
+        table = TableBuilder(file)
+        start = 0
+        for key in sorted(encoded):
+            end = bisect.bisect_left(keys, key, start)
+            self._add_plain_entries(table, keys[start:end])
+            table.add(key, encoded[key])
+            start = end
+        self._add_plain_entries(table, keys[start:])
+        table.finish()
+
+    def _add_plain_entries(self, table: TableBuilder, keys: list[bytes]) -> None:
+        """Encode and add the entries of ``keys``, :data:`INDEX_CHUNK` at a time."""
+        prefix_lengths = np.array([len(p) for p in self._prefixes] or [0], np.int64)
+        width = int(prefix_lengths.max()) + _MAX_PLAIN_TAIL
+        for first in range(0, len(keys), INDEX_CHUNK):
+            chunk = keys[first : first + INDEX_CHUNK]
+            rows = np.frombuffer(b"".join(map(self._entries.__getitem__, chunk)), np.int64).reshape(-1, 5)
+            # The padded rows are as wide as the longest prefix (shape): bulk unless a few
+            # high-rank shapes among many small ones would make the padding dominate.
+            if len(chunk) >= BULK_MIN_ENTRIES and fits(len(chunk), width, int(prefix_lengths[rows[:, 0]].sum())):
+                values, lengths = encode_plain_entries(self._prefixes, rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4])
+                table.add_many(chunk, values, lengths)
+                continue
+            for key, (prefix_id, shard_id, offset, size, crc) in zip(chunk, rows.tolist()):
+                table.add(key, self._prefixes[prefix_id] + plain_entry_tail(shard_id, offset, size, mask_crc(crc)))
+
+    def _sync_shards(self) -> None:
+        for shard in self._shards:
+            shard.sync()
 
     def finish(self) -> str:
         """Write the index and rename everything into place; return the prefix.
 
-        Order: fsync and close the data shards, write and fsync the index under a temporary
-        name, rename the shards into place (hard-linking any file they replace aside
-        first), fsync the directory, rename the index into place (the commit point), then
-        delete the set-aside files and any data shards of a previous checkpoint at this
-        prefix that had a different shard count.
+        Order: fsync the data shards while the index is built and written under a
+        temporary name and fsynced, rename the shards into place (hard-linking any file
+        they replace aside first), fsync the directory, rename the index into place (the
+        commit point), then delete the set-aside files and any data shards of a previous
+        checkpoint at this prefix that had a different shard count.
 
         Raises
         ------
@@ -467,26 +615,25 @@ class Writer:
         index_temp = None
         directory = os.path.dirname(self.prefix) or "."
         placed: list[tuple[str, bool, str | None]] = []  # (final path, existed before, hard-link backup)
+        syncing: _Background | None = None
         committed = False
         try:
-            items = self._index_items()
+            full_entries = self._full_entries()
             if not self._shards:
                 self._shards.append(_Shard(self._shard_stem(0)))
             count = len(self._shards)
-            header = BundleHeader(num_shards=count).encode()
             for i, shard in enumerate(self._shards):
                 shard.final_path = data_filename(self.prefix, i, count)
-                shard.sync()
-                shard.file.close()
+            # fsync is disk-bound and releases the GIL: it overlaps building the index.
+            syncing = _Background(self._sync_shards)
             index_temp = _temp_name(index_filename(self.prefix))
             with open(index_temp, "wb") as f:
-                table = TableBuilder(f)
-                table.add(HEADER_KEY, header)
-                for key, value in items:
-                    table.add(key, value)
-                table.finish()
+                self._write_index(f, {HEADER_KEY: BundleHeader(num_shards=count).encode(), **full_entries})
                 f.flush()
                 os.fsync(f.fileno())
+            syncing.wait()
+            for shard in self._shards:
+                shard.file.close()
             for shard in self._shards:
                 placed.append(_set_aside(shard.final_path))
                 os.replace(shard.temp_path, shard.final_path)
@@ -495,6 +642,8 @@ class Writer:
             os.replace(index_temp, index_filename(self.prefix))
             committed = True
         except BaseException:
+            if syncing is not None:
+                syncing.wait(quiet=True)  # before abandon() closes the files it uses
             if index_temp is not None:
                 remove_quietly(index_temp)
             if not committed:
@@ -582,7 +731,6 @@ def _remove_stale_shards(prefix: str, count: int) -> None:
                 remove_quietly(os.path.join(directory, name))
 
 
-
 def _fsync_dir(directory: str) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)
@@ -624,8 +772,6 @@ def save(
     >>> tfckpt.save("out/model.ckpt-1", {"w": np.ones((2, 3), np.float32), "step": 1})  # doctest: +SKIP
     'out/model.ckpt-1'
     """
-    items = tensors.items() if isinstance(tensors, Mapping) else tensors
     with Writer(prefix, max_shard_size=max_shard_size) as writer:
-        for name, value in items:
-            writer.add(name, value)
+        writer.add_many(tensors)
     return writer.prefix

@@ -1,0 +1,138 @@
+"""Padded byte rows: many short byte strings built at once with numpy.
+
+Writing 100,000 small tensors is dominated by per-entry Python work: each index entry is a
+``BundleEntryProto`` of about 20 bytes inside a prefix-compressed block entry. The writer
+therefore keeps its entries as numbers and builds all of them with a few array operations
+over *padded rows*::
+
+    matrix[i, :lengths[i]]   row i's bytes, left-aligned; the rest of the row is zero
+    (matrix, keep)           row i is matrix[i][keep[i]]: any columns, in column order
+
+Building a string of fields is then "lay the fields' matrices side by side, keep each
+field's own bytes" (:func:`join_fields`), and the row-major order of boolean indexing
+concatenates every row's bytes in one pass. Each helper is the vectorized twin of a
+scalar one: :func:`encode_varints` of :func:`._coding.encode_varint`,
+:func:`common_prefix_lengths` of :func:`._block.common_prefix_length`.
+
+Memory is ``rows x widest row`` bytes, so callers check :func:`fits` first and fall back
+to their scalar path when a few very long strings among many short ones would make the
+padding dominate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+import numpy as np
+
+__all__ = [
+    "MAX_MATRIX_BYTES",
+    "MAX_PADDING_FACTOR",
+    "common_prefix_lengths",
+    "encode_varints",
+    "fits",
+    "join_fields",
+    "left_aligned",
+    "pad_rows",
+    "repad",
+    "varint_lengths",
+]
+
+#: A padded matrix may always take this many bytes...
+MAX_MATRIX_BYTES: Final = 64 << 20
+#: ... or this many times the bytes it holds (a row is as wide as the widest string).
+MAX_PADDING_FACTOR: Final = 4
+
+_U8: Final = np.dtype(np.uint8)
+_I64: Final = np.dtype(np.int64)
+
+
+def fits(rows: int, width: int, payload: int) -> bool:
+    """Whether a ``rows x width`` padded matrix holding ``payload`` bytes is small enough:
+    within :data:`MAX_MATRIX_BYTES`, or at most :data:`MAX_PADDING_FACTOR` times ``payload``."""
+    size = rows * width
+    return size <= MAX_MATRIX_BYTES or size <= MAX_PADDING_FACTOR * payload
+
+
+def left_aligned(width: int, lengths: np.ndarray) -> np.ndarray:
+    """The ``keep`` mask of left-aligned rows: ``keep[i, j] = j < lengths[i]``."""
+    return np.arange(width) < lengths[:, None]
+
+
+def pad_rows(strings: Sequence[bytes], lengths: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``strings`` as a left-aligned padded matrix and their lengths (given or counted)."""
+    if lengths is None:
+        lengths = np.fromiter(map(len, strings), _I64, len(strings))
+    width = max(int(lengths.max()), 1) if len(strings) else 1
+    matrix = np.zeros((len(strings), width), _U8)
+    matrix[left_aligned(width, lengths)] = np.frombuffer(b"".join(strings), _U8)
+    return matrix, lengths
+
+
+def join_fields(fields: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate, row by row, fields given as ``(matrix, keep, lengths)`` of one row
+    count (``lengths[i]`` counts ``keep[i]``'s true columns).
+
+    Returns ``(data, lengths)``: every row's kept bytes, all rows one after another, and
+    each row's byte count.
+    """
+    matrix = np.concatenate([m for m, _, _ in fields], axis=1)
+    keep = np.concatenate([k for _, k, _ in fields], axis=1)
+    lengths: np.ndarray = sum((n for _, _, n in fields[1:]), fields[0][2])
+    return matrix[keep], lengths
+
+
+def repad(data: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Rows concatenated in ``data`` (as :func:`join_fields` returns them), padded again."""
+    width = max(int(lengths.max()), 1) if lengths.size else 1
+    matrix = np.zeros((lengths.size, width), _U8)
+    matrix[left_aligned(width, lengths)] = data
+    return matrix
+
+
+def varint_lengths(values: np.ndarray) -> np.ndarray:
+    """The byte length of each value's varint (1 for 0 ... 10 for values of 2**63 and up)."""
+    v = _as_u64(values)
+    lengths = np.ones(v.shape, _I64)
+    for bits in range(7, 64, 7):
+        lengths += v >= np.uint64(1 << bits)
+    return lengths
+
+
+def encode_varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Base-128 varints of non-negative ``values``, as left-aligned rows ``(matrix, lengths)``.
+
+    The matrix is as wide as the longest varint (at least 1 column).
+    """
+    v = _as_u64(values)
+    if not v.size or int(v.max()) < 0x80:  # all one-byte varints: the usual block entry headers
+        return v.astype(_U8).reshape(-1, 1), np.ones(v.size, _I64)
+    lengths = varint_lengths(v)
+    width = int(lengths.max())
+    matrix = np.empty((v.size, width), _U8)
+    shifted = v.copy()
+    for column in range(width):
+        more = lengths > column + 1
+        matrix[:, column] = (shifted & np.uint64(0x7F)).astype(_U8) | (more.astype(_U8) << 7)
+        shifted >>= np.uint64(7)
+    return matrix, lengths
+
+
+def _as_u64(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind == "i" and values.size and int(values.min()) < 0:
+        raise ValueError("varint of a negative value")
+    return values.astype(np.uint64, copy=False)
+
+
+def common_prefix_lengths(matrix: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """For each padded row, the length of its common prefix with the row before (0 for
+    the first)."""
+    out = np.zeros(len(lengths), _I64)
+    if len(lengths) < 2:
+        return out
+    differ = matrix[1:] != matrix[:-1]
+    first = np.where(differ.any(axis=1), differ.argmax(axis=1), matrix.shape[1])
+    # Zero padding can equal a real zero byte: the prefix never extends past the shorter row.
+    out[1:] = np.minimum(first, np.minimum(lengths[1:], lengths[:-1]))
+    return out

@@ -21,10 +21,12 @@ from tfckpt._bundle import (
     BundleHeader,
     data_filename,
     decode_string_tensor,
+    encode_plain_entries,
     encode_string_tensor,
+    plain_entry_prefix,
     split_variant_tensor,
 )
-from tfckpt._coding import crc32c, encode_fixed32, encode_varint, mask_crc
+from tfckpt._coding import crc32c, encode_fixed32, encode_varint, mask_crc, unmask_crc
 from tfckpt._dtypes import DTYPE_BY_NAME, DTYPES
 from tfckpt._ordered_code import FULL_EXTENT, OrderedCodeError, decode_slice_key, encode_slice_key
 from tfckpt._table import TableBuilder
@@ -198,6 +200,18 @@ def test_entry_encode_is_protobufs_bytes(e: BundleEntry) -> None:
     raw = e.encode()
     assert raw == _proto(e)
     assert BundleEntry.decode(raw, "p", "t") == e
+
+
+@settings(max_examples=200)
+@given(st.lists(entries().filter(lambda e: not e.slices), min_size=1, max_size=20))
+def test_entries_encoded_in_bulk_match_one_by_one(batch: list[BundleEntry]) -> None:
+    metas = sorted({(e.dtype, e.shape) for e in batch})
+    prefixes = [plain_entry_prefix(*m) for m in metas]
+    ids = np.array([metas.index((e.dtype, e.shape)) for e in batch])
+    column = lambda field: np.array([getattr(e, field) for e in batch], np.uint64)
+    crcs = np.array([unmask_crc(e.crc32c) for e in batch], np.uint64)  # the bulk encoder masks them
+    matrix, lengths = encode_plain_entries(prefixes, ids, column("shard_id"), column("offset"), column("size"), crcs)
+    assert [matrix[i, :n].tobytes() for i, n in enumerate(lengths.tolist())] == [e.encode() for e in batch]
 
 
 @pytest.mark.parametrize(
@@ -665,9 +679,7 @@ def test_string_encoder_follows_the_writers_byte_order(big_endian: bool) -> None
     assert payload[:4] == bytes.fromhex("0200ac02")  # varint lengths 2, 0, 300
     want_len_crc = crc32c(struct.pack(order + "III", 2, 0, 300))  # over uint32s in the writer's order
     assert unmask_crc(struct.unpack(order + "I", payload[4:8])[0]) == want_len_crc
-    out = decode_string_tensor(
-        payload, 3, big_endian=big_endian, verify=True, expected_crc=crc, path="p", name="s", base=0
-    )
+    out = decode_string_tensor(payload, 3, big_endian=big_endian, verify=True, expected_crc=crc, path="p", name="s", base=0)
     assert list(out) == values
     if not big_endian:  # the little-endian default is pinned elsewhere to TF's bytes
         assert encode_string_tensor(values) == (payload, crc)

@@ -12,12 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import snappy
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tfckpt
+import tfckpt._rows as rows_mod
+import tfckpt._table as table_mod
 from tfckpt._block import BlockBuilder, BlockFormatError, iter_block
 from tfckpt._coding import crc32c, encode_fixed32, encode_varint, mask_crc
+from tfckpt._rows import pad_rows
 from tfckpt._table import TableBuilder, find_short_successor, find_shortest_separator, iter_table
 from tfckpt._table_format import (
     BLOCK_TRAILER_SIZE,
@@ -291,6 +294,71 @@ def test_builder_refuses_unsorted_keys() -> None:
 def test_table_round_trip(entries: dict[bytes, bytes], block_size: int) -> None:
     items = sorted(entries.items())
     assert list(iter_table(_build(items, block_size), "t")) == items
+
+
+# -- add_many: the bulk path is add() in bulk -------------------------------------------------
+
+
+def _build_mixed(items: list[tuple[bytes, bytes]], block_size: int, runs: list[tuple[int, bool]]) -> bytes:
+    """Build with runs of ``(length, bulk)``: bulk runs through add_many, the rest through add."""
+    f = io.BytesIO()
+    t = TableBuilder(f, block_size=block_size)
+    i = 0
+    for length, bulk in [*runs, (len(items), True)]:
+        run = items[i : i + length]
+        if bulk:
+            matrix, lengths = pad_rows([v for _, v in run])
+            t.add_many([k for k, _ in run], matrix, lengths)
+        else:
+            for k, v in run:
+                t.add(k, v)
+        i += len(run)
+    t.finish()
+    return f.getvalue()
+
+
+@pytest.fixture
+def always_bulk(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(table_mod, "BULK_MIN_ENTRIES", 1)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # a constant patch
+@given(
+    st.dictionaries(st.lists(st.sampled_from([0, 1, 0x61, 0xFF]), max_size=20).map(bytes), st.binary(max_size=200), max_size=300),
+    st.sampled_from([64, 300, 1024, 4096, 262144]),
+    st.lists(st.tuples(st.integers(0, 40), st.booleans()), max_size=8),
+)
+def test_add_many_writes_what_add_writes(
+    always_bulk: None, entries: dict[bytes, bytes], block_size: int, runs: list[tuple[int, bool]]
+) -> None:
+    items = sorted(entries.items())
+    assert _build_mixed(items, block_size, runs) == _build(items, block_size)
+
+
+def test_add_many_cuts_blocks_like_add_at_scale() -> None:
+    # 30,000 entries: several 256 KiB blocks with restarts, cut by the numpy path.
+    items = [(b"model/layer_%05d/kernel" % i, bytes([i % 256]) * (i % 40)) for i in range(30_000)]
+    data = _build_mixed(items, 262144, [])
+    assert data == _build(items, 262144)
+    assert len(_index_handles(data)) > 3
+
+
+def test_add_many_falls_back_for_huge_entries_and_long_keys(always_bulk: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    items = [(b"k%03d" % i, b"v" * (250 if i == 7 else 3)) for i in range(20)]
+    assert _build_mixed(items, 100, []) == _build(items, 100)  # entry 7 >= 2 * block size: a block of its own
+    monkeypatch.setattr(rows_mod, "MAX_MATRIX_BYTES", 0)
+    monkeypatch.setattr(rows_mod, "MAX_PADDING_FACTOR", 0)
+    assert _build_mixed(items, 4096, []) == _build(items, 4096)
+
+
+def test_add_many_refuses_unsorted_keys(always_bulk: None) -> None:
+    matrix, lengths = pad_rows([b"", b""])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        TableBuilder(io.BytesIO()).add_many([b"b", b"a"], matrix, lengths)
+    t = TableBuilder(io.BytesIO())
+    t.add(b"m", b"")
+    with pytest.raises(ValueError, match="strictly increasing"):
+        t.add_many([b"m", b"n"], matrix, lengths)
 
 
 def _tf_index_files() -> list[Path]:

@@ -17,6 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tfckpt
+import tfckpt._rows as rows_mod
+import tfckpt._table as table_mod
 import tfckpt.writer as writer_mod
 from tfckpt._dtypes import DTYPES
 from tfckpt.errors import InvalidArgumentError
@@ -291,6 +293,99 @@ def test_rejected_add_leaves_the_writer_usable(tmp_path: Path) -> None:
             w.add("b", [object()])
         w.add("b", 2)
     assert {k: v[2].item() for k, v in _read_all(tmp_path / "m").items()} == {"a": 1, "b": 2}
+
+
+# -- many tensors: add_many and the bulk-encoded index ------------------------------------------
+
+
+def _varied(count: int) -> list[tuple[str, Any]]:
+    """Tensors for every path of the writer: fast (small native arrays) and general (scalars,
+    strings, bfloat16, strided, big-endian, empty), in an order that is not key order."""
+    items: list[tuple[str, Any]] = []
+    for i in range(count):
+        kind = i % 7
+        name = f"model/layer_{(i * 7919) % count:05d}/w{kind}"
+        if kind == 0:
+            items.append((name, np.full((3, i % 5 + 1), i, np.float32)))
+        elif kind == 1:
+            items.append((name, np.int64(i)))
+        elif kind == 2:
+            items.append((name, [b"x" * (i % 3), "\u00e9"]))
+        elif kind == 3:
+            items.append((name, np.arange(i % 4, dtype=ml_dtypes.bfloat16)))
+        elif kind == 4:
+            items.append((name, np.arange(12, dtype=np.int16).reshape(3, 4)[:, ::2]))
+        elif kind == 5:
+            items.append((name, np.arange(i % 9, dtype=">f8")))
+        else:
+            items.append((name, np.zeros((i % 3, 2), np.uint8)))
+    return items
+
+
+def _write_with_slices(prefix: Path, items: list[tuple[str, Any]], *, max_shard_size: int | None = None) -> None:
+    full = np.arange(40, dtype=np.float32).reshape(10, 4)
+    with tfckpt.Writer(prefix, max_shard_size=max_shard_size) as w:
+        w.add_many(items[: len(items) // 2])
+        # Partitioned variables whose full entries sort among the plain ones (and first, last).
+        for name in ("model/layer_00003/part", "a_first/part", "zz_last/part"):
+            w.add_slice(name, full[:4], full_shape=(10, 4), start=(0, 0))
+            w.add_slice(name, full[4:], full_shape=(10, 4), start=(4, 0))
+        for name, value in items[len(items) // 2 :]:
+            w.add(name, value)
+
+
+@pytest.mark.parametrize("max_shard_size", [None, 3000])
+def test_bulk_index_matches_the_entry_by_entry_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_shard_size: int | None
+) -> None:
+    items = _varied(700)
+    _write_with_slices(tmp_path / "bulk" / "m", items, max_shard_size=max_shard_size)
+    # Small chunks, so runs of plain entries between the full entries go in several bulk steps.
+    monkeypatch.setattr(writer_mod, "INDEX_CHUNK", 50)
+    monkeypatch.setattr(writer_mod, "BULK_MIN_ENTRIES", 1)
+    monkeypatch.setattr(table_mod, "BULK_MIN_ENTRIES", 1)
+    _write_with_slices(tmp_path / "chunked" / "m", items, max_shard_size=max_shard_size)
+    monkeypatch.setattr(writer_mod, "BULK_MIN_ENTRIES", 10**9)  # every entry through TableBuilder.add
+    monkeypatch.setattr(table_mod, "BULK_MIN_ENTRIES", 10**9)
+    _write_with_slices(tmp_path / "scalar" / "m", items, max_shard_size=max_shard_size)
+    assert _files(tmp_path / "bulk") == _files(tmp_path / "chunked") == _files(tmp_path / "scalar")
+    shards = [n for n in _files(tmp_path / "bulk") if ".data-" in n]
+    assert len(shards) == 1 if max_shard_size is None else len(shards) > 2
+    got = _read_all(tmp_path / "bulk" / "m")
+    for name, value in items:
+        assert np.array_equal(got[name][2], writer_mod.to_tensor(value)[1]), name
+    assert np.array_equal(got["zz_last/part"][2], np.arange(40, dtype=np.float32).reshape(10, 4))
+
+
+def test_padding_bound_falls_back_to_entry_by_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One rank-8 tensor among many scalars: its long shape field would widen every padded row.
+    items = [*_varied(400), ("deep", np.zeros((2,) * 8, np.float32))]
+    tfckpt.save(tmp_path / "a" / "m", items)
+    monkeypatch.setattr(rows_mod, "MAX_MATRIX_BYTES", 0)
+    monkeypatch.setattr(rows_mod, "MAX_PADDING_FACTOR", 0)
+    tfckpt.save(tmp_path / "b" / "m", items)
+    assert _files(tmp_path / "a") == _files(tmp_path / "b")
+
+
+def test_add_many_is_add_in_a_loop(tmp_path: Path) -> None:
+    items = _varied(300)
+    tfckpt.save(tmp_path / "save" / "m", dict(items))
+    with tfckpt.Writer(tmp_path / "many" / "m") as w:
+        w.add_many(iter(items))
+    with tfckpt.Writer(tmp_path / "one" / "m") as w:
+        for name, value in items:
+            w.add(name, value)
+    assert _files(tmp_path / "save") == _files(tmp_path / "many") == _files(tmp_path / "one")
+
+
+def test_add_many_stops_at_the_first_bad_item(tmp_path: Path) -> None:
+    with tfckpt.Writer(tmp_path / "m") as w:
+        with pytest.raises(InvalidArgumentError, match="duplicate tensor name 'a'"):
+            w.add_many([("a", np.ones(2, np.float32)), ("b", np.zeros(3)), ("a", np.ones(1))])
+        with pytest.raises(InvalidArgumentError, match="non-empty strings"):
+            w.add_many({"c": np.ones(2, np.float32), "": np.ones(2, np.float32)})
+        w.add("d", np.ones(1, np.float32))
+    assert sorted(_read_all(tmp_path / "m")) == ["a", "b", "c", "d"]
 
 
 def test_lifecycle(tmp_path: Path) -> None:

@@ -196,6 +196,32 @@ def test_partitioned_bytes_match_savev2_with_python_slice_specs(tmp_path: Path, 
     assert np.array_equal(reader.get_tensor("emb"), full) and np.array_equal(reader.get_tensor("cube"), cube)
 
 
+def test_bytes_match_savev2_for_thousands_of_mixed_tensors_around_partitioned_ones(
+    tmp_path: Path, savev2: Callable[..., None]
+) -> None:
+    # Thousands of entries take the bulk index path; the partitioned variables' full entries
+    # sort in between runs of them; the dtypes mix writer.add's fast and general paths.
+    rng = random.Random(7)
+    items: list[tuple[str, Any, str, str, Any]] = []  # (name, value, dtype, slice spec, start)
+    for i in range(3000):
+        dtype = ["float32", "int64", "bfloat16", "string", "float16", "bool"][i % 6]
+        shape = [(), (3,), (2, i % 4)][i % 3]
+        items.append((f"net/block_{i % 97:02d}/unit_{i:04d}", sample(dtype, shape, seed=i), dtype, "", None))
+    full = np.arange(60, dtype=np.float32).reshape(12, 5)
+    for name in ("net/block_05/unit_0500/emb", "aaa/emb", "zzz/emb"):
+        items.append((name, full[:7], "float32", "12 5 0,7:0,5", (0, 0)))
+        items.append((name, full[7:], "float32", "12 5 7,5:0,5", (7, 0)))
+    rng.shuffle(items)
+    savev2(tmp_path / "tf" / "m", [(n, tf_value(d, v), d) for n, v, d, _, _ in items], slices=[s for *_, s, _ in items])
+    with tfckpt.Writer(tmp_path / "ours" / "m") as w:
+        for name, value, _, _, start in items:
+            if start is None:
+                w.add(name, value)
+            else:
+                w.add_slice(name, value, full_shape=(12, 5), start=start)
+    _assert_same_files(tmp_path / "ours", tmp_path / "tf", "m")
+
+
 def test_multi_shard_checkpoint_restores_through_restorev2(tmp_path: Path) -> None:
     values = {f"v{i}": np.full((i + 1,), i, np.float64) for i in range(5)}
     tfckpt.save(tmp_path / "m", values, max_shard_size=24)

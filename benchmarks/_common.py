@@ -74,6 +74,11 @@ def measure(fn: Callable[[], object], *, repeat: int, setup: Callable[[], object
     return times
 
 
+#: The library name of rows that measure a lower bound (e.g. the bare file write) rather than
+#: a competitor; :meth:`Report.print` gives them no speedup.
+FLOOR = "floor"
+
+
 @dataclass
 class Row:
     """One measured case for one library."""
@@ -123,7 +128,8 @@ class Report:
             mine = ours.get(r.case)
             if r.library != "tfckpt" and mine is not None:
                 ratio = f"{mine.median / r.median:.3f}"
-                speed = f"**{r.median / mine.median:.2f}x**"
+                # A floor row is a lower bound on any writer, not a competitor: no speedup.
+                speed = "" if r.library == FLOOR else f"**{r.median / mine.median:.2f}x**"
             library = f"{r.library} ({r.notes})" if r.notes else r.library
             print(f"| {r.case} | {library} | {r.median:.4f} | {r.best:.4f} | {gbs} | {ratio} | {speed} |")
         print()

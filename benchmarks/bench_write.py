@@ -19,6 +19,10 @@ output is deleted and ``os.sync()`` flushes dirty pages, so every run starts fro
 state. tfckpt fsyncs its files before renaming them into place (its atomicity guarantee);
 TensorFlow does not fsync, so tfckpt's times include work TensorFlow's leave to the kernel.
 
+A ``floor`` row measures what no writer can beat: the payload bytes alone (joined into one
+buffer beforehand, untimed) written with a single ``write()`` call, with no checksum, no
+index and no fsync.
+
 ``stream``: in a fresh subprocess, ``--stream-gib`` of tensors of ``--stream-tensor-mib``
 each are generated one at a time and streamed through ``tfckpt.Writer``; the report shows
 the peak RSS growth (``ru_maxrss``) and the tracemalloc peak during the write next to the
@@ -37,6 +41,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import (
+    FLOOR,
     Report,
     Row,
     add_case_arguments,
@@ -121,6 +126,23 @@ def run_case(report: Report, tf: object | None, tmp: str, case: str, count: int,
         Row(case, "tfckpt", measure(lambda: tfckpt.save(ours, tensors), repeat=repeat, setup=lambda: prepare(ours)), nbytes)
     )
     remove_checkpoint(ours)
+    payload = b"".join(a.tobytes() for a in tensors.values())
+    floor_path = os.path.join(tmp, "floor.data")
+
+    def write_payload() -> None:
+        with open(floor_path, "wb") as f:
+            f.write(payload)
+
+    def clear_floor() -> None:
+        if os.path.exists(floor_path):
+            os.remove(floor_path)
+        os.sync()
+
+    report.add(
+        Row(case, FLOOR, measure(write_payload, repeat=repeat, setup=clear_floor), nbytes, notes="one write() of the payload bytes alone")
+    )
+    del payload
+    clear_floor()
     if tf is not None:
         arrays = list(tensors.values())
         report.add(

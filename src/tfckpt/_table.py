@@ -199,7 +199,8 @@ class TableBuilder:
         blocks: list[tuple[int, int, bool]] = []
         start = 0
         first_position, first_estimate = self._data.entries, self._data.size_estimate()
-        window = 4096
+        # Entries a block holds on average, plus slack: most blocks are cut in one pass.
+        window = int(self._block_size / max(1.0, float(size_if_shared.mean()))) * 5 // 4 + interval
         while start < n:
             while True:
                 end = min(n, start + window)
@@ -216,7 +217,7 @@ class TableBuilder:
                     start += last
                     first_position, first_estimate = 0, BlockBuilder.EMPTY_SIZE_ESTIMATE
                     break
-                window *= 4
+                window *= 2
         return blocks, position
 
     def _write_block(self, contents: bytes) -> BlockHandle:

@@ -11,7 +11,8 @@ Multiple shards (``max_shard_size``) are what TF's ``MergeV2Checkpoints`` produc
 
 Atomicity (the commit sequence of :meth:`Writer.finish`)::
 
-    write  <prefix>.data-0000i.tempstate<random>   (as tensors arrive; fsync at finish)
+    write  <prefix>.data-0000i.tempstate<random>   (as tensors arrive; fsync at finish, in a
+                                                   helper thread while the index is built)
     write  <prefix>.index.tempstate<random>        (fsync)
     link   existing <prefix>.data-i-of-N  -> <that name>.tempstate<random>   (backup)
     rename each data temporary -> <prefix>.data-i-of-N

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import tfckpt
 import tfckpt._rows as rows_mod
+import tfckpt._shards as shards_mod
 import tfckpt._table as table_mod
 import tfckpt.writer as writer_mod
 from tfckpt._dtypes import DTYPES
@@ -516,7 +517,8 @@ def test_failed_file_write_leaves_everything_as_it_was(
         opened.append(path)
         return FailingFile(f, len(opened) == failing_write + 1)
 
-    monkeypatch.setattr(writer_mod, "open", fake_open, raising=False)
+    monkeypatch.setattr(writer_mod, "open", fake_open, raising=False)  # the index
+    monkeypatch.setattr(shards_mod, "open", fake_open, raising=False)  # the data shards
     with pytest.raises(OSError, match="injected ENOSPC"):
         tfckpt.save(prefix, NEW, max_shard_size=1)
     monkeypatch.undo()

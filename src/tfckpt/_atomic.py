@@ -4,7 +4,7 @@ Used for every one-file output (the state file, ``.npz`` and ``.safetensors`` ex
 temporary file lives in the destination's directory, so the final :func:`os.replace` never
 crosses file systems; it is created with ordinary permissions (umask applies), unlike
 ``tempfile.mkstemp``'s 0600. Multi-file checkpoint bundles have their own commit sequence in
-:mod:`tfckpt.writer`.
+:mod:`tfckpt.writer` (file operations in :mod:`._shards`).
 """
 
 from __future__ import annotations

@@ -41,12 +41,10 @@ from __future__ import annotations
 import bisect
 import operator
 import os
-import re
 import struct
-import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, BinaryIO, Final
+from typing import BinaryIO, Final
 
 import numpy as np
 
@@ -63,111 +61,26 @@ from ._bundle import (
     plain_entry_tail,
 )
 from ._coding import MAX_VARINT64_BYTES, crc32c, crc32c_function, mask_crc
-from ._dtypes import DTYPE_BY_NAME, DTYPES, RESOURCE, STRING, VARIANT, DTypeInfo, dtype_for_array
+from ._dtypes import DTYPES, STRING, DTypeInfo, dtype_for_array
 from ._ordered_code import encode_slice_key
 from ._rows import fits
+from ._shards import (
+    PARALLEL_CRC_MIN,
+    WRITEBACK_CHUNK,
+    Background,
+    Shard,
+    fsync_dir,
+    put_back,
+    remove_stale_shards,
+    set_aside,
+    temp_name,
+    write_and_checksum,
+)
 from ._table import BULK_MIN_ENTRIES, TableBuilder
+from ._tensors import ArrayLike, byte_view, to_tensor
 from .errors import InvalidArgumentError
 
 __all__ = ["Writer", "save", "to_tensor"]
-
-ArrayLike = Any
-
-
-def _temp_name(path: str) -> str:
-    # TF uses "<file>.tempstate<random uint64>"; tfckpt's own readers skip such files.
-    return f"{path}.tempstate{int.from_bytes(os.urandom(8), 'little') >> 1}"  # 63 random bits, as secrets.randbits(63)
-
-
-def to_tensor(value: ArrayLike, *, dtype: str | None = None, name: str = "") -> tuple[DTypeInfo, np.ndarray]:
-    """Convert an array-like to ``(dtype row, C-contiguous native-order array)``.
-
-    Strings (``str``, ``bytes``, numpy ``U``/``S`` arrays, object arrays of them) become an
-    object array of ``bytes`` (``str`` encoded as UTF-8). ``dtype`` forces a TensorFlow dtype
-    by name ("qint8", "bfloat16", ...) and casts numeric input to it.
-    """
-    try:
-        return _to_tensor(value, dtype, name)
-    except (ValueError, TypeError, OverflowError, UnicodeError) as e:
-        if isinstance(e, InvalidArgumentError):
-            raise
-        raise InvalidArgumentError(f"{name!r}: cannot convert {type(value).__name__} to a tensor: {e}") from e
-
-
-def _to_tensor(value: ArrayLike, dtype: str | None, name: str) -> tuple[DTypeInfo, np.ndarray]:
-    if dtype is not None:
-        info = DTYPE_BY_NAME.get(dtype) if isinstance(dtype, str) else None
-        if info is None or info.enum in (RESOURCE, VARIANT):  # no array form to write from
-            raise InvalidArgumentError(f"{name!r}: cannot write dtype {dtype!r}")
-        if info.enum == STRING:
-            return info, _as_bytes_array(_object_array(value), name)
-        assert info.numpy is not None
-        arr = np.asarray(value)
-        if arr.dtype == object or arr.dtype.kind in "US" or (arr.dtype.kind == "V" and dtype_for_array(arr.dtype) is None):
-            raise InvalidArgumentError(f"{name!r}: cannot write {arr.dtype} data as {dtype}")
-        return info, _c_order(arr.astype(info.numpy, copy=False))
-    if isinstance(value, np.ndarray):
-        arr = value
-    elif isinstance(value, (bytes, str)):
-        return DTYPES[STRING], _as_bytes_array(_object_array(value), name)
-    else:
-        try:
-            arr = np.asarray(value)
-        except (ValueError, TypeError, UnicodeError):
-            # numpy cannot mix bytes holding non-ASCII with str; an object array can.
-            arr = np.asarray(value, dtype=object)
-            if not (arr.size and all(isinstance(v, (bytes, str)) for v in arr.flat)):
-                raise
-        if arr.dtype == object or arr.dtype.kind in "US":
-            # numpy's "S" type drops trailing NUL bytes; keep the Python objects as given.
-            arr = _object_array(value)
-    if arr.dtype == object or arr.dtype.kind in "US":
-        return DTYPES[STRING], _as_bytes_array(arr, name)
-    row = dtype_for_array(arr.dtype)
-    if row is None:
-        raise InvalidArgumentError(
-            f"{name!r}: numpy dtype {arr.dtype} has no TensorFlow equivalent "
-            "(supported: bool, ints, floats, complex, ml_dtypes bfloat16/float8/int4/..., strings)"
-        )
-    assert row.numpy is not None
-    if arr.dtype != row.numpy:  # foreign byte order
-        arr = arr.astype(row.numpy)
-    return row, _c_order(arr)
-
-
-def _c_order(arr: np.ndarray) -> np.ndarray:
-    """C-contiguous, keeping 0-d arrays 0-d (``np.ascontiguousarray`` would make them 1-d)."""
-    return arr if arr.flags.c_contiguous else arr.copy(order="C")
-
-
-def _object_array(value: ArrayLike) -> np.ndarray:
-    """``value`` as an object array holding the very objects given (0-d for a scalar)."""
-    if isinstance(value, (bytes, str)):
-        out = np.empty((), dtype=object)
-        out[()] = value
-        return out
-    return np.asarray(value, dtype=object)
-
-
-def _as_bytes_array(arr: np.ndarray, name: str) -> np.ndarray:
-    out = np.empty(arr.shape, dtype=object)
-    flat_in = arr.reshape(-1)
-    flat_out = out.reshape(-1)
-    for i in range(flat_in.size):
-        v = flat_in[i]
-        if isinstance(v, (bytes, np.bytes_)):
-            flat_out[i] = bytes(v)
-        elif isinstance(v, (str, np.str_)):
-            try:
-                flat_out[i] = v.encode("utf-8")
-            except UnicodeEncodeError as e:
-                raise InvalidArgumentError(f"{name!r}: str at flat index {i} is not encodable as UTF-8: {e}") from e
-        else:
-            raise InvalidArgumentError(
-                f"{name!r}: an object array is saved as a string tensor and must hold only bytes or str; "
-                f"found {type(v).__name__} at flat index {i}"
-            )
-    return out
 
 
 def _name_key(name: str) -> bytes:
@@ -178,14 +91,6 @@ def _name_key(name: str) -> bytes:
         return name.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError as e:
         raise InvalidArgumentError(f"tensor name {name!r} is not encodable as UTF-8: {e}") from e
-
-
-def _byte_view(arr: np.ndarray) -> memoryview:
-    """The bytes of a C-contiguous array, without a copy."""
-    try:
-        return arr.data.cast("B")  # 3x cheaper than reshape + view, for numpy's own dtypes
-    except (ValueError, TypeError):  # ml_dtypes types (bfloat16, float8, int4) have no buffer format
-        return arr.reshape(-1).view(np.uint8).data
 
 
 def _exports_buffer(dtype: np.dtype) -> bool:
@@ -213,103 +118,6 @@ INDEX_CHUNK: Final = 1 << 16
 
 #: The longest :func:`._bundle.plain_entry_tail`: three tagged varints and a tagged fixed32.
 _MAX_PLAIN_TAIL: Final = 3 * (1 + MAX_VARINT64_BYTES) + 5
-
-#: Tensors of at least this many bytes are checksummed in a helper thread while written.
-PARALLEL_CRC_MIN: Final = 4 << 20
-
-
-def _write_and_checksum(file: BinaryIO, data: bytes | memoryview) -> int:
-    """Write ``data`` while a helper thread computes its CRC32C. Both release the GIL, so on
-    two cores the checksum costs no extra time (1 GiB of 16 MiB tensors: 0.33 s -> 0.25 s
-    to the page cache here)."""
-    box: list[int] = []
-    thread = threading.Thread(target=lambda: box.append(crc32c(data)), daemon=True)
-    thread.start()
-    try:
-        file.write(data)
-    finally:
-        thread.join()
-    return box[0] if box else crc32c(data)
-
-
-#: Bytes appended to a shard between background flushes to disk (see :meth:`_Shard.wrote`).
-WRITEBACK_CHUNK: Final = 64 << 20
-
-
-class _Background:
-    """Runs ``work`` in a helper thread; :meth:`wait` joins it and re-raises its exception."""
-
-    def __init__(self, work: Callable[[], None]) -> None:
-        self._error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                work()
-            except BaseException as e:  # noqa: BLE001 - handed to wait()
-                self._error = e
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-
-    def wait(self, *, quiet: bool = False) -> None:
-        self._thread.join()
-        if self._error is not None and not quiet:
-            raise self._error
-
-
-class _Shard:
-    """One data shard being written under a temporary name."""
-
-    def __init__(self, path: str) -> None:
-        self.final_path = path
-        self.temp_path = _temp_name(path)
-        # A 256 KiB buffer (default 8 KiB) batches the writes of small tensors into fewer syscalls.
-        self.file: BinaryIO = open(self.temp_path, "wb", buffering=1 << 18)  # noqa: SIM115 - closed in finish/abandon
-        self.size = 0
-        self.unflushed = 0  # bytes written since the last background flush
-        self._flusher: threading.Thread | None = None
-        self._flush_error: OSError | None = None
-
-    def wrote(self, nbytes: int) -> None:
-        """Account for ``nbytes`` appended (:meth:`Writer._add_pairs` inlines this)."""
-        self.size += nbytes
-        self.unflushed += nbytes
-        if self.unflushed >= WRITEBACK_CHUNK:
-            self.write_back()
-
-    def write_back(self) -> None:
-        """Start an ``fdatasync`` of what was written so far in a background thread (it
-        releases the GIL), unless one is still running. Called every :data:`WRITEBACK_CHUNK`
-        bytes: the data must reach the disk before :meth:`Writer.finish` renames it into
-        place anyway, and flushing while later tensors are still being written overlaps the
-        disk with the copying (1 GiB: 0.74 s to 0.54 s here) instead of paying for all of it
-        in the final ``fsync``."""
-        if self._flusher is None or not self._flusher.is_alive():
-            self.unflushed = 0
-            self.file.flush()
-            self._flusher = threading.Thread(target=self._fdatasync, args=(self.file.fileno(),), daemon=True)
-            self._flusher.start()
-
-    def _fdatasync(self, fd: int) -> None:
-        try:
-            os.fdatasync(fd)
-        except OSError as e:  # reported by sync(): Linux reports a writeback error only once
-            self._flush_error = e
-
-    def sync(self) -> None:
-        """Wait for the background flush, then flush and fsync everything (before close)."""
-        self.join()
-        if self._flush_error is not None:
-            raise self._flush_error
-        self.file.flush()
-        os.fsync(self.file.fileno())
-
-    def join(self) -> None:
-        """Wait for the background flush (it uses the file descriptor: call before close)."""
-        if self._flusher is not None:
-            self._flusher.join()
-            self._flusher = None
-
 
 class Writer:
     """Streams tensors into a new checkpoint at ``prefix``.
@@ -359,7 +167,7 @@ class Writer:
         self._prefix_ids: dict[tuple[int, tuple[int, ...]], int] = {}
         self._partitioned: dict[bytes, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {}
         self._partition_meta: dict[bytes, tuple[int, tuple[int, ...]]] = {}
-        self._shards: list[_Shard] = []
+        self._shards: list[Shard] = []
         self._state = "open"
         directory = os.path.dirname(self.prefix)
         if directory:
@@ -390,13 +198,13 @@ class Writer:
         # The shard count is unknown until finish(); the temporary lives beside the prefix.
         return f"{self.prefix}.data-{shard_id:05d}"
 
-    def _shard_for(self, nbytes: int) -> tuple[int, _Shard]:
+    def _shard_for(self, nbytes: int) -> tuple[int, Shard]:
         if not self._shards:
-            self._shards.append(_Shard(self._shard_stem(0)))
+            self._shards.append(Shard(self._shard_stem(0)))
         shard = self._shards[-1]
         limit = self.max_shard_size
         if limit is not None and shard.size and shard.size + nbytes > limit:
-            shard = _Shard(self._shard_stem(len(self._shards)))
+            shard = Shard(self._shard_stem(len(self._shards)))
             self._shards.append(shard)
         return len(self._shards) - 1, shard
 
@@ -406,14 +214,14 @@ class Writer:
             payload, crc = encode_string_tensor(list(arr.reshape(-1)))
             data: bytes | memoryview = payload
         else:
-            data = _byte_view(arr) if arr.size else b""
+            data = byte_view(arr) if arr.size else b""
             crc = -1 if len(data) >= PARALLEL_CRC_MIN else crc32c(data)  # -1: checksummed while written
         size = len(data) if isinstance(data, bytes) else data.nbytes
         shard_id, shard = self._shard_for(size)
         offset = shard.size
         try:
             if crc < 0:
-                crc = _write_and_checksum(shard.file, data)
+                crc = write_and_checksum(shard.file, data)
             else:
                 shard.file.write(data)
         except BaseException:
@@ -625,18 +433,18 @@ class Writer:
         index_temp = None
         directory = os.path.dirname(self.prefix) or "."
         placed: list[tuple[str, bool, str | None]] = []  # (final path, existed before, hard-link backup)
-        syncing: _Background | None = None
+        syncing: Background | None = None
         committed = False
         try:
             full_entries = self._full_entries()
             if not self._shards:
-                self._shards.append(_Shard(self._shard_stem(0)))
+                self._shards.append(Shard(self._shard_stem(0)))
             count = len(self._shards)
             for i, shard in enumerate(self._shards):
                 shard.final_path = data_filename(self.prefix, i, count)
             # fsync is disk-bound and releases the GIL: it overlaps building the index.
-            syncing = _Background(self._sync_shards)
-            index_temp = _temp_name(index_filename(self.prefix))
+            syncing = Background(self._sync_shards)
+            index_temp = temp_name(index_filename(self.prefix))
             with open(index_temp, "wb") as f:
                 self._write_index(f, {HEADER_KEY: BundleHeader(num_shards=count).encode(), **full_entries})
                 f.flush()
@@ -645,10 +453,10 @@ class Writer:
             for shard in self._shards:
                 shard.file.close()
             for shard in self._shards:
-                placed.append(_set_aside(shard.final_path))
+                placed.append(set_aside(shard.final_path))
                 os.replace(shard.temp_path, shard.final_path)
             # The shard renames must be durable before the index can name them.
-            _fsync_dir(directory)
+            fsync_dir(directory)
             os.replace(index_temp, index_filename(self.prefix))
             committed = True
         except BaseException:
@@ -657,7 +465,7 @@ class Writer:
             if index_temp is not None:
                 remove_quietly(index_temp)
             if not committed:
-                _put_back(placed)
+                put_back(placed)
             self.abandon()
             raise
         finally:
@@ -666,8 +474,8 @@ class Writer:
                     if backup is not None:
                         remove_quietly(backup)
         self._state = "finished"
-        _remove_stale_shards(self.prefix, count)
-        _fsync_dir(directory)
+        remove_stale_shards(self.prefix, count)
+        fsync_dir(directory)
         return self.prefix
 
     def abandon(self) -> None:
@@ -695,63 +503,6 @@ class Writer:
     def __del__(self) -> None:
         if getattr(self, "_state", "finished") == "open":
             self.abandon()
-
-
-def _set_aside(path: str) -> tuple[str, bool, str | None]:
-    """Hard-link an existing ``path`` to a temporary name so a failed commit can restore it."""
-    if not os.path.lexists(path):
-        return path, False, None
-    backup = _temp_name(path)
-    try:
-        os.link(path, backup)
-    except OSError:  # no hard links on this file system: the old file cannot be restored
-        return path, True, None
-    return path, True, backup
-
-
-def _put_back(placed: list[tuple[str, bool, str | None]]) -> None:
-    """Undo the shard renames of a commit that failed before the index rename."""
-    for path, existed, backup in reversed(placed):
-        try:
-            if backup is not None:
-                os.replace(backup, path)
-                # rename() between two links to one file does nothing: the failed rename
-                # left the old file in place and its backup name still exists.
-                remove_quietly(backup)
-            elif not existed:
-                os.unlink(path)
-        except OSError:
-            pass
-
-
-_DATA_FILE_RE = re.compile(r"\.data-\d{5}-of-(\d{5})")
-
-
-def _remove_stale_shards(prefix: str, count: int) -> None:
-    """Delete ``prefix.data-*-of-M`` files (M != count) a previous checkpoint left behind."""
-    directory, base = os.path.split(prefix)
-    try:
-        names = os.listdir(directory or ".")
-    except OSError:
-        return
-    for name in names:
-        if name.startswith(base):
-            m = _DATA_FILE_RE.fullmatch(name[len(base) :])
-            if m and int(m.group(1)) != count:
-                remove_quietly(os.path.join(directory, name))
-
-
-def _fsync_dir(directory: str) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def save(

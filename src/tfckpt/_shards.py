@@ -1,0 +1,191 @@
+"""The files of a bundle being written: data shards under temporary names, and the file
+operations of the commit (:meth:`.writer.Writer.finish` holds the sequence and its rules).
+
+A shard is written through a 256 KiB buffer (default 8 KiB), which batches the writes of
+small tensors into fewer system calls; every :data:`WRITEBACK_CHUNK` bytes it starts an
+``fdatasync`` in a helper thread, so the disk writes back earlier tensors while later ones
+are copied. Temporary names are TensorFlow's: ``<file>.tempstate<random uint63>``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable
+from typing import BinaryIO, Final
+
+from ._atomic import remove_quietly
+from ._coding import crc32c
+
+__all__ = [
+    "PARALLEL_CRC_MIN",
+    "WRITEBACK_CHUNK",
+    "Background",
+    "Shard",
+    "fsync_dir",
+    "put_back",
+    "remove_stale_shards",
+    "set_aside",
+    "temp_name",
+    "write_and_checksum",
+]
+
+
+def temp_name(path: str) -> str:
+    # TF uses "<file>.tempstate<random uint64>"; tfckpt's own readers skip such files.
+    return f"{path}.tempstate{int.from_bytes(os.urandom(8), 'little') >> 1}"  # 63 random bits, as secrets.randbits(63)
+
+
+#: Tensors of at least this many bytes are checksummed in a helper thread while written.
+PARALLEL_CRC_MIN: Final = 4 << 20
+
+
+def write_and_checksum(file: BinaryIO, data: bytes | memoryview) -> int:
+    """Write ``data`` while a helper thread computes its CRC32C. Both release the GIL, so on
+    two cores the checksum costs no extra time (1 GiB of 16 MiB tensors: 0.33 s -> 0.25 s
+    to the page cache here)."""
+    box: list[int] = []
+    thread = threading.Thread(target=lambda: box.append(crc32c(data)), daemon=True)
+    thread.start()
+    try:
+        file.write(data)
+    finally:
+        thread.join()
+    return box[0] if box else crc32c(data)
+
+
+#: Bytes appended to a shard between background flushes to disk (see :meth:`Shard.wrote`).
+WRITEBACK_CHUNK: Final = 64 << 20
+
+
+class Background:
+    """Runs ``work`` in a helper thread; :meth:`wait` joins it and re-raises its exception."""
+
+    def __init__(self, work: Callable[[], None]) -> None:
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                work()
+            except BaseException as e:  # noqa: BLE001 - handed to wait()
+                self._error = e
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def wait(self, *, quiet: bool = False) -> None:
+        self._thread.join()
+        if self._error is not None and not quiet:
+            raise self._error
+
+
+class Shard:
+    """One data shard being written under a temporary name."""
+
+    def __init__(self, path: str) -> None:
+        self.final_path = path
+        self.temp_path = temp_name(path)
+        # A 256 KiB buffer (default 8 KiB) batches the writes of small tensors into fewer syscalls.
+        self.file: BinaryIO = open(self.temp_path, "wb", buffering=1 << 18)  # noqa: SIM115 - closed in finish/abandon
+        self.size = 0
+        self.unflushed = 0  # bytes written since the last background flush
+        self._flusher: threading.Thread | None = None
+        self._flush_error: OSError | None = None
+
+    def wrote(self, nbytes: int) -> None:
+        """Account for ``nbytes`` appended (:meth:`.writer.Writer.add_many` inlines this)."""
+        self.size += nbytes
+        self.unflushed += nbytes
+        if self.unflushed >= WRITEBACK_CHUNK:
+            self.write_back()
+
+    def write_back(self) -> None:
+        """Start an ``fdatasync`` of what was written so far in a background thread (it
+        releases the GIL), unless one is still running. Called every :data:`WRITEBACK_CHUNK`
+        bytes: the data must reach the disk before :meth:`.writer.Writer.finish` renames it into
+        place anyway, and flushing while later tensors are still being written overlaps the
+        disk with the copying (1 GiB: 0.74 s to 0.54 s here) instead of paying for all of it
+        in the final ``fsync``."""
+        if self._flusher is None or not self._flusher.is_alive():
+            self.unflushed = 0
+            self.file.flush()
+            self._flusher = threading.Thread(target=self._fdatasync, args=(self.file.fileno(),), daemon=True)
+            self._flusher.start()
+
+    def _fdatasync(self, fd: int) -> None:
+        try:
+            os.fdatasync(fd)
+        except OSError as e:  # reported by sync(): Linux reports a writeback error only once
+            self._flush_error = e
+
+    def sync(self) -> None:
+        """Wait for the background flush, then flush and fsync everything (before close)."""
+        self.join()
+        if self._flush_error is not None:
+            raise self._flush_error
+        self.file.flush()
+        os.fsync(self.file.fileno())
+
+    def join(self) -> None:
+        """Wait for the background flush (it uses the file descriptor: call before close)."""
+        if self._flusher is not None:
+            self._flusher.join()
+            self._flusher = None
+
+
+def set_aside(path: str) -> tuple[str, bool, str | None]:
+    """Hard-link an existing ``path`` to a temporary name so a failed commit can restore it."""
+    if not os.path.lexists(path):
+        return path, False, None
+    backup = temp_name(path)
+    try:
+        os.link(path, backup)
+    except OSError:  # no hard links on this file system: the old file cannot be restored
+        return path, True, None
+    return path, True, backup
+
+
+def put_back(placed: list[tuple[str, bool, str | None]]) -> None:
+    """Undo the shard renames of a commit that failed before the index rename."""
+    for path, existed, backup in reversed(placed):
+        try:
+            if backup is not None:
+                os.replace(backup, path)
+                # rename() between two links to one file does nothing: the failed rename
+                # left the old file in place and its backup name still exists.
+                remove_quietly(backup)
+            elif not existed:
+                os.unlink(path)
+        except OSError:
+            pass
+
+
+_DATA_FILE_RE = re.compile(r"\.data-\d{5}-of-(\d{5})")
+
+
+def remove_stale_shards(prefix: str, count: int) -> None:
+    """Delete ``prefix.data-*-of-M`` files (M != count) a previous checkpoint left behind."""
+    directory, base = os.path.split(prefix)
+    try:
+        names = os.listdir(directory or ".")
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(base):
+            m = _DATA_FILE_RE.fullmatch(name[len(base) :])
+            if m and int(m.group(1)) != count:
+                remove_quietly(os.path.join(directory, name))
+
+
+def fsync_dir(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -38,6 +38,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 
 import crc32c
 
@@ -125,27 +126,18 @@ def run_case(report: Report, tf: object | None, tmp: str, case: str, count: int,
         print(f"{case}: tfckpt's files byte-identical to SaveV2's: {identical}")
         if not identical:
             raise SystemExit("tfckpt wrote different bytes than TensorFlow")
-    report.add(
-        Row(case, "tfckpt", measure(lambda: tfckpt.save(ours, tensors), repeat=repeat, setup=lambda: prepare(ours)), nbytes)
-    )
+    def timed(library: str, run: Callable[[], object], setup: Callable[[], object], notes: str = "") -> None:
+        report.add(Row(case, library, measure(run, repeat=repeat, setup=setup), nbytes, notes=notes))
+
+    timed("tfckpt", lambda: tfckpt.save(ours, tensors), lambda: prepare(ours))
     remove_checkpoint(ours)
     payload = b"".join(a.tobytes() for a in tensors.values())
+    arrays = list(tensors.values())
     floor_path = os.path.join(tmp, "floor.data")
 
     def write_payload() -> None:
         with open(floor_path, "wb") as f:
             f.write(payload)
-
-    def clear_floor() -> None:
-        if os.path.exists(floor_path):
-            os.remove(floor_path)
-        os.sync()
-
-    report.add(
-        Row(case, FLOOR, measure(write_payload, repeat=repeat, setup=clear_floor), nbytes, notes="one write() of the payload bytes alone")
-    )
-    payload = b""  # frees the joined copy before the next measurements
-    arrays = list(tensors.values())
 
     def write_and_checksum_each() -> None:
         checksum = crc32c.crc32c
@@ -154,35 +146,18 @@ def run_case(report: Report, tf: object | None, tmp: str, case: str, count: int,
                 f.write(a)
                 checksum(a)
 
-    report.add(
-        Row(
-            case,
-            FLOOR,
-            measure(write_and_checksum_each, repeat=repeat, setup=clear_floor),
-            nbytes,
-            notes="a Python loop making one write() and one crc32c() call per tensor, nothing else",
-        )
-    )
+    def clear_floor() -> None:
+        if os.path.exists(floor_path):
+            os.remove(floor_path)
+        os.sync()
+
+    timed(FLOOR, write_payload, clear_floor, "one write() of the payload bytes alone")
+    payload = b""  # frees the joined copy before the next measurements
+    timed(FLOOR, write_and_checksum_each, clear_floor, "a Python loop making one write() and one crc32c() call per tensor, nothing else")
     clear_floor()
     if tf is not None:
-        report.add(
-            Row(
-                case,
-                "tensorflow",
-                measure(lambda: save_tf(tf, theirs, names, tf_tensors), repeat=repeat, setup=lambda: prepare(theirs)),
-                nbytes,
-                notes="SaveV2 on tf.Tensors made beforehand",
-            )
-        )
-        report.add(
-            Row(
-                case,
-                "tensorflow",
-                measure(lambda: save_tf(tf, theirs, names, arrays), repeat=repeat, setup=lambda: prepare(theirs)),
-                nbytes,
-                notes="SaveV2 given the numpy arrays (converts them)",
-            )
-        )
+        timed("tensorflow", lambda: save_tf(tf, theirs, names, tf_tensors), lambda: prepare(theirs), "SaveV2 on tf.Tensors made beforehand")
+        timed("tensorflow", lambda: save_tf(tf, theirs, names, arrays), lambda: prepare(theirs), "SaveV2 given the numpy arrays (converts them)")
         remove_checkpoint(theirs)
     os.sync()
 

@@ -8,14 +8,14 @@ trailing-NUL stripping avoided), which :func:`._bundle.encode_string_tensor` ser
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
 from ._dtypes import DTYPE_BY_NAME, DTYPES, RESOURCE, STRING, VARIANT, DTypeInfo, dtype_for_array
 from .errors import InvalidArgumentError
 
-__all__ = ["ArrayLike", "byte_view", "to_tensor"]
+__all__ = ["BUFFER_DTYPES", "ArrayLike", "byte_view", "to_tensor"]
 
 ArrayLike = Any
 
@@ -117,3 +117,20 @@ def byte_view(arr: np.ndarray) -> memoryview:
         return arr.data.cast("B")  # 3x cheaper than reshape + view, for numpy's own dtypes
     except (ValueError, TypeError):  # ml_dtypes types (bfloat16, float8, int4) have no buffer format
         return arr.reshape(-1).view(np.uint8).data
+
+
+def _exports_buffer(dtype: np.dtype) -> bool:
+    try:
+        np.zeros(1, dtype).data.cast("B")
+    except (ValueError, TypeError):  # as in byte_view: ml_dtypes' types have no buffer format
+        return False
+    return True
+
+
+#: The native-order dtypes whose C-contiguous arrays can be written and checksummed through
+#: their own buffer (numpy's own, not ml_dtypes'): the writer's fast path.
+BUFFER_DTYPES: Final[dict[np.dtype, DTypeInfo]] = {
+    row.numpy: info
+    for row in DTYPES.values()
+    if row.numpy is not None and (info := dtype_for_array(row.numpy)) is not None and _exports_buffer(row.numpy)
+}

@@ -61,7 +61,7 @@ from ._bundle import (
     plain_entry_tail,
 )
 from ._coding import MAX_VARINT64_BYTES, crc32c, crc32c_function, mask_crc
-from ._dtypes import DTYPES, STRING, DTypeInfo, dtype_for_array
+from ._dtypes import DTYPES, STRING, DTypeInfo
 from ._ordered_code import encode_slice_key
 from ._rows import fits
 from ._shards import (
@@ -77,7 +77,7 @@ from ._shards import (
     write_and_checksum,
 )
 from ._table import BULK_MIN_ENTRIES, TableBuilder
-from ._tensors import ArrayLike, byte_view, to_tensor
+from ._tensors import BUFFER_DTYPES, ArrayLike, byte_view, to_tensor
 from .errors import InvalidArgumentError
 
 __all__ = ["Writer", "save", "to_tensor"]
@@ -92,22 +92,6 @@ def _name_key(name: str) -> bytes:
     except UnicodeEncodeError as e:
         raise InvalidArgumentError(f"tensor name {name!r} is not encodable as UTF-8: {e}") from e
 
-
-def _exports_buffer(dtype: np.dtype) -> bool:
-    try:
-        np.zeros(1, dtype).data.cast("B")
-    except (ValueError, TypeError):  # ml_dtypes' bfloat16, float8, int4 ...
-        return False
-    return True
-
-
-#: The dtypes of :meth:`Writer.add`'s fast path: the native-order ones whose arrays export
-#: a buffer (numpy's own; not ml_dtypes').
-_BUFFER_DTYPES: Final[dict[np.dtype, DTypeInfo]] = {
-    row.numpy: info
-    for row in DTYPES.values()
-    if row.numpy is not None and (info := dtype_for_array(row.numpy)) is not None and _exports_buffer(row.numpy)
-}
 
 #: A row of :attr:`Writer._entries`: prefix id, shard id, offset, size, crc32c.
 _ENTRY_ROW: Final = struct.Struct("<5q")
@@ -272,7 +256,7 @@ class Writer:
         shard_id = len(self._shards) - 1
         for name, value in pairs:
             if shard is not None and type(value) is np.ndarray and type(name) is str and name and self._state == "open":
-                row = _BUFFER_DTYPES.get(value.dtype)
+                row = BUFFER_DTYPES.get(value.dtype)
                 size = value.nbytes
                 if (
                     row is not None

@@ -78,3 +78,18 @@ def same_bytes(a: Any, b: Any) -> bool:
 @pytest.fixture(scope="session")
 def bytes_equal() -> Callable[[Any, Any], bool]:
     return same_bytes
+
+
+@pytest.fixture
+def handoff_input() -> Callable[[str], Path]:
+    """``handoff_input(topic)``: what tests/frameworks wrote under ``$TFCKPT_HANDOFF/<topic>``
+    (CI runs that suite first); skips the test where it is absent."""
+
+    def find(topic: str) -> Path:
+        root = os.environ.get("TFCKPT_HANDOFF")
+        path = Path(root) / topic if root else None
+        if path is None or not path.is_dir() or not any(path.iterdir()):
+            pytest.skip(f"no hand-off from tests/frameworks for {topic!r} (set TFCKPT_HANDOFF and run that suite first)")
+        return path
+
+    return find

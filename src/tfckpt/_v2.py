@@ -30,6 +30,7 @@ from ._bundle import (
 )
 from ._coding import crc32c, unmask_crc
 from ._dtypes import DTYPES, STRING, VARIANT
+from ._inputs import map_regular, read_regular
 from ._ordered_code import FULL_EXTENT, OrderedCodeError, decode_slice_key, encode_slice_key
 from ._table import iter_table
 from .errors import CorruptionError, NotFoundError, UnsupportedError
@@ -55,8 +56,7 @@ class BundleReader:
         self.prefix = prefix
         self.index_path = index_filename(prefix)
         self.verify = verify
-        with open(self.index_path, "rb") as f:
-            data = f.read()
+        data = read_regular(self.index_path, "a checkpoint index")
         raw: dict[bytes, bytes] = {}
         it = iter_table(data, self.index_path)
         first = next(it, None)
@@ -127,9 +127,7 @@ class BundleReader:
             )
         path = self.shard_path(shard_id)
         try:
-            with open(path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+            buf = map_regular(path, "a data shard")
         except FileNotFoundError:
             raise CorruptionError(f"data shard {os.path.basename(path)} is missing", path=path, tensor=name) from None
         if isinstance(buf, mmap.mmap) and hasattr(mmap, "MADV_SEQUENTIAL"):

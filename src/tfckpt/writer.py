@@ -48,7 +48,7 @@ from typing import BinaryIO, Final
 
 import numpy as np
 
-from ._atomic import remove_quietly
+from ._atomic import check_output, remove_quietly
 from ._bundle import (
     HEADER_KEY,
     BundleEntry,
@@ -122,8 +122,10 @@ class Writer:
     Raises
     ------
     InvalidArgumentError
-        ``prefix`` names a directory, or ``max_shard_size`` is not positive; from
-        :meth:`add`/:meth:`add_slice`/:meth:`finish`, bad names, values or slices.
+        ``prefix`` names a directory, or ``max_shard_size`` is not positive; its
+        ``.index`` or a data file exists and is not a regular file (a device, a FIFO, a
+        directory: never replaced); from :meth:`add`/:meth:`add_slice`/:meth:`finish`,
+        bad names, values or slices.
     OSError
         The directory cannot be created or written; the prefix is left as it was.
 
@@ -152,6 +154,7 @@ class Writer:
         self._partitioned: dict[bytes, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {}
         self._partition_meta: dict[bytes, tuple[int, tuple[int, ...]]] = {}
         self._shards: list[Shard] = []
+        check_output(index_filename(self.prefix))  # fail before writing gigabytes, not at finish()
         self._state = "open"
         directory = os.path.dirname(self.prefix)
         if directory:
@@ -426,6 +429,8 @@ class Writer:
             count = len(self._shards)
             for i, shard in enumerate(self._shards):
                 shard.final_path = data_filename(self.prefix, i, count)
+                check_output(shard.final_path)
+            check_output(index_filename(self.prefix))
             # fsync is disk-bound and releases the GIL: it overlaps building the index.
             syncing = Background(self._sync_shards)
             index_temp = temp_name(index_filename(self.prefix))

@@ -193,7 +193,7 @@ def test_checkpoint_writers_refuse_special_targets(tmp_path: Path, kind: str, wh
                 w.add("w", tensors["w"])
             return None
         if how == "manager":
-            return tfckpt.CheckpointManager(out_dir, max_to_keep=1).save(tensors)
+            return tfckpt.CheckpointManager(out_dir, max_to_keep=1).save(tensors, checkpoint_number=1)
         if how == "convert-tf1":
             return cli(["convert", str(src), str(prefix), "--to", "tf1"])
         return cli(["convert", str(src), str(prefix), "--to", "tf2"])

@@ -64,7 +64,7 @@ from google.protobuf.message import DecodeError  # type: ignore[import-untyped, 
 
 from ._block import BlockFormatError, iter_block
 from ._coding import CodingError, decode_varint
-from ._dtypes import DTYPES, STRING, VARIANT
+from ._dtypes import DTYPES, STRING, VARIANT, require_numpy_rank
 from ._inputs import open_regular
 from ._ordered_code import FULL_EXTENT, encode_slice_key
 from ._table import MAX_UNCOMPRESSED_BLOCK
@@ -576,6 +576,7 @@ class V1Reader:
         """
         tensor = self._tensor(name)
         info = DTYPES[tensor.dtype]
+        require_numpy_rank(tensor.shape, name)
         spec = _FIELDS.get(tensor.dtype)
         if spec is None:
             extra = " (use a V2 checkpoint)" if tensor.dtype != VARIANT else "; V1 checkpoints cannot hold variants"

@@ -29,7 +29,7 @@ from ._bundle import (
     split_variant_tensor,
 )
 from ._coding import crc32c, unmask_crc
-from ._dtypes import DTYPES, STRING, VARIANT
+from ._dtypes import DTYPES, NUMPY_MAX_RANK, STRING, VARIANT, require_numpy_rank
 from ._inputs import map_regular, read_regular
 from ._ordered_code import FULL_EXTENT, OrderedCodeError, decode_slice_key, encode_slice_key
 from ._table import iter_table
@@ -83,6 +83,7 @@ class BundleReader:
     def _visible_names(self) -> list[str]:
         """Every key but the header and the slice entries of partitioned variables."""
         hidden: set[bytes] = set()
+        listed: dict[bytes, set[tuple[tuple[int, ...], tuple[int, ...]]]] = {}  # owner -> its slices, as a set
         for key in self._raw:
             if key[:1] != b"\x00":  # slice keys start with NumIncreasing(0); keys are in
                 break  # increasing order (iter_table checks), so they all come first
@@ -90,7 +91,12 @@ class BundleReader:
                 owner, starts, lengths = decode_slice_key(key)
             except OrderedCodeError:
                 continue
-            if owner in self._raw and (starts, lengths) in self.entry_by_key(owner).slices:
+            if owner not in self._raw:
+                continue
+            slices = listed.get(owner)
+            if slices is None:
+                slices = listed[owner] = set(self.entry_by_key(owner).slices)
+            if (starts, lengths) in slices:
                 hidden.add(key)
         return sorted([k.decode("utf-8", _NAME_ERRORS) for k in self._raw if k not in hidden])
 
@@ -177,6 +183,7 @@ class BundleReader:
                 if (
                     dtype is not None
                     and view is not None
+                    and len(shape) <= NUMPY_MAX_RANK
                     and size
                     and offset + size <= len(view)
                     and size == math.prod(shape) * dtype.itemsize
@@ -195,6 +202,8 @@ class BundleReader:
     def _read_entry(self, key: bytes, name: str, entry: BundleEntry, *, copy: bool) -> np.ndarray:
         info = DTYPES[entry.dtype]
         entry.check_size(self.index_path, name)
+        if entry.dtype != VARIANT:
+            require_numpy_rank(entry.shape, name)
         if entry.dtype == VARIANT:
             raise UnsupportedError(
                 f"{name!r} is a variant tensor ({list(entry.shape)}); it has no numpy form. "
@@ -225,9 +234,17 @@ class BundleReader:
         return arr.copy() if copy else arr
 
     def _read_sliced(self, key: bytes, name: str, entry: BundleEntry) -> np.ndarray:
-        """Reassemble a partitioned variable from its slice entries (TF's ``GetSliceValue``)."""
+        """Reassemble a partitioned variable from its slice entries (TF's ``GetSliceValue``).
+
+        Linear in the slices and the elements: each slice is checked on its own (entry
+        present, dtype and shape, size, data inside its shard); no two slices may share
+        payload bytes (sorted by position), so the slices' data accounts for distinct bytes
+        of the files; only once those cover every element of the full shape are the output
+        and a coverage mask allocated, and the mask finds any overlap as the slices are copied.
+        """
         info = DTYPES[entry.dtype]
         entry.check_shape(self.index_path, name)
+        require_numpy_rank(entry.shape, name)
         boxes: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
         parts: list[tuple[bytes, BundleEntry]] = []
         covered = 0
@@ -245,17 +262,9 @@ class BundleReader:
                     f"expected {info.name}{list(real)}",
                     path=self.index_path, tensor=name,
                 )
-            for other_starts, other_real in boxes:
-                if all(s < os_ + on and os_ < s + n for s, n, os_, on in zip(starts, real, other_starts, other_real)):
-                    raise CorruptionError(
-                        f"slices {_describe(starts, real)} and {_describe(other_starts, other_real)} overlap",
-                        path=self.index_path, tensor=name,
-                    )
-            boxes.append((starts, real))
-            # Size and bounds first: the output is allocated only once the slices' data,
-            # which must be in the files, accounts for every element of the full shape.
             sub.check_size(self.index_path, name)
             self._payload(sub, name)
+            boxes.append((starts, real))
             parts.append((slice_key, sub))
             covered += sub.num_elements
         if covered != entry.num_elements:
@@ -263,10 +272,24 @@ class BundleReader:
                 f"slices cover {covered} of {entry.num_elements} elements (TF: 'Does not have sufficient slices')",
                 path=self.index_path, tensor=name,
             )
+        spans = sorted((sub.shard_id, sub.offset, sub.offset + sub.size, i) for i, (_, sub) in enumerate(parts) if sub.size)
+        for (shard, _, end, i), (next_shard, next_start, _, j) in zip(spans, spans[1:]):
+            if shard == next_shard and next_start < end:
+                raise CorruptionError(
+                    f"slices {_describe(*boxes[i])} and {_describe(*boxes[j])} are stored in the same bytes of shard {shard}",
+                    path=self.index_path, tensor=name,
+                )
         out = np.empty(entry.shape, dtype=info.numpy if info.numpy is not None else object)
-        for (starts, real), (slice_key, sub) in zip(boxes, parts):
-            part = self._read_entry(slice_key, name, sub, copy=False)
-            out[tuple(slice(s, s + n) for s, n in zip(starts, real))] = part
+        filled = np.zeros(entry.shape, dtype=np.bool_)
+        for k, ((starts, real), (slice_key, sub)) in enumerate(zip(boxes, parts)):
+            region = tuple(slice(s, s + n) for s, n in zip(starts, real))
+            if filled[region].any():
+                other = next(b for b in boxes[:k] if all(s < os_ + on and os_ < s + n for s, n, os_, on in zip(starts, real, *b)))
+                raise CorruptionError(
+                    f"slices {_describe(starts, real)} and {_describe(*other)} overlap", path=self.index_path, tensor=name
+                )
+            filled[region] = True
+            out[region] = self._read_entry(slice_key, name, sub, copy=False)
         out.flags.writeable = True
         return out
 

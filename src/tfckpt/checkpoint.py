@@ -177,12 +177,13 @@ class Checkpoint:
             self._object_graph = ObjectGraph.parse(data, path=self.prefix)
         return self._object_graph
 
-    def object_paths(self, key: str) -> list[str]:
-        """Every path from the root object to the object that owns tensor ``key``.
+    def object_paths(self, key: str, *, limit: int = 10) -> list[str]:
+        """Paths from the root object to the object that owns tensor ``key``, at most ``limit``.
 
         Paths are ``/``-joined *unescaped* local names, shortest first; the first is the one
         TensorFlow keyed the tensor by. ``[]`` for a name-based checkpoint or a tensor no
-        object owns (such as the graph itself).
+        object owns (such as the graph itself). Work is bounded however many paths the
+        graph has (see :meth:`tfckpt.objects.ObjectGraph.paths_to`).
 
         Raises
         ------
@@ -198,7 +199,7 @@ class Checkpoint:
         """
         self._check(key)
         graph = self.object_graph
-        return [] if graph is None else graph.object_paths(key)
+        return [] if graph is None else graph.object_paths(key, limit=limit)
 
     def variables(self, names: Literal["path", "full"] = "path") -> dict[str, str]:
         """Clean name -> checkpoint key for the model's own variables.

@@ -41,7 +41,7 @@ import re
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final, Literal, TypeAlias
 
 from google.protobuf.message import DecodeError
 
@@ -91,6 +91,10 @@ DEFAULT_PATH_LIMIT: Final = 10
 #: beyond the first path: a tiny graph can have exponentially many paths (a ladder of 20
 #: levels has 2**20), so enumeration is bounded by work as well as by ``limit``.
 MAX_PATH_WORK: Final = 200_000
+
+#: A partial path of :meth:`ObjectGraph.paths_to`, as a linked list: (node id, the partial
+#: path it extends, the local name of the edge taken); the root's has no parent.
+_Link: TypeAlias = "tuple[int, _Link | None, str]"
 
 
 def escape_local_name(name: str) -> str:
@@ -321,7 +325,7 @@ class ObjectGraph:
 
     @staticmethod
     def _tree_path(tree: dict[int, tuple[int, str]], node_id: int) -> tuple[str, ...]:
-        names = []
+        names: list[str] = []
         while True:
             parent, name = tree[node_id]
             if parent < 0:
@@ -363,9 +367,7 @@ class ObjectGraph:
         to_go = self._distances_to(target)
         acyclic = self._is_acyclic(set(to_go))
         found = [first]
-        # A partial path is a linked list: (node id, parent link, local name), root's parent None.
-        Link = tuple[int, "Link | None", str]  # noqa: N806 - a local type alias
-        heap: list[tuple[int, int, int, Link]] = [(to_go[self.root.node_id], 0, 0, (self.root.node_id, None, ""))]
+        heap: list[tuple[int, int, int, _Link]] = [(to_go[self.root.node_id], 0, 0, (self.root.node_id, None, ""))]
         counter = 0
         work = 0
         while heap and len(found) < limit and work < MAX_PATH_WORK:
@@ -424,22 +426,23 @@ class ObjectGraph:
         return seen == len(among)
 
     @staticmethod
-    def _on_path(link: tuple[int, object, str] | None, node_id: int) -> tuple[bool, int]:
+    def _on_path(link: _Link | None, node_id: int) -> tuple[bool, int]:
+        """Whether ``node_id`` is on the partial path ``link``, and the steps it took to tell."""
         steps = 0
         while link is not None:
             steps += 1
             if link[0] == node_id:
                 return True, steps
-            link = link[1]  # type: ignore[assignment]
+            link = link[1]
         return False, steps
 
     @staticmethod
-    def _link_path(link: tuple[int, object, str]) -> tuple[str, ...]:
-        names = []
-        node: tuple[int, object, str] | None = link
+    def _link_path(link: _Link) -> tuple[str, ...]:
+        names: list[str] = []
+        node: _Link | None = link
         while node is not None and node[1] is not None:
             names.append(node[2])
-            node = node[1]  # type: ignore[assignment]
+            node = node[1]
         return tuple(reversed(names))
 
     def object_paths(self, key: str, *, limit: int = DEFAULT_PATH_LIMIT) -> list[str]:

@@ -404,10 +404,14 @@ class Writer:
         """Write the index and rename everything into place; return the prefix.
 
         Order: fsync the data shards while the index is built and written under a
-        temporary name and fsynced, rename the shards into place (hard-linking any file
-        they replace aside first), fsync the directory, rename the index into place (the
-        commit point), then delete the set-aside files and any data shards of a previous
-        checkpoint at this prefix that had a different shard count.
+        temporary name and fsynced; if a checkpoint exists at the prefix, remove its index
+        (hard-linked aside first) and fsync the directory; rename the shards into place
+        (hard-linking any file they replace aside first), fsync the directory, rename the
+        index into place (the commit point), then delete the set-aside files and any data
+        shards of a previous checkpoint at this prefix that had a different shard count.
+        A process killed at any moment leaves the previous checkpoint or the new one, or,
+        when it overwrites a prefix and dies between removing the old index and renaming
+        the new one, no checkpoint there; never an index over data it does not describe.
 
         Raises
         ------
@@ -441,6 +445,14 @@ class Writer:
             syncing.wait()
             for shard in self._shards:
                 shard.file.close()
+            index_path = index_filename(self.prefix)
+            if os.path.lexists(index_path):
+                # Overwriting: the old index goes first (kept aside for put_back), so a crash
+                # between the shard renames and the index rename leaves no checkpoint at the
+                # prefix, never the old index over new data.
+                placed.append(set_aside(index_path))
+                os.unlink(index_path)
+                fsync_dir(directory)
             for shard in self._shards:
                 placed.append(set_aside(shard.final_path))
                 os.replace(shard.temp_path, shard.final_path)

@@ -233,11 +233,14 @@ def main() -> None:
         import tfckpt._v1  # noqa: F401
 
     args = list(sys.argv)
-    if not any(not a.startswith("-") for a in args[1:]):  # no corpus directory given: seed one
-        corpus = tempfile.mkdtemp(prefix="tfckpt-fuzz-corpus-")
-        for i, seed in enumerate(seeds()):
-            Path(corpus, f"seed-{i}").write_bytes(seed)
-        args.append(corpus)
+    corpora = [a for a in args[1:] if not a.startswith("-")]
+    if not corpora:  # no corpus directory given: seed a temporary one
+        corpora = [tempfile.mkdtemp(prefix="tfckpt-fuzz-corpus-")]
+        args.append(corpora[0])
+    for corpus in corpora:
+        if os.path.isdir(corpus) and not os.listdir(corpus):  # an empty corpus starts from the seeds
+            for i, seed in enumerate(seeds()):
+                Path(corpus, f"seed-{i}").write_bytes(seed)
     defaults = {"-timeout": "10", "-rss_limit_mb": "1024", "-max_len": "20000"}
     for flag, value in defaults.items():
         if not any(a.startswith(flag + "=") for a in args):

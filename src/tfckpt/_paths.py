@@ -17,8 +17,8 @@ import stat
 from dataclasses import dataclass
 
 from ._bundle import DATA_FILE_RE
-from .errors import InvalidArgumentError, NotFoundError
 from ._inputs import require_regular
+from .errors import InvalidArgumentError, NotFoundError
 from .state import STATE_FILENAME, checkpoint_exists, locate_checkpoint, read_state_file, v1_shard_files
 
 __all__ = ["Resolved", "bundles_in", "resolve"]

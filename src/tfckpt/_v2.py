@@ -9,6 +9,7 @@ zero-copy views of the mapping when the bundle's byte order is the host's.
 
 from __future__ import annotations
 
+import itertools
 import math
 import mmap
 import os
@@ -273,7 +274,7 @@ class BundleReader:
                 path=self.index_path, tensor=name,
             )
         spans = sorted((sub.shard_id, sub.offset, sub.offset + sub.size, i) for i, (_, sub) in enumerate(parts) if sub.size)
-        for (shard, _, end, i), (next_shard, next_start, _, j) in zip(spans, spans[1:]):
+        for (shard, _, end, i), (next_shard, next_start, _, j) in itertools.pairwise(spans):
             if shard == next_shard and next_start < end:
                 raise CorruptionError(
                     f"slices {_describe(*boxes[i])} and {_describe(*boxes[j])} are stored in the same bytes of shard {shard}",

@@ -59,7 +59,7 @@ def seeds() -> list[bytes]:
         ("multi_shard", "model.ckpt-7"),
     ]:
         d = FIXTURES / case
-        name = prefix or sorted(p.name[: -len(".index")] for p in d.glob("*.index"))[0]
+        name = prefix or min(p.name[: -len(".index")] for p in d.glob("*.index"))
         index = (d / f"{name}.index").read_bytes()
         data = b"".join(p.read_bytes() for p in sorted(d.glob(f"{name}.data-*")))[:4096]
         out.append(b"\x00" + _u16(len(index)) + index + data)
@@ -228,9 +228,9 @@ def main() -> None:
     import snappy  # noqa: F401
 
     with atheris.instrument_imports(include=["tfckpt"]):
-        import tfckpt  # noqa: F401 - instrumented for coverage
+        import tfckpt
+        import tfckpt._v1
         import tfckpt.objects  # noqa: F401
-        import tfckpt._v1  # noqa: F401
 
     args = list(sys.argv)
     corpora = [a for a in args[1:] if not a.startswith("-")]

@@ -131,12 +131,14 @@ def expect_value(outcome: Outcome) -> Any:
 
 # -- hostile bundles with valid checksums ----------------------------------------------
 
+_ONE_SHARD = BundleHeader()
+
 
 def write_bundle(
     prefix: Path | str,
     entries: Iterable[tuple[bytes, BundleEntry | bytes]],
     *,
-    header: BundleHeader | bytes = BundleHeader(),
+    header: BundleHeader | bytes = _ONE_SHARD,
     shards: dict[int, bytes] | None = None,
 ) -> str:
     """Write ``prefix.index`` holding ``header`` and ``entries`` (sorted here; a value may be

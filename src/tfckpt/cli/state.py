@@ -18,9 +18,9 @@ import argparse
 import datetime
 import os
 
+from .._inputs import read_regular
 from .._paths import bundles_in, resolve
 from ..errors import CheckpointError
-from .._inputs import read_regular
 from ..state import (
     MAX_STATE_FILE_BYTES,
     STATE_FILENAME,

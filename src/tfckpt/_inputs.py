@@ -109,10 +109,10 @@ def read_regular(path: str, what: str, *, max_size: int | None = None) -> bytes:
         os.close(fd)
 
 
-def map_regular(path: str, what: str) -> mmap.mmap | bytes:
-    """A read-only mapping of the regular file ``path`` (``b""`` when it is empty)."""
+def map_regular(path: str, what: str, *, access: int = mmap.ACCESS_READ) -> mmap.mmap | bytes:
+    """A mapping of the regular file ``path`` (``b""`` when it is empty), read-only by default."""
     fd, size = open_regular(path, what)
     try:
-        return mmap.mmap(fd, size, access=mmap.ACCESS_READ) if size else b""
+        return mmap.mmap(fd, size, access=access) if size else b""
     finally:
         os.close(fd)

@@ -186,8 +186,7 @@ def _write(directory: str, set_prefix: str | None) -> int:
         stamps = []
     update_checkpoint_state(directory, latest, paths, all_model_checkpoint_timestamps=stamps or None,
                             last_preserved_timestamp=last_preserved or None, save_relative_paths=True)
-    with open(path, encoding="utf-8", errors="surrogateescape") as f:
-        new_text = f.read()
+    new_text = read_regular(path, "a checkpoint state file", max_size=MAX_STATE_FILE_BYTES).decode("utf-8", "surrogateescape")
     for d in dropped:
         print(f"dropped {d}: no such checkpoint")
     if new_text == old_text:

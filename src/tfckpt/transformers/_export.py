@@ -1,0 +1,211 @@
+"""The two directions: a Google TF checkpoint -> a transformers directory, and back.
+
+Both stream: one tensor is read (a view of the memory-mapped file), transformed (a transpose
+makes one copy) and written before the next, so memory stays at the largest tensor plus a
+constant. Nothing here imports transformers or torch.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+
+from ..checkpoint import open as open_checkpoint
+from ..errors import InvalidArgumentError
+from ..objects import name_based_model_variables
+from ..safetensors_io import SAFETENSORS_DTYPES, SafetensorsSpec
+from ..writer import Writer
+from ._config import find_google_config, google_config, hf_config, read_json
+from ._family import Family, Part
+from ._hub import CONFIG_FILE, DEFAULT_MAX_SHARD_SIZE, open_weights, write_json, write_model_dir
+from ._rules import TRANSFORMS, CompiledRules
+
+__all__ = ["Report", "export", "to_tf1"]
+
+PathLike = str | os.PathLike[str]
+
+# Mesh TensorFlow's Adafactor slots sit beside their variable: ``q`` -> ``q_slot_vc``,
+# ``q_slot_vr`` (factored second moments), ``scale_slot_v``, ``..._slot_m`` (momentum).
+_MESH_SLOT_RE: Final = re.compile(r"(?P<var>.+)_slot_(?:vc|vr|v|m)")
+_FLOAT_DTYPES: Final = frozenset({"float16", "bfloat16", "float32", "float64"})
+
+
+@dataclass
+class Report:
+    """What a conversion did. ``str(report)`` is the summary the command line prints.
+
+    ``matched`` pairs (source name, target name); ``optimizer`` lists the optimizer slots and
+    counters left out; ``ignored`` maps names of another part to why they were left out;
+    ``unmatched`` names no rule knew (only with ``skip_unmatched``); ``missing`` lists the
+    transformers names a complete model has that the checkpoint lacks; ``tied`` the tied copies
+    the reverse direction left out.
+    """
+
+    family: str
+    part: str
+    direction: str
+    auto_class: str
+    matched: list[tuple[str, str]] = field(default_factory=list)
+    optimizer: list[str] = field(default_factory=list)
+    ignored: dict[str, str] = field(default_factory=dict)
+    unmatched: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    tied: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        lines = [f"{self.family} ({self.part}) -> {self.direction}: {len(self.matched)} tensors written"]
+        if self.optimizer:
+            lines.append(f"skipped {len(self.optimizer)} optimizer slots and counters")
+        reasons: dict[str, int] = {}
+        for why in self.ignored.values():
+            reasons[why] = reasons.get(why, 0) + 1
+        lines.extend(f"skipped {n} tensors: {why}" for why, n in reasons.items())
+        if self.tied:
+            lines.append(f"skipped {len(self.tied)} tied copies: {', '.join(self.tied)}")
+        if self.unmatched:
+            lines.append(f"skipped {len(self.unmatched)} tensors no rule maps: {', '.join(self.unmatched)}")
+        if self.direction == "transformers":
+            lines.append("missing: " + (", ".join(self.missing) if self.missing else "none"))
+            lines.append(f"load with transformers.{self.auto_class}.from_pretrained(...)")
+        lines.extend(f"wrote {p}" for p in self.files)
+        return "\n".join(lines)
+
+
+def family_part(family: Family, part: str | None) -> Part:
+    name = part or family.default_part
+    if name not in family.parts:
+        raise InvalidArgumentError(f"{family.name} has no part {name!r}; choose one of {', '.join(family.parts)}")
+    return family.parts[name]
+
+
+def _unmatched_error(names: list[str], where: str, direction: str) -> InvalidArgumentError:
+    shown = ", ".join(names[:20]) + (f", ... ({len(names) - 20} more)" if len(names) > 20 else "")
+    return InvalidArgumentError(
+        f"{where}: {len(names)} tensor{'s' if len(names) != 1 else ''} no {direction} rule maps: {shown} "
+        "(is it another model family or part? skip_unmatched / --skip-unmatched leaves them out)"
+    )
+
+
+def export(
+    src: PathLike,
+    outdir: PathLike,
+    family: Family,
+    *,
+    part: str | None = None,
+    config: PathLike | Mapping[str, Any] | None = None,
+    num_heads: int | None = None,
+    keep_dtype: bool = False,
+    max_shard_size: int = DEFAULT_MAX_SHARD_SIZE,
+    skip_unmatched: bool = False,
+) -> Report:
+    """Convert a Google TF checkpoint into a transformers directory (see :func:`tfckpt.transformers.export`)."""
+    chosen = family_part(family, part)
+    rules = CompiledRules(chosen.rules)
+    with open_checkpoint(src) as ckpt:
+        names = list(ckpt)
+        weights = name_based_model_variables(names)
+        present = set(names)
+        weights = [n for n in weights if not ((m := _MESH_SLOT_RE.fullmatch(n)) and m.group("var") in present)]
+        kept = set(weights)
+        report = Report(family.name, chosen.name, "transformers", chosen.auto_class)
+        report.optimizer = [n for n in names if n not in kept]
+        candidates = []
+        for n in weights:
+            why = next((reason for pattern, reason in chosen.ignore if re.fullmatch(pattern, n)), None)
+            if why is None:
+                candidates.append(n)
+            else:
+                report.ignored[n] = why
+        matches, unmatched = rules.map_all(candidates)
+        if unmatched and not skip_unmatched:
+            raise _unmatched_error(unmatched, ckpt.prefix, "transformers")
+        report.unmatched = unmatched
+        if not matches:
+            raise InvalidArgumentError(f"{ckpt.prefix}: no tensor of a {family.name} {chosen.name} checkpoint found")
+        specs: list[SafetensorsSpec] = []
+        for m in matches:
+            dtype = ckpt.dtype(m.source)
+            if dtype not in SAFETENSORS_DTYPES:
+                raise InvalidArgumentError(f"{m.source!r}: dtype {dtype} has no safetensors equivalent")
+            out_dtype = dtype if keep_dtype or dtype not in _FLOAT_DTYPES else "float32"
+            specs.append(SafetensorsSpec(m.target, out_dtype, TRANSFORMS[m.transform].shape(ckpt.shape(m.source))))
+        shapes = {s.name: s.shape for s in specs}
+        google: Mapping[str, Any] | None
+        if isinstance(config, Mapping):
+            google, google_path = config, None
+        else:
+            google_path = os.fspath(config) if config is not None else find_google_config(chosen, os.path.dirname(ckpt.prefix))
+            google = read_json(google_path, "the model config") if google_path else None
+        overrides = {family.heads_field: num_heads} if num_heads is not None else {}
+        report.config = hf_config(family, chosen, matches, shapes, google=google, google_path=google_path, overrides=overrides)
+        counts = {p: int(report.config.get(f, 0)) for p, f in family.ranges.items()}
+        expected = rules.expected_hf(counts, lambda when: family.predicates[when](report.config))
+        report.missing = sorted(set(expected) - set(shapes))
+        report.matched = [(m.source, m.target) for m in matches]
+        by_target = {m.target: m for m in matches}
+        dtype_of = {s.name: s.dtype for s in specs}
+
+        def get(name: str) -> np.ndarray:
+            m = by_target[name]
+            arr = TRANSFORMS[m.transform].array(ckpt.get_tensor(m.source))
+            want = dtype_of[name]
+            return arr if ckpt.dtype(m.source) == want else arr.astype(np.float32)
+
+        report.files = write_model_dir(os.fspath(outdir), specs, get, report.config, max_shard_size=max_shard_size)
+    return report
+
+
+def _guess_part(family: Family, config: Mapping[str, Any]) -> Part:
+    archs = config.get("architectures") or []
+    for p in family.parts.values():
+        if p.architecture in archs:
+            return p
+    return family.parts[family.default_part]
+
+
+def to_tf1(
+    hf_dir: PathLike,
+    prefix: PathLike,
+    family: Family,
+    *,
+    part: str | None = None,
+    max_shard_size: int | None = None,
+    skip_unmatched: bool = False,
+) -> Report:
+    """Write a Google-style TF1 checkpoint from a transformers directory (see :func:`tfckpt.transformers.to_tf1`)."""
+    directory = os.fspath(hf_dir)
+    config_path = os.path.join(directory, CONFIG_FILE)
+    config = read_json(config_path, "the transformers config")
+    chosen = family_part(family, part) if part is not None else _guess_part(family, config)
+    rules = CompiledRules(chosen.rules)
+    files = open_weights(directory)
+    report = Report(family.name, chosen.name, "tf1", chosen.auto_class)
+    tied_rules = [(re.compile(pattern), flag) for pattern, flag in family.tied]
+    names = []
+    for name in files:
+        if any(rx.fullmatch(name) and (flag is None or config.get(flag, True)) for rx, flag in tied_rules):
+            report.tied.append(name)
+        else:
+            names.append(name)
+    matches, unmatched = rules.map_all(names, reverse=True)
+    if unmatched and not skip_unmatched:
+        raise _unmatched_error(unmatched, directory, "TF")
+    report.unmatched = unmatched
+    google = google_config(family, config, config_path)
+    with Writer(prefix, max_shard_size=max_shard_size) as writer:
+        for m in sorted(matches, key=lambda m: m.target):
+            f = files[m.source]
+            writer.add(m.target, TRANSFORMS[m.transform].array(f.get(m.source)), dtype=f.spec(m.source).dtype)
+    out = os.path.join(os.path.dirname(os.fspath(prefix)), family.google_config)
+    write_json(out, google)
+    report.matched = [(m.source, m.target) for m in matches]
+    report.files = [writer.prefix, out]
+    report.config = google
+    return report

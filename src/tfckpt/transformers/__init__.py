@@ -27,13 +27,16 @@ from ._export import to_tf1 as _to_tf1
 from ._family import Family, Part
 from ._hub import DEFAULT_MAX_SHARD_SIZE
 from ._rules import TRANSFORMS, CompiledRules, Rule
+from .albert import ALBERT
 from .bert import BERT
+from .electra import ELECTRA
+from .t5 import T5
 
 __all__ = ["DEFAULT_MAX_SHARD_SIZE", "FAMILIES", "TRANSFORMS", "CompiledRules", "Family", "Part", "Report", "Rule",
            "export", "family", "to_tf1"]  # fmt: skip
 
 #: Model family name -> its table.
-FAMILIES: Final[dict[str, Family]] = {f.name: f for f in (BERT,)}
+FAMILIES: Final[dict[str, Family]] = {f.name: f for f in (BERT, ALBERT, ELECTRA, T5)}
 
 PathLike = str | os.PathLike[str]
 

@@ -57,6 +57,7 @@ def export(
     part: str | None = None,
     config: PathLike | Mapping[str, Any] | None = None,
     num_heads: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
     keep_dtype: bool = False,
     max_shard_size: int = DEFAULT_MAX_SHARD_SIZE,
     skip_unmatched: bool = False,
@@ -83,6 +84,9 @@ def export(
         checkpoint (``bert_config.json``, ``albert_config.json``), else shapes alone.
     num_heads : int, optional
         The attention head count, when neither config nor shapes tell.
+    overrides : mapping, optional
+        transformers config fields to set (``{"num_hidden_layers": 12}`` for an ALBERT
+        checkpoint without its config file); they win over the config file.
     keep_dtype : bool
         Keep the stored float dtype (bfloat16, ...) instead of float32, the dtype of
         transformers 4.x's converters.
@@ -108,7 +112,8 @@ def export(
     >>> tfckpt.transformers.export("bert/bert_model.ckpt", "bert-hf", model="bert").auto_class   # doctest: +SKIP
     'AutoModelForPreTraining'
     """
-    return _export(src, outdir, family(model), part=part, config=config, num_heads=num_heads, keep_dtype=keep_dtype,
+    return _export(src, outdir, family(model), part=part, config=config, num_heads=num_heads, overrides=overrides,
+                   keep_dtype=keep_dtype,
                    max_shard_size=max_shard_size, skip_unmatched=skip_unmatched)
 
 

@@ -95,7 +95,7 @@ def hf_config(
         config.setdefault(fld, value)
     missing = [f for f in family.required if f not in config]
     if missing:
-        hint = f" (pass --num-heads / num_heads=...)" if family.heads_field in missing else ""
+        hint = " (pass --num-heads / num_heads=...)" if family.heads_field in missing else " (pass --set FIELD=VALUE / overrides=...)"
         source = f"{google_path} and the checkpoint's shapes" if google_path else "the checkpoint's shapes (no config file found)"
         raise InvalidArgumentError(f"{family.name} config: {', '.join(missing)} missing; {source} do not tell{hint}")
     config.update(family.fixed)
@@ -103,8 +103,10 @@ def hf_config(
 
 
 def google_config(family: Family, hf: Mapping[str, Any], path: str) -> dict[str, Any]:
-    """Google's config file content for a transformers config: the fields Google's code reads."""
-    missing = [f for f in family.google_fields if f not in hf]
+    """Google's config file content for a transformers config: the fields Google's code reads
+    (a field transformers does not keep, such as ALBERT's ``gap_size``, gets Google's default)."""
+    values = {**family.defaults, **hf}
+    missing = [f for f in family.google_fields if f not in values]
     if missing:
         raise InvalidArgumentError(f"{path}: {', '.join(missing)} missing from the transformers config")
-    return {f: hf[f] for f in family.google_fields}
+    return {f: values[f] for f in family.google_fields}

@@ -35,6 +35,11 @@ _MESH_SLOT_RE: Final = re.compile(r"(?P<var>.+)_slot_(?:vc|vr|v|m)")
 _FLOAT_DTYPES: Final = frozenset({"float16", "bfloat16", "float32", "float64"})
 
 
+def _is_mesh_slot(name: str, present: set[str]) -> bool:
+    slot = _MESH_SLOT_RE.fullmatch(name)
+    return slot is not None and slot.group("var") in present
+
+
 @dataclass
 class Report:
     """What a conversion did. ``str(report)`` is the summary the command line prints.
@@ -101,6 +106,7 @@ def export(
     part: str | None = None,
     config: PathLike | Mapping[str, Any] | None = None,
     num_heads: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
     keep_dtype: bool = False,
     max_shard_size: int = DEFAULT_MAX_SHARD_SIZE,
     skip_unmatched: bool = False,
@@ -112,7 +118,7 @@ def export(
         names = list(ckpt)
         weights = name_based_model_variables(names)
         present = set(names)
-        weights = [n for n in weights if not ((m := _MESH_SLOT_RE.fullmatch(n)) and m.group("var") in present)]
+        weights = [n for n in weights if not _is_mesh_slot(n, present)]
         kept = set(weights)
         report = Report(family.name, chosen.name, "transformers", chosen.auto_class)
         report.optimizer = [n for n in names if n not in kept]
@@ -143,8 +149,8 @@ def export(
         else:
             google_path = os.fspath(config) if config is not None else find_google_config(chosen, os.path.dirname(ckpt.prefix))
             google = read_json(google_path, "the model config") if google_path else None
-        overrides = {family.heads_field: num_heads} if num_heads is not None else {}
-        report.config = hf_config(family, chosen, matches, shapes, google=google, google_path=google_path, overrides=overrides)
+        fields = {**(overrides or {}), **({family.heads_field: num_heads} if num_heads is not None else {})}
+        report.config = hf_config(family, chosen, matches, shapes, google=google, google_path=google_path, overrides=fields)
         counts = {p: int(report.config.get(f, 0)) for p, f in family.ranges.items()}
         expected = rules.expected_hf(counts, lambda when: family.predicates[when](report.config))
         report.missing = sorted(set(expected) - set(shapes))

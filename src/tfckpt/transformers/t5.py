@@ -118,8 +118,11 @@ T5 = Family(
         "feed_forward_proj": lambda c, s: "gated-gelu" if _WI[1] in s else "relu",
         "tie_word_embeddings": lambda c, s: "lm_head.weight" not in s,
     },
-    # Mesh TensorFlow's and T5's defaults (transformers' T5Config has the same).
+    # Mesh TensorFlow's and T5's defaults (transformers' T5Config has the same, and leaves
+    # them out of a saved config.json).
     defaults={
+        "feed_forward_proj": "relu",
+        "tie_word_embeddings": True,
         "dropout_rate": 0.1,
         "layer_norm_epsilon": 1e-6,
         "initializer_factor": 1.0,

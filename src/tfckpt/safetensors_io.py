@@ -109,6 +109,11 @@ def _layout(specs: Sequence[SafetensorsSpec]) -> tuple[list[SafetensorsSpec], di
     return ordered, offsets
 
 
+def file_order(specs: Sequence[SafetensorsSpec]) -> list[str]:
+    """The names in the order :func:`write_safetensors` calls ``get`` (and lays them out)."""
+    return [s.name for s in _layout(specs)[0]]
+
+
 def _header(ordered: Sequence[SafetensorsSpec], offsets: Mapping[str, tuple[int, int]], metadata: Mapping[str, str] | None) -> bytes:
     obj: dict[str, object] = {}
     if metadata:

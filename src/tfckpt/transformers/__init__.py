@@ -22,8 +22,8 @@ from typing import Any, Final
 
 from ..errors import InvalidArgumentError
 from ._export import Report
-from ._export import export as _export
-from ._export import to_tf1 as _to_tf1
+from ._export import export as _export_checkpoint
+from ._export import to_tf1 as _export_tf1
 from ._family import Family, Part
 from ._hub import DEFAULT_MAX_SHARD_SIZE
 from ._rules import TRANSFORMS, CompiledRules, Rule
@@ -112,7 +112,7 @@ def export(
     >>> tfckpt.transformers.export("bert/bert_model.ckpt", "bert-hf", model="bert").auto_class   # doctest: +SKIP
     'AutoModelForPreTraining'
     """
-    return _export(src, outdir, family(model), part=part, config=config, num_heads=num_heads, overrides=overrides,
+    return _export_checkpoint(src, outdir, family(model), part=part, config=config, num_heads=num_heads, overrides=overrides,
                    keep_dtype=keep_dtype,
                    max_shard_size=max_shard_size, skip_unmatched=skip_unmatched)
 
@@ -146,4 +146,4 @@ def to_tf1(
     --------
     >>> tfckpt.transformers.to_tf1("bert-hf", "bert-tf/bert_model.ckpt", model="bert")     # doctest: +SKIP
     """
-    return _to_tf1(hf_dir, prefix, family(model), part=part, max_shard_size=max_shard_size, skip_unmatched=skip_unmatched)
+    return _export_tf1(hf_dir, prefix, family(model), part=part, max_shard_size=max_shard_size, skip_unmatched=skip_unmatched)

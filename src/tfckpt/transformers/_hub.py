@@ -26,7 +26,7 @@ import numpy as np
 
 from .._atomic import remove_quietly, replacing
 from ..errors import InvalidArgumentError, NotFoundError
-from ..safetensors_io import SafetensorsFile, SafetensorsSpec, write_safetensors
+from ..safetensors_io import SafetensorsFile, SafetensorsSpec, file_order, write_safetensors
 
 __all__ = ["DEFAULT_MAX_SHARD_SIZE", "open_weights", "shard", "write_json", "write_model_dir"]
 
@@ -68,10 +68,15 @@ def write_model_dir(
     config: Mapping[str, Any],
     *,
     max_shard_size: int = DEFAULT_MAX_SHARD_SIZE,
+    on_order: Callable[[Sequence[str]], None] | None = None,
 ) -> list[str]:
-    """Write the weights (streamed through ``get``) and ``config.json``; return the files written."""
+    """Write the weights (streamed through ``get``) and ``config.json``; return the files written.
+
+    ``on_order`` is told beforehand the order in which ``get`` will be called (for prefetching)."""
     os.makedirs(outdir, exist_ok=True)
     groups = shard(specs, max_shard_size)
+    if on_order is not None:
+        on_order([name for group in groups for name in file_order(group)])
     written: list[str] = []
     if len(groups) <= 1:
         written.append(write_safetensors(os.path.join(outdir, SINGLE_FILE), specs, get, metadata=_METADATA))

@@ -23,6 +23,7 @@ from ..safetensors_io import SAFETENSORS_DTYPES, SafetensorsSpec
 from ..writer import Writer
 from ._config import find_google_config, google_config, hf_config, read_json
 from ._family import Family, Part
+from ._registry import family as find_family
 from ._hub import CONFIG_FILE, DEFAULT_MAX_SHARD_SIZE, open_weights, write_json, write_model_dir
 from ._rules import TRANSFORMS, CompiledRules
 
@@ -102,8 +103,8 @@ def _unmatched_error(names: list[str], where: str, direction: str) -> InvalidArg
 def export(
     src: PathLike,
     outdir: PathLike,
-    family: Family,
     *,
+    model: str | Family,
     part: str | None = None,
     config: PathLike | Mapping[str, Any] | None = None,
     num_heads: int | None = None,
@@ -112,7 +113,57 @@ def export(
     max_shard_size: int = DEFAULT_MAX_SHARD_SIZE,
     skip_unmatched: bool = False,
 ) -> Report:
-    """Convert a Google TF checkpoint into a transformers directory (see :func:`tfckpt.transformers.export`)."""
+    """Convert an original Google checkpoint into a directory transformers loads.
+
+    Writes ``outdir/model.safetensors`` (or shards and ``model.safetensors.index.json`` past
+    ``max_shard_size`` bytes) and ``outdir/config.json``. Optimizer slots (``adam_m``,
+    ``adam_v``, ``/Adam``, Adafactor ``_slot_*``), beta powers and ``global_step`` are
+    skipped and counted.
+
+    Parameters
+    ----------
+    src : str or PathLike
+        The checkpoint (prefix, directory, ``.index`` file; anything :func:`tfckpt.open` takes).
+    outdir : str or PathLike
+        The directory to write (created if needed).
+    model : str
+        ``"bert"``, ``"albert"``, ``"electra"`` or ``"t5"``.
+    part : str, optional
+        ELECTRA: ``"discriminator"`` (default) or ``"generator"``.
+    config : path or mapping, optional
+        Google's config file (or its content). Default: the family's file beside the
+        checkpoint (``bert_config.json``, ``albert_config.json``), else shapes alone.
+    num_heads : int, optional
+        The attention head count, when neither config nor shapes tell.
+    overrides : mapping, optional
+        transformers config fields to set (``{"num_hidden_layers": 12}`` for an ALBERT
+        checkpoint without its config file); they win over the config file.
+    keep_dtype : bool
+        Keep the stored float dtype (bfloat16, ...) instead of float32, the dtype of
+        transformers 4.x's converters.
+    max_shard_size : int
+        Bytes per safetensors file (default 50 GB, transformers 5's).
+    skip_unmatched : bool
+        Leave out tensors no rule maps instead of failing (they are listed in the report).
+
+    Returns
+    -------
+    Report
+        Tensors matched, skipped, the transformers names missing from the checkpoint, the
+        ``transformers.AutoModel...`` class to load with (``report.auto_class``).
+
+    Raises
+    ------
+    InvalidArgumentError
+        Tensors no rule maps (all are named), a config field missing or contradicted by the
+        shapes, an unknown family or part.
+
+    Examples
+    --------
+    >>> tfckpt.transformers.export("bert/bert_model.ckpt", "bert-hf", model="bert").auto_class   # doctest: +SKIP
+    'AutoModelForPreTraining'
+    """
+    family = find_family(model)
     chosen = family_part(family, part)
     rules = CompiledRules(chosen.rules)
     with open_checkpoint(src) as ckpt:
@@ -215,13 +266,33 @@ def _guess_part(family: Family, config: Mapping[str, Any]) -> Part:
 def to_tf1(
     hf_dir: PathLike,
     prefix: PathLike,
-    family: Family,
     *,
+    model: str | Family,
     part: str | None = None,
     max_shard_size: int | None = None,
     skip_unmatched: bool = False,
 ) -> Report:
-    """Write a Google-style TF1 checkpoint from a transformers directory (see :func:`tfckpt.transformers.to_tf1`)."""
+    """Write a TF1 checkpoint with Google's names and kernel layout from a transformers directory.
+
+    Reads ``hf_dir/config.json`` and ``model.safetensors`` (or its index and shards); writes
+    the checkpoint at ``prefix`` and Google's config file beside it (``bert_config.json``, ...),
+    so Google's TensorFlow code restores it. Tied copies (the MLM decoder, T5's
+    ``embed_tokens``) are left out; ELECTRA's generator writes its embeddings under
+    ``electra/embeddings/``, as ELECTRA shares them. ``part`` defaults to the one whose class
+    ``config.json``'s ``architectures`` names.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Weights no rule maps (all are named), config fields Google's file needs are missing.
+    NotFoundError
+        No safetensors weights in ``hf_dir``.
+
+    Examples
+    --------
+    >>> tfckpt.transformers.to_tf1("bert-hf", "bert-tf/bert_model.ckpt", model="bert")     # doctest: +SKIP
+    """
+    family = find_family(model)
     directory = os.fspath(hf_dir)
     config_path = os.path.join(directory, CONFIG_FILE)
     config = read_json(config_path, "the transformers config")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ._family import Family, Part
 from ._rules import Rule
-from .bert import embedding_rules
+from .bert import dense_rules, embedding_rules, norm_rules
 
 __all__ = ["ALBERT"]
 
@@ -24,35 +24,24 @@ _TF = "bert/encoder/transformer/group_{group}/inner_group_{inner}"
 _HF = "albert.encoder.albert_layer_groups.{group}.albert_layers.{inner}"
 
 
-def _layer_rules() -> tuple[Rule, ...]:
-    rows = []
-    for tf_part, hf_part in (
-        ("attention_1/self/query", "attention.query"),
-        ("attention_1/self/key", "attention.key"),
-        ("attention_1/self/value", "attention.value"),
-        ("attention_1/output/dense", "attention.dense"),
-        ("ffn_1/intermediate/dense", "ffn"),
-        ("ffn_1/intermediate/output/dense", "ffn_output"),
-    ):
-        rows.append(Rule(f"{_TF}/{tf_part}/kernel", f"{_HF}.{hf_part}.weight", "transpose"))
-        rows.append(Rule(f"{_TF}/{tf_part}/bias", f"{_HF}.{hf_part}.bias"))
-    for tf_part, hf_part in (("LayerNorm", "attention.LayerNorm"), ("LayerNorm_1", "full_layer_layer_norm")):
-        rows.append(Rule(f"{_TF}/{tf_part}/gamma", f"{_HF}.{hf_part}.weight"))
-        rows.append(Rule(f"{_TF}/{tf_part}/beta", f"{_HF}.{hf_part}.bias"))
-    return tuple(rows)
-
+LAYER_RULES: tuple[Rule, ...] = (
+    *dense_rules(f"{_TF}/attention_1/self/query", f"{_HF}.attention.query"),
+    *dense_rules(f"{_TF}/attention_1/self/key", f"{_HF}.attention.key"),
+    *dense_rules(f"{_TF}/attention_1/self/value", f"{_HF}.attention.value"),
+    *dense_rules(f"{_TF}/attention_1/output/dense", f"{_HF}.attention.dense"),
+    *norm_rules(f"{_TF}/LayerNorm", f"{_HF}.attention.LayerNorm"),
+    *dense_rules(f"{_TF}/ffn_1/intermediate/dense", f"{_HF}.ffn"),
+    *dense_rules(f"{_TF}/ffn_1/intermediate/output/dense", f"{_HF}.ffn_output"),
+    *norm_rules(f"{_TF}/LayerNorm_1", f"{_HF}.full_layer_layer_norm"),
+)
 
 RULES: tuple[Rule, ...] = (
     *embedding_rules("bert/embeddings", "albert.embeddings"),
-    Rule("bert/encoder/embedding_hidden_mapping_in/kernel", "albert.encoder.embedding_hidden_mapping_in.weight", "transpose"),
-    Rule("bert/encoder/embedding_hidden_mapping_in/bias", "albert.encoder.embedding_hidden_mapping_in.bias"),
-    *_layer_rules(),
-    Rule("bert/pooler/dense/kernel", "albert.pooler.weight", "transpose"),
-    Rule("bert/pooler/dense/bias", "albert.pooler.bias"),
-    Rule("cls/predictions/transform/dense/kernel", "predictions.dense.weight", "transpose"),
-    Rule("cls/predictions/transform/dense/bias", "predictions.dense.bias"),
-    Rule("cls/predictions/transform/LayerNorm/gamma", "predictions.LayerNorm.weight"),
-    Rule("cls/predictions/transform/LayerNorm/beta", "predictions.LayerNorm.bias"),
+    *dense_rules("bert/encoder/embedding_hidden_mapping_in", "albert.encoder.embedding_hidden_mapping_in"),
+    *LAYER_RULES,
+    *dense_rules("bert/pooler/dense", "albert.pooler"),
+    *dense_rules("cls/predictions/transform/dense", "predictions.dense"),
+    *norm_rules("cls/predictions/transform/LayerNorm", "predictions.LayerNorm"),
     Rule("cls/predictions/output_bias", "predictions.bias"),
     Rule("cls/seq_relationship/output_weights", "sop_classifier.classifier.weight"),
     Rule("cls/seq_relationship/output_bias", "sop_classifier.classifier.bias"),

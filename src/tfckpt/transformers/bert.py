@@ -13,28 +13,33 @@ from __future__ import annotations
 from ._family import Family, Part
 from ._rules import Rule
 
-__all__ = ["BERT", "encoder_rules"]
+__all__ = ["BERT", "dense_rules", "embedding_rules", "encoder_rules", "norm_rules"]
+
+
+def dense_rules(tf: str, hf: str) -> tuple[Rule, Rule]:
+    """A TF dense layer (``kernel`` [in, out], ``bias``) <-> a torch ``Linear`` (``weight`` [out, in], ``bias``)."""
+    return Rule(f"{tf}/kernel", f"{hf}.weight", "transpose"), Rule(f"{tf}/bias", f"{hf}.bias")
+
+
+def norm_rules(tf: str, hf: str) -> tuple[Rule, Rule]:
+    """A TF layer norm (``gamma``, ``beta``) <-> a torch ``LayerNorm`` (``weight``, ``bias``)."""
+    return Rule(f"{tf}/gamma", f"{hf}.weight"), Rule(f"{tf}/beta", f"{hf}.bias")
 
 
 def encoder_rules(tf: str, hf: str) -> tuple[Rule, ...]:
     """The rows of one BERT encoder under the TF scope ``tf`` and the module path ``hf``
     (shared with ELECTRA, whose encoder is BERT's)."""
     layer_tf, layer_hf = f"{tf}/encoder/layer_{{layer}}", f"{hf}.encoder.layer.{{layer}}"
-    rows = []
-    for tf_part, hf_part in (
-        ("attention/self/query", "attention.self.query"),
-        ("attention/self/key", "attention.self.key"),
-        ("attention/self/value", "attention.self.value"),
-        ("attention/output/dense", "attention.output.dense"),
-        ("intermediate/dense", "intermediate.dense"),
-        ("output/dense", "output.dense"),
-    ):
-        rows.append(Rule(f"{layer_tf}/{tf_part}/kernel", f"{layer_hf}.{hf_part}.weight", "transpose"))
-        rows.append(Rule(f"{layer_tf}/{tf_part}/bias", f"{layer_hf}.{hf_part}.bias"))
-    for tf_part, hf_part in (("attention/output/LayerNorm", "attention.output.LayerNorm"), ("output/LayerNorm", "output.LayerNorm")):
-        rows.append(Rule(f"{layer_tf}/{tf_part}/gamma", f"{layer_hf}.{hf_part}.weight"))
-        rows.append(Rule(f"{layer_tf}/{tf_part}/beta", f"{layer_hf}.{hf_part}.bias"))
-    return tuple(rows)
+    return (
+        *dense_rules(f"{layer_tf}/attention/self/query", f"{layer_hf}.attention.self.query"),
+        *dense_rules(f"{layer_tf}/attention/self/key", f"{layer_hf}.attention.self.key"),
+        *dense_rules(f"{layer_tf}/attention/self/value", f"{layer_hf}.attention.self.value"),
+        *dense_rules(f"{layer_tf}/attention/output/dense", f"{layer_hf}.attention.output.dense"),
+        *norm_rules(f"{layer_tf}/attention/output/LayerNorm", f"{layer_hf}.attention.output.LayerNorm"),
+        *dense_rules(f"{layer_tf}/intermediate/dense", f"{layer_hf}.intermediate.dense"),
+        *dense_rules(f"{layer_tf}/output/dense", f"{layer_hf}.output.dense"),
+        *norm_rules(f"{layer_tf}/output/LayerNorm", f"{layer_hf}.output.LayerNorm"),
+    )
 
 
 def embedding_rules(tf: str, hf: str) -> tuple[Rule, ...]:
@@ -43,20 +48,16 @@ def embedding_rules(tf: str, hf: str) -> tuple[Rule, ...]:
         Rule(f"{tf}/word_embeddings", f"{hf}.word_embeddings.weight"),
         Rule(f"{tf}/position_embeddings", f"{hf}.position_embeddings.weight"),
         Rule(f"{tf}/token_type_embeddings", f"{hf}.token_type_embeddings.weight"),
-        Rule(f"{tf}/LayerNorm/gamma", f"{hf}.LayerNorm.weight"),
-        Rule(f"{tf}/LayerNorm/beta", f"{hf}.LayerNorm.bias"),
+        *norm_rules(f"{tf}/LayerNorm", f"{hf}.LayerNorm"),
     )
 
 
 RULES: tuple[Rule, ...] = (
     *embedding_rules("bert/embeddings", "bert.embeddings"),
     *encoder_rules("bert", "bert"),
-    Rule("bert/pooler/dense/kernel", "bert.pooler.dense.weight", "transpose"),
-    Rule("bert/pooler/dense/bias", "bert.pooler.dense.bias"),
-    Rule("cls/predictions/transform/dense/kernel", "cls.predictions.transform.dense.weight", "transpose"),
-    Rule("cls/predictions/transform/dense/bias", "cls.predictions.transform.dense.bias"),
-    Rule("cls/predictions/transform/LayerNorm/gamma", "cls.predictions.transform.LayerNorm.weight"),
-    Rule("cls/predictions/transform/LayerNorm/beta", "cls.predictions.transform.LayerNorm.bias"),
+    *dense_rules("bert/pooler/dense", "bert.pooler.dense"),
+    *dense_rules("cls/predictions/transform/dense", "cls.predictions.transform.dense"),
+    *norm_rules("cls/predictions/transform/LayerNorm", "cls.predictions.transform.LayerNorm"),
     Rule("cls/predictions/output_bias", "cls.predictions.bias"),
     Rule("cls/seq_relationship/output_weights", "cls.seq_relationship.weight"),
     Rule("cls/seq_relationship/output_bias", "cls.seq_relationship.bias"),

@@ -15,9 +15,11 @@ every released size): ``max(1, hidden_size // 64)``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ._family import Family, Part
 from ._rules import Rule
-from .bert import GOOGLE_DEFAULTS, embedding_rules, encoder_rules
+from .bert import GOOGLE_DEFAULTS, dense_rules, embedding_rules, encoder_rules, norm_rules
 
 __all__ = ["ELECTRA"]
 
@@ -25,10 +27,8 @@ _EMBEDDINGS = embedding_rules("electra/embeddings", "electra.embeddings")
 
 
 def _project(tf: str) -> tuple[Rule, ...]:
-    return (
-        Rule(f"{tf}/embeddings_project/kernel", "electra.embeddings_project.weight", "transpose", when="projected"),
-        Rule(f"{tf}/embeddings_project/bias", "electra.embeddings_project.bias", when="projected"),
-    )
+    # Present only when the embeddings are narrower than the hidden size.
+    return tuple(replace(r, when="projected") for r in dense_rules(f"{tf}/embeddings_project", "electra.embeddings_project"))
 
 
 DISCRIMINATOR = Part(
@@ -37,10 +37,8 @@ DISCRIMINATOR = Part(
         *_EMBEDDINGS,
         *_project("electra"),
         *encoder_rules("electra", "electra"),
-        Rule("discriminator_predictions/dense/kernel", "discriminator_predictions.dense.weight", "transpose"),
-        Rule("discriminator_predictions/dense/bias", "discriminator_predictions.dense.bias"),
-        Rule("discriminator_predictions/dense_1/kernel", "discriminator_predictions.dense_prediction.weight", "transpose"),
-        Rule("discriminator_predictions/dense_1/bias", "discriminator_predictions.dense_prediction.bias"),
+        *dense_rules("discriminator_predictions/dense", "discriminator_predictions.dense"),
+        *dense_rules("discriminator_predictions/dense_1", "discriminator_predictions.dense_prediction"),
     ),
     "ElectraForPreTraining",
     "AutoModelForPreTraining",
@@ -54,10 +52,8 @@ GENERATOR = Part(
         *_EMBEDDINGS,
         *_project("generator"),
         *encoder_rules("generator", "electra"),
-        Rule("generator_predictions/dense/kernel", "generator_predictions.dense.weight", "transpose"),
-        Rule("generator_predictions/dense/bias", "generator_predictions.dense.bias"),
-        Rule("generator_predictions/LayerNorm/gamma", "generator_predictions.LayerNorm.weight"),
-        Rule("generator_predictions/LayerNorm/beta", "generator_predictions.LayerNorm.bias"),
+        *dense_rules("generator_predictions/dense", "generator_predictions.dense"),
+        *norm_rules("generator_predictions/LayerNorm", "generator_predictions.LayerNorm"),
         Rule("generator_predictions/output_bias", "generator_lm_head.bias"),
     ),
     "ElectraForMaskedLM",

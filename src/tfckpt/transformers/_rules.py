@@ -18,6 +18,7 @@ and the name of the inverse transform.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -106,6 +107,12 @@ class Template:
         return _PLACEHOLDER_RE.sub(repl, self.text)
 
 
+@functools.lru_cache(maxsize=4096)
+def _template(text: str) -> Template:
+    """Templates are immutable: compile each text once per process."""
+    return Template(text)
+
+
 @dataclass(frozen=True)
 class Rule:
     """One row of a family's table.
@@ -123,7 +130,7 @@ class Rule:
     def __post_init__(self) -> None:
         if self.transform not in TRANSFORMS:
             raise InvalidArgumentError(f"rule {self.tf!r}: unknown transform {self.transform!r}; known: {sorted(TRANSFORMS)}")
-        if set(Template(self.tf).placeholders) != set(Template(self.hf).placeholders):
+        if {m[0] for m in _PLACEHOLDER_RE.findall(self.tf)} != {m[0] for m in _PLACEHOLDER_RE.findall(self.hf)}:
             raise InvalidArgumentError(f"rule {self.tf!r} -> {self.hf!r}: both sides need the same placeholders")
 
 
@@ -148,8 +155,8 @@ class CompiledRules:
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = tuple(rules)
-        self._tf = [Template(r.tf) for r in self.rules]
-        self._hf = [Template(r.hf) for r in self.rules]
+        self._tf = [_template(r.tf) for r in self.rules]
+        self._hf = [_template(r.hf) for r in self.rules]
 
     def forward(self, tf_name: str) -> Match | None:
         return self._map(tf_name, self._tf, self._hf, reverse=False)

@@ -376,3 +376,24 @@ def test_importing_does_not_load_frameworks() -> None:
     assert out.strip() == "[]"
 
 
+
+
+def test_reverse_skips_buffers_older_transformers_saved(tmp_path: Path) -> None:
+    """transformers 4.x before 4.31 saved ``bert.embeddings.position_ids`` with the weights."""
+    from tfckpt.safetensors_io import SafetensorsSpec, write_safetensors
+
+    src = FIXTURES / "bert" / "expected"
+    weights = safetensors_numpy.load_file(str(src / "model.safetensors"))
+    weights["bert.embeddings.position_ids"] = np.arange(24, dtype=np.int64)[None]
+    (tmp_path / "hf").mkdir()
+    (tmp_path / "hf" / "config.json").write_text((src / "config.json").read_text())
+    specs = [SafetensorsSpec(n, "int64" if a.dtype == np.int64 else "float32", a.shape) for n, a in weights.items()]
+    write_safetensors(tmp_path / "hf" / "model.safetensors", specs, weights.__getitem__, metadata={"format": "pt"})
+    report = tt.to_tf1(tmp_path / "hf", tmp_path / "tf" / "model.ckpt", model="bert")
+    assert report.ignored == {"bert.embeddings.position_ids": "a buffer, not a weight"}
+    assert len(report.matched) == len(weights) - 1
+
+
+def test_layer_counts_must_be_integers(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="num_hidden_groups must be a non-negative integer, got .three."):
+        tt.export(_ckpt("albert"), tmp_path, model="albert", overrides={"num_hidden_groups": "three"}, num_heads=2)

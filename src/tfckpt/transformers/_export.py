@@ -203,7 +203,7 @@ def export(
             google = read_json(google_path, "the model config") if google_path else None
         fields = {**(overrides or {}), **({family.heads_field: num_heads} if num_heads is not None else {})}
         report.config = hf_config(family, chosen, matches, shapes, google=google, google_path=google_path, overrides=fields)
-        counts = {p: int(report.config.get(f, 0)) for p, f in family.ranges.items()}
+        counts = {p: _count(report.config, f) for p, f in family.ranges.items()}
         expected = rules.expected_hf(counts, lambda when: family.predicates[when](report.config))
         report.missing = sorted(set(expected) - set(shapes))
         report.matched = [(m.source, m.target) for m in matches]
@@ -253,6 +253,13 @@ class _Lookahead:
         for f in self._pending.values():
             f.cancel()
         self._pool.shutdown(wait=True)
+
+
+def _count(config: Mapping[str, Any], field: str) -> int:
+    value = config.get(field, 0)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidArgumentError(f"config field {field} must be a non-negative integer, got {value!r}")
+    return value
 
 
 def _guess_part(family: Family, config: Mapping[str, Any]) -> Part:
@@ -305,6 +312,8 @@ def to_tf1(
     for name in files:
         if any(rx.fullmatch(name) and (flag is None or config.get(flag, True)) for rx, flag in tied_rules):
             report.tied.append(name)
+        elif any(re.fullmatch(pattern, name) for pattern in family.buffers):
+            report.ignored[name] = "a buffer, not a weight"
         else:
             names.append(name)
     matches, unmatched = rules.map_all(names, reverse=True)

@@ -65,3 +65,6 @@ class Family:
     #: Transformers names that are copies of another weight (tied embeddings), with the config
     #: flag that ties them (None: always tied). The reverse direction skips them.
     tied: tuple[tuple[str, str | None], ...] = ()
+    #: Transformers names of buffers (not weights) that some versions saved, such as
+    #: ``bert.embeddings.position_ids``: the reverse direction skips them.
+    buffers: tuple[str, ...] = ()

@@ -88,4 +88,5 @@ ALBERT = Family(
     google_fields=GOOGLE_FIELDS,
     defaults=GOOGLE_DEFAULTS,
     tied=(("predictions.decoder.weight", "tie_word_embeddings"), ("predictions.decoder.bias", None)),
+    buffers=(r"albert\.embeddings\.(position_ids|token_type_ids)",),
 )

@@ -100,4 +100,5 @@ BERT = Family(
     google_fields=GOOGLE_FIELDS,
     defaults=GOOGLE_DEFAULTS,
     tied=(("cls.predictions.decoder.weight", "tie_word_embeddings"), ("cls.predictions.decoder.bias", None)),
+    buffers=(r"bert\.embeddings\.(position_ids|token_type_ids)",),
 )

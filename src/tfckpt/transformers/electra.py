@@ -92,4 +92,5 @@ ELECTRA = Family(
     defaults=GOOGLE_DEFAULTS,
     predicates={"projected": lambda c: c.get("embedding_size") != c.get("hidden_size")},
     tied=(("generator_lm_head.weight", "tie_word_embeddings"),),
+    buffers=(r"electra\.embeddings\.(position_ids|token_type_ids)",),
 )

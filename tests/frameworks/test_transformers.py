@@ -73,3 +73,21 @@ def test_transformers_5_loads_the_export(
 
     back = handoff_dir("transformers") / (f"{case}-{part}" if part else case)
     tt.to_tf1(out, back / "model.ckpt", model=model)
+
+
+def test_missing_keys_are_the_reports(tmp_path: Path) -> None:
+    """A checkpoint without the next-sentence head: transformers 5 misses exactly what the report lists."""
+    report = tt.export(Path(__file__).parent.parent.parent / "examples" / "bert_tiny", tmp_path, model="bert")
+    _, info = transformers.AutoModelForPreTraining.from_pretrained(str(tmp_path), output_loading_info=True)
+    assert report.missing == ["cls.seq_relationship.bias", "cls.seq_relationship.weight"]
+    assert sorted(info["missing_keys"]) == report.missing and not info["unexpected_keys"]
+
+
+def test_sharded_export_loads(tmp_path: Path) -> None:
+    report = tt.export(FIXTURES / "t5_v1_0" / "tf", tmp_path, model="t5", max_shard_size=10_000)
+    assert (tmp_path / "model.safetensors.index.json").exists() and not (tmp_path / "model.safetensors").exists()
+    loaded, info = transformers.AutoModelForSeq2SeqLM.from_pretrained(str(tmp_path), output_loading_info=True)
+    assert not info["unexpected_keys"] and not info["missing_keys"] and report.missing == []
+    theirs = safetensors_numpy.load_file(str(FIXTURES / "t5_v1_0" / "expected" / "model.safetensors"))
+    state = loaded.state_dict()
+    assert all(np.array_equal(state[n].numpy(), v) for n, v in theirs.items())

@@ -126,8 +126,8 @@ def export(
         The checkpoint (prefix, directory, ``.index`` file; anything :func:`tfckpt.open` takes).
     outdir : str or PathLike
         The directory to write (created if needed).
-    model : str
-        ``"bert"``, ``"albert"``, ``"electra"`` or ``"t5"``.
+    model : str or Family
+        ``"bert"``, ``"albert"``, ``"electra"`` or ``"t5"`` (or a :class:`Family` of your own).
     part : str, optional
         ELECTRA: ``"discriminator"`` (default) or ``"generator"``.
     config : path or mapping, optional
@@ -225,8 +225,8 @@ class _Lookahead:
     """``get(name)`` that also starts loading the tensor written after ``name`` in a helper thread.
 
     The transposes (numpy copies, which release the GIL) of the next tensor then overlap the
-    file writes of this one: on BERT-base the export costs little more than a plain copy. At
-    most two loaded tensors are alive (the one being written and the next); untransformed
+    file writes of this one when a second core is free (docs/performance.md has the figures).
+    At most two loaded tensors are alive (the one being written and the next); untransformed
     tensors are views of the memory-mapped checkpoint and cost no memory.
     """
 

@@ -2,9 +2,12 @@
 
 The expectations under tests/fixtures/transformers/<case>/expected*/ are what transformers
 4.57's own ``load_tf_weights_in_{bert,albert,electra,t5}`` made of the TF checkpoints beside
-them, saved with ``save_pretrained`` (tests/fixtures/transformers/generate.py). All five
-converters ran on Google's names there (the ELECTRA one skips the Adam slots only by catching
-the AttributeError they raise), so no expectation had to be built by hand.
+them, saved with ``save_pretrained`` (tests/fixtures/transformers/generate.py); the converters
+ran on Google's pretraining names (the ELECTRA one skips the Adam slots only by catching the
+AttributeError they raise). On the fine-tuned BERT checkpoints (run_classifier.py's
+``output_weights``, run_squad.py's ``cls/squad/``) ``load_tf_weights_in_bert`` fails, so
+their expectations are its conversion of the shared body plus the heads placed by the mapping
+Google's code implies (``logits = x @ W.T + b``: torch's ``Linear`` layout, no transpose).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "transformers"
 # (case, model, part, expectation directory)
 CASES = [
     ("bert", "bert", None, "expected"),
+    ("bert_classifier", "bert", "classifier", "expected"),  # the 4.x converter fails: expectation by mapping
+    ("bert_squad", "bert", "squad", "expected"),  # likewise (generate.py checks it still fails)
     ("albert", "albert", None, "expected"),
     ("electra", "electra", "discriminator", "expected_discriminator"),
     ("electra", "electra", "generator", "expected_generator"),
@@ -248,13 +253,13 @@ def _ckpt_dtype(case: str, name: str) -> str:
 
 def test_unknown_tensors_are_all_named(tmp_path: Path) -> None:
     values = _model_variables("bert")
-    values["cls/squad/output_weights"] = np.zeros((2, 16), np.float32)
+    values["cls/ner/output_weights"] = np.zeros((2, 16), np.float32)
     values["bert/extra"] = np.zeros(3, np.float32)
     tfckpt.save(tmp_path / "ckpt" / "bert_model.ckpt", values)
-    with pytest.raises(InvalidArgumentError, match=r"2 tensors no transformers rule maps: bert/extra, cls/squad/output_weights"):
+    with pytest.raises(InvalidArgumentError, match=r"2 tensors no transformers rule maps: bert/extra, cls/ner/output_weights"):
         tt.export(tmp_path / "ckpt", tmp_path / "out", model="bert", num_heads=2)
     report = tt.export(tmp_path / "ckpt", tmp_path / "out", model="bert", num_heads=2, skip_unmatched=True)
-    assert report.unmatched == ["bert/extra", "cls/squad/output_weights"]
+    assert report.unmatched == ["bert/extra", "cls/ner/output_weights"]
 
 
 def test_wrong_family_or_part(tmp_path: Path) -> None:
@@ -302,6 +307,8 @@ def test_round_trip_gives_back_googles_variables(tmp_path: Path, case: str, mode
             assert names == {n for n in original if n.startswith(("generator", "electra/embeddings/"))}
         elif part == "discriminator":
             assert names == {n for n in original if not n.startswith("generator")}
+        elif part == "squad":
+            assert names == {n for n in original if not n.startswith("bert/pooler/")}
         else:
             assert names == set(original)
         for n in names:
@@ -310,6 +317,19 @@ def test_round_trip_gives_back_googles_variables(tmp_path: Path, case: str, mode
     google = json.loads((tmp_path / "tf" / tt.family(model).google_config).read_text())
     if model in ("bert", "albert"):
         assert google == json.loads(next(_ckpt(case).glob("*_config.json")).read_text())
+
+
+def test_fine_tuned_heads_are_parts(tmp_path: Path) -> None:
+    report = tt.export(_ckpt("bert_classifier"), tmp_path / "c", model="bert", part="classifier")
+    assert report.config["num_labels"] == 3 and report.auto_class == "AutoModelForSequenceClassification"
+    squad = tt.export(_ckpt("bert_squad"), tmp_path / "s", model="bert", part="squad")
+    assert set(squad.ignored.values()) == {"the pooler (BertForQuestionAnswering has none)"}
+    assert squad.auto_class == "AutoModelForQuestionAnswering"
+    default = tt.export(_ckpt("bert_classifier"), tmp_path / "p", model="bert")  # the pretraining part
+    assert default.ignored == {"output_weights": "a fine-tuning head (part='classifier' or 'squad' exports it)",
+                               "output_bias": "a fine-tuning head (part='classifier' or 'squad' exports it)"}
+    full = tt.export(_ckpt("bert"), tmp_path / "b", model="bert")
+    assert default.missing == sorted(hf for tf, hf in full.matched if tf.startswith("cls/"))
 
 
 def test_reverse_from_a_transformers_directory_with_tied_copies(tmp_path: Path) -> None:

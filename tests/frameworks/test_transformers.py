@@ -28,6 +28,8 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "transformers"
 # (case, model, part, expectation directory, outputs compared)
 CASES = [
     ("bert", "bert", None, "expected", ("prediction_logits", "seq_relationship_logits")),
+    ("bert_classifier", "bert", "classifier", "expected", ("logits",)),
+    ("bert_squad", "bert", "squad", "expected", ("start_logits", "end_logits")),
     ("albert", "albert", None, "expected", ("prediction_logits", "sop_logits")),
     ("electra", "electra", "discriminator", "expected_discriminator", ("logits",)),
     ("electra", "electra", "generator", "expected_generator", ("logits",)),

@@ -26,6 +26,9 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "transformers"
 CASES = [("bert", "bert", None), ("albert", "albert", None), ("electra", "electra", "discriminator"),
          ("electra", "electra", "generator"), ("t5_v1_0", "t5", None), ("t5_v1_1", "t5", None)]
 IDS = [f"{c}-{p}" if p else c for c, _, p in CASES]
+# Fine-tuned BERT: the 4.x converter fails on their heads, so only the round trips run on them.
+ROUND_TRIPS = [*CASES, ("bert_classifier", "bert", "classifier"), ("bert_squad", "bert", "squad")]
+ROUND_TRIP_IDS = [f"{c}-{p}" if p else c for c, _, p in ROUND_TRIPS]
 
 
 def _prefix(case: str) -> str:
@@ -42,6 +45,8 @@ def _tf_model_variables(case: str, part: str | None) -> dict[str, Any]:
         names = [n for n in names if n.startswith(("generator", "electra/embeddings/"))]
     elif part == "discriminator":
         names = [n for n in names if not n.startswith("generator")]
+    elif part == "squad":
+        names = [n for n in names if not n.startswith("bert/pooler/")]
     return {n: reader.get_tensor(n) for n in names}
 
 
@@ -58,7 +63,7 @@ def _check(prefix: Path, case: str, part: str | None, read_with_tf: Callable[...
             assert dtype == "float32" and np.array_equal(value, np.asarray(original[name]).astype(np.float32)), name
 
 
-@pytest.mark.parametrize("case,model,part", CASES, ids=IDS)
+@pytest.mark.parametrize("case,model,part", ROUND_TRIPS, ids=ROUND_TRIP_IDS)
 def test_tensorflow_reads_the_hand_off_back(handoff_input: Callable[[str], Path], read_with_tf: Callable[..., Any],
                                             case: str, model: str, part: str | None) -> None:
     directory = handoff_input("transformers") / (f"{case}-{part}" if part else case)
@@ -67,7 +72,7 @@ def test_tensorflow_reads_the_hand_off_back(handoff_input: Callable[[str], Path]
     _check(directory / "model.ckpt", case, part, read_with_tf, exact_dtype=case != "t5_v1_1")
 
 
-@pytest.mark.parametrize("case,model,part", CASES, ids=IDS)
+@pytest.mark.parametrize("case,model,part", ROUND_TRIPS, ids=ROUND_TRIP_IDS)
 def test_round_trip_read_by_tensorflow(tmp_path: Path, read_with_tf: Callable[..., Any], case: str, model: str,
                                        part: str | None) -> None:
     tt.export(FIXTURES / case / "tf", tmp_path / "hf", model=model, part=part, keep_dtype=True)

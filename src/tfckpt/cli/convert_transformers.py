@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("--to transformers (and --to tf1 from a transformers directory)")
     g.add_argument("--model", choices=["bert", "albert", "electra", "t5"], default=None,
                    help="the model family (with --to tf1: SRC is a transformers directory to convert back)")
-    g.add_argument("--part", default=None, metavar="PART", help="ELECTRA: discriminator (default) or generator")
+    g.add_argument("--part", default=None, metavar="PART", help="ELECTRA: discriminator (default) or generator; BERT: pretraining (default), classifier or squad")
     g.add_argument("--config", default=None, metavar="FILE",
                    help="Google's config file (default: bert_config.json / albert_config.json beside SRC, else shapes)")
     g.add_argument("--num-heads", type=int, default=None, metavar="N", help="attention heads, when no config tells")

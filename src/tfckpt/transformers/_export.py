@@ -129,7 +129,8 @@ def export(
     model : str or Family
         ``"bert"``, ``"albert"``, ``"electra"`` or ``"t5"`` (or a :class:`Family` of your own).
     part : str, optional
-        ELECTRA: ``"discriminator"`` (default) or ``"generator"``.
+        ELECTRA: ``"discriminator"`` (default) or ``"generator"``; BERT: ``"pretraining"``
+        (default), ``"classifier"`` (run_classifier.py) or ``"squad"`` (run_squad.py).
     config : path or mapping, optional
         Google's config file (or its content). Default: the family's file beside the
         checkpoint (``bert_config.json``, ``albert_config.json``), else shapes alone.

@@ -1,5 +1,11 @@
 """BERT (google-research/bert ``modeling.py`` and ``run_pretraining.py``) <-> ``BertForPreTraining``.
 
+Parts: ``pretraining`` (the default; ``BertForPreTraining``), and for fine-tuned checkpoints
+``classifier`` (run_classifier.py: ``BertForSequenceClassification``) and ``squad``
+(run_squad.py: ``BertForQuestionAnswering``). transformers 4.x's converter fails on these two
+heads (``output_weights`` at the top level has no module to point at); their rows follow
+Google's code, which multiplies by the transposed weights, i.e. torch's ``Linear`` layout.
+
 The knowledge of transformers 4.x's ``load_tf_weights_in_bert``, as rows: ``kernel`` ->
 ``weight`` transposed, ``gamma``/``beta`` -> ``weight``/``bias``, ``*_embeddings`` ->
 ``.weight``, ``cls/predictions/output_bias`` -> ``cls.predictions.bias``,
@@ -52,16 +58,35 @@ def embedding_rules(tf: str, hf: str) -> tuple[Rule, ...]:
     )
 
 
+_BODY: tuple[Rule, ...] = (*embedding_rules("bert/embeddings", "bert.embeddings"), *encoder_rules("bert", "bert"))
+_POOLER = dense_rules("bert/pooler/dense", "bert.pooler.dense")
+
 RULES: tuple[Rule, ...] = (
-    *embedding_rules("bert/embeddings", "bert.embeddings"),
-    *encoder_rules("bert", "bert"),
-    *dense_rules("bert/pooler/dense", "bert.pooler.dense"),
+    *_BODY,
+    *_POOLER,
     *dense_rules("cls/predictions/transform/dense", "cls.predictions.transform.dense"),
     *norm_rules("cls/predictions/transform/LayerNorm", "cls.predictions.transform.LayerNorm"),
     Rule("cls/predictions/output_bias", "cls.predictions.bias"),
     Rule("cls/seq_relationship/output_weights", "cls.seq_relationship.weight"),
     Rule("cls/seq_relationship/output_bias", "cls.seq_relationship.bias"),
 )
+
+#: run_classifier.py's head: ``output_weights`` [num_labels, hidden] is already torch's layout.
+CLASSIFIER_RULES: tuple[Rule, ...] = (
+    *_BODY,
+    *_POOLER,
+    Rule("output_weights", "classifier.weight"),
+    Rule("output_bias", "classifier.bias"),
+)
+
+#: run_squad.py's head: ``cls/squad/output_weights`` [2, hidden] (start, end) is torch's layout.
+SQUAD_RULES: tuple[Rule, ...] = (
+    *_BODY,
+    Rule("cls/squad/output_weights", "qa_outputs.weight"),
+    Rule("cls/squad/output_bias", "qa_outputs.bias"),
+)
+
+_FINE_TUNED = r"output_weights|output_bias|cls/squad/.*"
 
 #: ``BertConfig``'s fields in google-research/bert ``modeling.py`` (what ``bert_config.json`` holds).
 GOOGLE_FIELDS = (
@@ -90,7 +115,19 @@ SHAPES = {
 BERT = Family(
     name="bert",
     model_type="bert",
-    parts={"pretraining": Part("pretraining", RULES, "BertForPreTraining", "AutoModelForPreTraining", config_files=("bert_config.json",))},
+    parts={
+        "pretraining": Part("pretraining", RULES, "BertForPreTraining", "AutoModelForPreTraining",
+                            ignore=((_FINE_TUNED, "a fine-tuning head (part='classifier' or 'squad' exports it)"),),
+                            config_files=("bert_config.json",)),
+        "classifier": Part("classifier", CLASSIFIER_RULES, "BertForSequenceClassification", "AutoModelForSequenceClassification",
+                           ignore=((r"cls/.*", "a pretraining head (part='pretraining' exports it)"),),
+                           config_files=("bert_config.json",),
+                           derived={"num_labels": lambda c, s: s["classifier.weight"][0] if "classifier.weight" in s else None}),
+        "squad": Part("squad", SQUAD_RULES, "BertForQuestionAnswering", "AutoModelForQuestionAnswering",
+                      ignore=((r"bert/pooler/.*", "the pooler (BertForQuestionAnswering has none)"),
+                              (r"cls/(predictions|seq_relationship)/.*", "a pretraining head (part='pretraining' exports it)")),
+                      config_files=("bert_config.json",)),
+    },
     default_part="pretraining",
     ranges={"layer": "num_hidden_layers"},
     shapes=SHAPES,

@@ -26,6 +26,19 @@ from .writer import Writer, save
 
 __version__ = "0.1.0"
 
+# Whole-checkpoint tools (tfckpt.tools), imported on first use: the graph protos cost import time.
+_TOOLS = {"average": "average", "merge": "merge", "read_meta": "meta", "MetaGraph": "meta", "SavedModelInfo": "meta"}
+
+
+def __getattr__(name: str) -> object:
+    module = _TOOLS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tfckpt' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".tools.{module}", __name__), name)
+
+
 __all__ = [
     "Checkpoint",
     "CheckpointError",
@@ -38,6 +51,7 @@ __all__ = [
     "ObjectGraph",
     "UnsupportedError",
     "Writer",
+    "average",
     "convert_tf1_to_tf2",
     "convert_tf2_to_tf1",
     "get_checkpoint_state",
@@ -45,6 +59,7 @@ __all__ = [
     "list_variables",
     "load_checkpoint",
     "load_variable",
+    "merge",
     "open",
     "rename",
     "rename_plan",

@@ -118,6 +118,10 @@ class Writer:
         Start a new data shard before a tensor that would take the current one past this
         many bytes (a tensor larger than the limit gets a shard of its own). Default: one
         shard, as TensorFlow's ``SaveV2``.
+    partial : bool
+        This bundle is one worker's part of a checkpoint, to be completed by
+        :func:`tfckpt.merge`: the slices of a partitioned variable need not cover its full
+        shape (other workers write the rest), as with TensorFlow's ``BundleWriter``.
 
     Raises
     ------
@@ -134,13 +138,14 @@ class Writer:
     ...     w.add("global_step", np.int64(1))
     """
 
-    def __init__(self, prefix: str | os.PathLike[str], *, max_shard_size: int | None = None) -> None:
+    def __init__(self, prefix: str | os.PathLike[str], *, max_shard_size: int | None = None, partial: bool = False) -> None:
         self.prefix = os.fspath(prefix)
         if not self.prefix or self.prefix.endswith(os.sep):
             raise InvalidArgumentError(f"checkpoint prefix {self.prefix!r} must name a file prefix, not a directory")
         if max_shard_size is not None and max_shard_size <= 0:
             raise InvalidArgumentError(f"max_shard_size must be positive, got {max_shard_size}")
         self.max_shard_size = max_shard_size
+        self.partial = partial
         # Index entries are kept as rows of numbers and encoded all at once in finish()
         # (_bundle.encode_plain_entries): key -> _ENTRY_ROW-packed (prefix id, shard id,
         # offset, size, crc32c unmasked), where the prefix id names the entry's dtype and
@@ -355,7 +360,7 @@ class Writer:
                 self._entries[key] = self._entries.pop(encode_slice_key(key, *slices[0]))
                 continue
             covered = sum(int(np.prod(n)) for _, n in slices)
-            if covered != int(np.prod(full)):
+            if covered != int(np.prod(full)) and not self.partial:
                 raise InvalidArgumentError(
                     f"{key.decode('utf-8', 'surrogateescape')!r}: slices cover {covered} of {int(np.prod(full))} elements"
                 )

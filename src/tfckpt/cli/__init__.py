@@ -50,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     state.add_latest_parser(sub)
     tree.add_parser(sub)
     convert.add_parser(sub)
+    from . import average, merge, meta
+
+    average.add_parser(sub)
+    merge.add_parser(sub)
+    meta.add_parser(sub)
     return parser
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import EXIT_OK
+from ._common import EXIT_OK, CliError
 from ._output import human_count
 
 EXAMPLES = """\
@@ -30,10 +30,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tools.merge import merge, plan_merge
+    import os
 
+    from ..tools.merge import commit_merge, plan_merge
+
+    if os.path.isdir(args.dst) or args.dst.endswith(os.sep):
+        raise CliError(f"DST {args.dst!r} is a directory; merge writes a checkpoint prefix",
+                       f"e.g. {os.path.join(args.dst.rstrip(os.sep), 'model.ckpt')}")
+    if any(os.path.abspath(p) == os.path.abspath(args.dst) for p in args.inputs):
+        raise CliError(f"DST {args.dst!r} is also one of the parts")
     plan = plan_merge(args.inputs)
-    written = merge(args.inputs, args.dst, delete_inputs=args.delete_inputs)
+    written = commit_merge(plan, list(args.inputs), args.dst, delete_inputs=args.delete_inputs)
     print(f"wrote {written}: {human_count(len(plan.entries))} index entries, {len(plan.data_files)} data shards "
           f"from {len(args.inputs)} parts")
     return EXIT_OK

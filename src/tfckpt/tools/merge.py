@@ -42,7 +42,7 @@ from .._table import TableBuilder, iter_table
 from .._v2 import decode_name
 from ..errors import CorruptionError, InvalidArgumentError
 
-__all__ = ["MergePlan", "merge", "plan_merge"]
+__all__ = ["MergePlan", "commit_merge", "merge", "plan_merge"]
 
 PathLike = str | os.PathLike[str]
 
@@ -224,7 +224,11 @@ def merge(prefixes: Sequence[PathLike], dst: PathLike, *, delete_inputs: bool = 
     sources = [os.fspath(p) for p in prefixes]
     if any(os.path.abspath(s) == os.path.abspath(target) for s in sources):
         raise InvalidArgumentError(f"merge destination {target!r} is also one of its inputs")
-    plan = plan_merge(sources)
+    return commit_merge(plan_merge(sources), sources, target, delete_inputs=delete_inputs)
+
+
+def commit_merge(plan: MergePlan, sources: list[str], target: str, *, delete_inputs: bool = False) -> str:
+    """Write ``plan`` (from :func:`plan_merge` of ``sources``) at ``target``, atomically."""
     directory = os.path.dirname(target) or "."
     os.makedirs(directory, exist_ok=True)
     count = len(plan.data_files)

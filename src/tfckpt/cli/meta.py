@@ -95,3 +95,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"{file}: MetaGraphDef")
         _print_graph(info, args, style)
     return EXIT_OK
+
+
+def trainable_beside(prefix: str) -> set[str] | None:
+    """Checkpoint keys of the trainable variables, from the ``.meta`` graph beside a TF1
+    checkpoint; None when there is none (or it does not parse: listing must not fail on it)."""
+    import os
+
+    from ..errors import CheckpointError
+    from ..tools.meta import MetaGraph, read_meta
+
+    if not os.path.isfile(prefix + ".meta"):
+        return None
+    try:
+        meta = read_meta(prefix + ".meta")
+    except (CheckpointError, OSError):
+        return None
+    return meta.trainable_checkpoint_keys() if isinstance(meta, MetaGraph) else None

@@ -368,35 +368,7 @@ class Writer:
         return full_entries
 
     def _write_index(self, file: BinaryIO, encoded: dict[bytes, bytes]) -> None:
-        """Write the index table: the plain entries, encoded in bulk, and in key order
-        between them the ``encoded`` ones (the header first, then the full entries of
-        partitioned variables)."""
-        keys = sorted(self._entries)
-        table = TableBuilder(file)
-        start = 0
-        for key in sorted(encoded):
-            end = bisect.bisect_left(keys, key, start)
-            self._add_plain_entries(table, keys[start:end])
-            table.add(key, encoded[key])
-            start = end
-        self._add_plain_entries(table, keys[start:])
-        table.finish()
-
-    def _add_plain_entries(self, table: TableBuilder, keys: list[bytes]) -> None:
-        """Encode and add the entries of ``keys``, :data:`INDEX_CHUNK` at a time."""
-        prefix_lengths = np.array([len(p) for p in self._prefixes] or [0], np.int64)
-        width = int(prefix_lengths.max()) + _MAX_PLAIN_TAIL
-        for first in range(0, len(keys), INDEX_CHUNK):
-            chunk = keys[first : first + INDEX_CHUNK]
-            rows = np.frombuffer(b"".join(map(self._entries.__getitem__, chunk)), np.int64).reshape(-1, 5)
-            # The padded rows are as wide as the longest prefix (shape): bulk unless a few
-            # high-rank shapes among many small ones would make the padding dominate.
-            if len(chunk) >= BULK_MIN_ENTRIES and fits(len(chunk), width, int(prefix_lengths[rows[:, 0]].sum())):
-                values, lengths = encode_plain_entries(self._prefixes, rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4])
-                table.add_many(chunk, values, lengths)
-                continue
-            for key, (prefix_id, shard_id, offset, size, crc) in zip(chunk, rows.tolist()):
-                table.add(key, self._prefixes[prefix_id] + plain_entry_tail(shard_id, offset, size, mask_crc(crc)))
+        write_index(file, self._entries, self._prefixes, encoded)
 
     def _sync_shards(self) -> None:
         for shard in self._shards:
@@ -492,6 +464,40 @@ class Writer:
     def __del__(self) -> None:
         if getattr(self, "_state", "finished") == "open":
             self.abandon()
+
+
+def write_index(file: BinaryIO, entries: dict[bytes, bytes], prefixes: list[bytes], encoded: dict[bytes, bytes]) -> None:
+    """Write an index table: the plain ``entries`` (key -> :data:`_ENTRY_ROW`-packed row whose
+    prefix id indexes ``prefixes``), encoded in bulk, and in key order between them the
+    ``encoded`` ones (the header first, then the full entries of partitioned variables).
+    :func:`tfckpt.merge` writes its index through this too."""
+    keys = sorted(entries)
+    table = TableBuilder(file)
+    start = 0
+    for key in sorted(encoded):
+        end = bisect.bisect_left(keys, key, start)
+        _add_plain_entries(table, keys[start:end], entries, prefixes)
+        table.add(key, encoded[key])
+        start = end
+    _add_plain_entries(table, keys[start:], entries, prefixes)
+    table.finish()
+
+
+def _add_plain_entries(table: TableBuilder, keys: list[bytes], entries: dict[bytes, bytes], prefixes: list[bytes]) -> None:
+    """Encode and add the entries of ``keys``, :data:`INDEX_CHUNK` at a time."""
+    prefix_lengths = np.array([len(p) for p in prefixes] or [0], np.int64)
+    width = int(prefix_lengths.max()) + _MAX_PLAIN_TAIL
+    for first in range(0, len(keys), INDEX_CHUNK):
+        chunk = keys[first : first + INDEX_CHUNK]
+        rows = np.frombuffer(b"".join(map(entries.__getitem__, chunk)), np.int64).reshape(-1, 5)
+        # The padded rows are as wide as the longest prefix (shape): bulk unless a few
+        # high-rank shapes among many small ones would make the padding dominate.
+        if len(chunk) >= BULK_MIN_ENTRIES and fits(len(chunk), width, int(prefix_lengths[rows[:, 0]].sum())):
+            values, lengths = encode_plain_entries(prefixes, rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4])
+            table.add_many(chunk, values, lengths)
+            continue
+        for key, (prefix_id, shard_id, offset, size, crc) in zip(chunk, rows.tolist()):
+            table.add(key, prefixes[prefix_id] + plain_entry_tail(shard_id, offset, size, mask_crc(crc)))
 
 
 def save(

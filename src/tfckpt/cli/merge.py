@@ -41,6 +41,6 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"DST {args.dst!r} is also one of the parts")
     plan = plan_merge(args.inputs)
     written = commit_merge(plan, list(args.inputs), args.dst, delete_inputs=args.delete_inputs)
-    print(f"wrote {written}: {human_count(len(plan.entries))} index entries, {len(plan.data_files)} data shards "
+    print(f"wrote {written}: {human_count(plan.entry_count)} index entries, {len(plan.data_files)} data shards "
           f"from {len(args.inputs)} parts")
     return EXIT_OK

@@ -31,32 +31,49 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Final
 
 from .._atomic import remove_quietly
-from .._bundle import HEADER_KEY, BundleEntry, BundleHeader, data_filename, index_filename
+from .._bundle import HEADER_KEY, BundleEntry, BundleHeader, _decode_plain_entry, data_filename, index_filename, plain_entry_prefix
+from .._coding import unmask_crc
 from .._dtypes import DTYPES
 from .._shards import fsync_dir, put_back, remove_stale_shards, set_aside, temp_name
-from .._table import TableBuilder, iter_table
+from .._table import iter_table
 from .._v2 import decode_name
 from ..errors import CorruptionError, InvalidArgumentError
+from ..writer import write_index
 
 __all__ = ["MergePlan", "commit_merge", "merge", "plan_merge"]
 
 PathLike = str | os.PathLike[str]
 
 
+#: A plain entry's row for :func:`tfckpt.writer.write_index`: prefix id, shard id, offset,
+#: size, unmasked crc32c (the Writer's ``_ENTRY_ROW``).
+_ROW: Final = struct.Struct("<5q")
+
+
 @dataclass
 class MergePlan:
-    """What :func:`merge` will write: the header, the entries in key order, and the input data
-    files in their new shard order."""
+    """What :func:`merge` will write: the header, the entries, and the input data files in
+    their new shard order. Entries without slices are kept as packed rows (``rows``, with
+    ``prefixes`` holding the encoded dtype-and-shape fields they share) and encoded in bulk
+    as the Writer does; the full entries of partitioned variables are in ``sliced``."""
 
     header: BundleHeader
-    entries: dict[bytes, BundleEntry] = field(default_factory=dict)
+    rows: dict[bytes, bytes] = field(default_factory=dict)
+    prefixes: list[bytes] = field(default_factory=list)
+    sliced: dict[bytes, BundleEntry] = field(default_factory=dict)
     data_files: list[str] = field(default_factory=list)
     #: key -> the input prefix its entry came from (for error messages)
     origin: dict[bytes, str] = field(default_factory=dict)
+
+    @property
+    def entry_count(self) -> int:
+        return len(self.rows) + len(self.sliced)
 
 
 def _read_index(prefix: str) -> tuple[BundleHeader, list[tuple[bytes, bytes]]]:
@@ -82,6 +99,27 @@ def _overlaps(a: tuple[tuple[int, ...], tuple[int, ...]], b: tuple[tuple[int, ..
     return True
 
 
+def _add_slices(plan: MergePlan, key: bytes, entry: BundleEntry, prefix: str) -> None:
+    """Append the slices of ``entry`` (from ``prefix``) to the full entry seen before."""
+    name = decode_name(key)
+    other = plan.origin[key]
+    existing = plan.sliced.get(key)
+    if existing is None or not entry.slices:
+        raise InvalidArgumentError(f"tensor {name!r} is in both {other} and {prefix} (a tensor can be saved by one worker only)")
+    if (existing.dtype, existing.shape) != (entry.dtype, entry.shape):
+        raise InvalidArgumentError(
+            f"partitioned variable {name!r}: {other} has {DTYPES[existing.dtype].name}{list(existing.shape)}, "
+            f"{prefix} has {DTYPES[entry.dtype].name}{list(entry.shape)}"
+        )
+    for s in entry.slices:
+        clash = next((t for t in existing.slices if _overlaps(s, t, entry.shape)), None)
+        if clash is not None:
+            raise InvalidArgumentError(
+                f"partitioned variable {name!r}: the slice at {list(s[0])} from {prefix} overlaps the slice at {list(clash[0])} from {other}"
+            )
+    plan.sliced[key] = replace(existing, slices=existing.slices + entry.slices)
+
+
 def plan_merge(prefixes: Sequence[PathLike]) -> MergePlan:
     """Read the indexes of ``prefixes`` and work out the merged index (see the module docs).
 
@@ -99,14 +137,17 @@ def plan_merge(prefixes: Sequence[PathLike]) -> MergePlan:
     if not names:
         raise InvalidArgumentError("merge needs at least one input prefix")
     plan: MergePlan | None = None
-    shard_ids: dict[str, int] = {}
+    shard_ids: dict[str, int] = {}  # input data file -> new shard id, in order of first use
+    prefix_ids: dict[tuple[int, tuple[int, ...]], int] = {}
     total_shards = 0
     all_files: list[str] = []
+    pack = _ROW.pack
     for prefix in names:
         header, items = _read_index(prefix)
         path = index_filename(prefix)
         total_shards += header.num_shards
-        all_files += [data_filename(prefix, i, header.num_shards) for i in range(header.num_shards)]
+        files = [data_filename(prefix, i, header.num_shards) for i in range(header.num_shards)]
+        all_files += files
         if plan is None:
             plan = MergePlan(header)
         else:
@@ -118,35 +159,32 @@ def plan_merge(prefixes: Sequence[PathLike]) -> MergePlan:
                     f"{prefix}: format version {header.producer}/{header.min_consumer} differs from {names[0]}'s "
                     f"{first.producer}/{first.min_consumer}"
                 )
-        entries = plan.entries
+        rows, origin = plan.rows, plan.origin
+        new_ids: dict[int, int] = {}  # this input's shard id -> new shard id
         for key, value in items:
-            name = decode_name(key)
-            entry = BundleEntry.decode(value, path, name)
-            existing = entries.get(key)
-            if existing is not None:
-                other = plan.origin[key]
-                if not existing.slices or not entry.slices:
-                    raise InvalidArgumentError(f"tensor {name!r} is in both {other} and {prefix} (a tensor can be saved by one worker only)")
-                if (existing.dtype, existing.shape) != (entry.dtype, entry.shape):
-                    raise InvalidArgumentError(
-                        f"partitioned variable {name!r}: {other} has {DTYPES[existing.dtype].name}{list(existing.shape)}, "
-                        f"{prefix} has {DTYPES[entry.dtype].name}{list(entry.shape)}"
-                    )
-                for s in entry.slices:
-                    clash = next((t for t in existing.slices if _overlaps(s, t, entry.shape)), None)
-                    if clash is not None:
-                        raise InvalidArgumentError(
-                            f"partitioned variable {name!r}: the slice at {list(s[0])} from {prefix} overlaps "
-                            f"the slice at {list(clash[0])} from {other}"
-                        )
-                entries[key] = replace(existing, slices=existing.slices + entry.slices)
+            if key in origin:
+                _add_slices(plan, key, BundleEntry.decode(value, path, decode_name(key)), prefix)
                 continue
-            if entry.shard_id >= header.num_shards:
-                raise CorruptionError(f"entry names shard {entry.shard_id} of a bundle of {header.num_shards}", path=path, tensor=name)
-            source = data_filename(prefix, entry.shard_id, header.num_shards)
-            new_id = shard_ids.setdefault(source, len(shard_ids))
-            entries[key] = replace(entry, shard_id=new_id)
-            plan.origin[key] = prefix
+            plain = _decode_plain_entry(value)  # (dtype, shape, shard, offset, size, crc) of a plain entry
+            entry = None
+            if plain is None:
+                entry = BundleEntry.decode(value, path, decode_name(key))
+                plain = (entry.dtype, entry.shape, entry.shard_id, entry.offset, entry.size, entry.crc32c)
+            dtype, shape, shard, offset, size, crc = plain
+            new_id = new_ids.get(shard)
+            if new_id is None:
+                if shard >= header.num_shards:
+                    raise CorruptionError(f"entry names shard {shard} of a bundle of {header.num_shards}", path=path, tensor=decode_name(key))
+                new_id = new_ids[shard] = shard_ids.setdefault(files[shard], len(shard_ids))
+            origin[key] = prefix
+            if entry is not None and entry.slices:
+                plan.sliced[key] = replace(entry, shard_id=new_id)
+                continue
+            prefix_id = prefix_ids.get((dtype, shape))
+            if prefix_id is None:
+                prefix_id = prefix_ids[dtype, shape] = len(plan.prefixes)
+                plan.prefixes.append(plain_entry_prefix(dtype, shape))
+            rows[key] = pack(prefix_id, new_id, offset, size, unmask_crc(crc))
     assert plan is not None
     # Files no entry names keep their bytes and take the ids after the named ones, so the
     # summed shard count in the header matches the files.
@@ -244,11 +282,8 @@ def commit_merge(plan: MergePlan, sources: list[str], target: str, *, delete_inp
             temps.append((temp, _place(source, temp, delete_inputs)))
         index_temp = temp_name(index_filename(target))
         with open(index_temp, "wb") as f:
-            table = TableBuilder(f)
-            table.add(HEADER_KEY, plan.header.encode())
-            for key in sorted(plan.entries):
-                table.add(key, plan.entries[key].encode())
-            table.finish()
+            encoded = {key: entry.encode() for key, entry in plan.sliced.items()}
+            write_index(f, plan.rows, plan.prefixes, {HEADER_KEY: plan.header.encode(), **encoded})
             f.flush()
             os.fsync(f.fileno())
         for (temp, _), final in zip(temps, finals):

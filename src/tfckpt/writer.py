@@ -69,6 +69,7 @@ from ._shards import (
     WRITEBACK_CHUNK,
     Background,
     Shard,
+    drop_backups,
     fsync_dir,
     put_back,
     remove_stale_shards,
@@ -431,9 +432,7 @@ class Writer:
             raise
         finally:
             if committed:
-                for _, _, backup in placed:
-                    if backup is not None:
-                        remove_quietly(backup)
+                drop_backups(placed)
         self._state = "finished"
         remove_stale_shards(self.prefix, count)
         fsync_dir(directory)

@@ -40,7 +40,7 @@ from .._atomic import remove_quietly
 from .._bundle import HEADER_KEY, BundleEntry, BundleHeader, _decode_plain_entry, data_filename, index_filename, plain_entry_prefix
 from .._coding import unmask_crc
 from .._dtypes import DTYPES
-from .._shards import fsync_dir, put_back, remove_stale_shards, set_aside, temp_name
+from .._shards import drop_backups, fsync_dir, put_back, remove_stale_shards, set_aside, temp_name
 from .._table import iter_table
 from .._v2 import decode_name
 from ..errors import CorruptionError, InvalidArgumentError
@@ -300,9 +300,7 @@ def commit_merge(plan: MergePlan, sources: list[str], target: str, *, delete_inp
         raise
     finally:
         if committed:
-            for _, _, backup in placed:
-                if backup is not None:
-                    remove_quietly(backup)
+            drop_backups(placed)
     remove_stale_shards(target, count)
     if delete_inputs:
         _delete_inputs(sources, plan.data_files, directory)

@@ -107,3 +107,17 @@ def test_disagreements_name_the_tensor_and_both_checkpoints(tmp_path: Path) -> N
     with pytest.raises(tfckpt.NotFoundError, match="state file"):
         tfckpt.average(tmp_path, tmp_path / "out")
     assert not (tmp_path / "out.index").exists()
+
+
+def test_signed_zeros_nans_and_complex_as_tensor2tensor(tmp_path: Path) -> None:
+    values = [np.array([-0.0, -0.0, 1.0, np.nan, np.inf], np.float32), np.array([-0.0, 0.0, -1.0, 2.0, 1.0], np.float32)]
+    cplx = [np.array([1 + 2j, -0.0 - 0.0j], np.complex64), np.array([3 - 1j, -0.0 - 0.0j], np.complex64)]
+    paths = []
+    for i in range(2):
+        paths.append(str(tmp_path / f"c{i}"))
+        tfckpt.save(paths[-1], {"v": values[i], "c": cplx[i]})
+    tfckpt.average(paths, tmp_path / "avg")
+    with tfckpt.open(tmp_path / "avg") as out:
+        assert out["v"].tobytes() == _t2t(paths, "v").tobytes()  # -0.0 and -0.0 average to +0.0
+        want = ((np.zeros(2, np.complex128) + cplx[0] + cplx[1]) / 2).astype(np.complex64)
+        assert out["c"].tobytes() == want.tobytes()

@@ -237,19 +237,24 @@ def _mean(ckpts: list[Checkpoint], key: str, acc_dtype: type, factors: list[floa
     total = len(ckpts) if factors is None else sum(factors)
     acc: np.ndarray = np.empty(min(BLOCK_ELEMENTS, flat.size), acc_dtype)
     scratch: np.ndarray = np.empty_like(acc) if factors is not None else acc
+    fused = out.dtype.kind != "V"  # numpy casts into its own dtypes inside the ufunc; ml_dtypes via astype
     for start in range(0, flat.size, BLOCK_ELEMENTS):
         end = min(start + BLOCK_ELEMENTS, flat.size)
         block = acc[: end - start]
-        block.fill(0)  # 0 + x, not x: -0.0 averages to 0.0 as in tensor2tensor's np.zeros accumulator
         for i, x in enumerate(inputs):
-            if factors is None:
-                np.add(block, x[start:end], out=block, casting="unsafe")
-            else:
+            if factors is not None:
                 weighted = scratch[: end - start]
                 np.multiply(x[start:end], factors[i], out=weighted, dtype=acc.dtype, casting="unsafe")
-                np.add(block, weighted, out=block)
-        np.divide(block, total, out=block)
-        flat[start:end] = block.astype(out.dtype) if out.dtype.kind == "V" else block
+                np.add(block if i else 0.0, weighted, out=block)
+            elif i:
+                np.add(block, x[start:end], out=block, casting="unsafe")
+            else:  # x + 0.0 is tensor2tensor's np.zeros(...) + x, -0.0 becoming 0.0 included
+                np.add(x[start:end], 0.0, out=block, dtype=acc.dtype, casting="unsafe")
+        if fused:
+            np.divide(block, total, out=flat[start:end], casting="unsafe")
+        else:
+            np.divide(block, total, out=block)
+            flat[start:end] = block.astype(out.dtype)
     return out
 
 

@@ -14,6 +14,8 @@ TensorFlow-compatible functions (``load_checkpoint``, ``list_variables``, ``load
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .checkpoint import Checkpoint, open
 from .compat import CheckpointReader, DType, list_variables, load_checkpoint, load_variable
 from .convert import convert_tf1_to_tf2, convert_tf2_to_tf1, rename, rename_plan
@@ -25,6 +27,11 @@ from .state import get_checkpoint_state, latest_checkpoint, update_checkpoint_st
 from .writer import Writer, save
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # for type checkers; at run time __getattr__ imports them on first use
+    from .tools.average import average
+    from .tools.merge import merge
+    from .tools.meta import MetaGraph, SavedModelInfo, read_meta
 
 # Whole-checkpoint tools (tfckpt.tools), imported on first use: the graph protos cost import time.
 _TOOLS = {"average": "average", "merge": "merge", "read_meta": "meta", "MetaGraph": "meta", "SavedModelInfo": "meta"}
@@ -47,8 +54,10 @@ __all__ = [
     "CorruptionError",
     "DType",
     "InvalidArgumentError",
+    "MetaGraph",
     "NotFoundError",
     "ObjectGraph",
+    "SavedModelInfo",
     "UnsupportedError",
     "Writer",
     "average",
@@ -61,6 +70,7 @@ __all__ = [
     "load_variable",
     "merge",
     "open",
+    "read_meta",
     "rename",
     "rename_plan",
     "save",

@@ -102,3 +102,12 @@ def test_truncated_graph_files_raise_only_corruption_errors() -> None:
                 tfckpt.read_meta(p)
             except tfckpt.CorruptionError:
                 pass
+
+
+def test_import_tfckpt_does_not_import_the_tools_or_the_graph_protos() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, tfckpt; print(sorted(m for m in sys.modules if m.startswith(('tfckpt.tools', 'tfckpt.proto.meta_graph'))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -14,7 +14,9 @@ and hidden sizes are kept):
   into a float64 accumulator with numpy, dividing at the end; nothing written (the floor:
   reading and adding the same bytes);
 * ``tf.train.load_checkpoint + numpy``: tensor2tensor's ``avg_checkpoints`` loop (a float64
-  ``np.zeros`` accumulator, ``+= reader.get_tensor(name)``, ``/=`` the count); nothing written.
+  ``np.zeros`` accumulator, ``+= reader.get_tensor(name)``, ``/=`` the count); nothing written;
+  and the same followed by ``tf.raw_ops.SaveV2`` of the averages (the same work as tfckpt's,
+  except that TensorFlow does not fsync).
 
 Rounds are interleaved (each round runs every case once, in rotating order) and files are
 warmed into the page cache before each timed run, because the machine may be shared; the
@@ -91,18 +93,26 @@ def floor(paths: list[str]) -> None:
             c.close()
 
 
-def tf_path(tf: object, paths: list[str]) -> None:
+def tf_path(tf: object, paths: list[str], out: str | None = None) -> None:
+    """tensor2tensor's loop; with ``out``, the averages are then saved with ``SaveV2`` (which,
+    unlike tfckpt, does not fsync), as avg_checkpoints saves them with a Saver."""
     readers = [tf.train.load_checkpoint(p) for p in paths]  # type: ignore[attr-defined]
     shapes = readers[-1].get_variable_to_shape_map()
     dtypes = readers[-1].get_variable_to_dtype_map()
+    averaged = {}
     for name in sorted(shapes):
         if dtypes[name].name != "float32":
+            averaged[name] = readers[-1].get_tensor(name)
             continue
         acc = np.zeros(shapes[name])
         for r in readers:
             acc += r.get_tensor(name)
         acc /= len(readers)
-        acc.astype(np.float32)
+        averaged[name] = acc.astype(np.float32)
+    if out is not None:
+        names = list(averaged)
+        tf.raw_ops.SaveV2(prefix=out, tensor_names=names, shape_and_slices=[""] * len(names),  # type: ignore[attr-defined]
+                          tensors=[averaged[n] for n in names])
 
 
 def main() -> int:
@@ -123,8 +133,10 @@ def main() -> int:
             "tfckpt": lambda: tfckpt.average(paths, out),
             "floor": lambda: floor(paths),
         }
+        tf_out = os.path.join(d, "avg_tf", "model.ckpt")
         if tf is not None:
             cases["TensorFlow"] = lambda: tf_path(tf, paths)
+            cases["TensorFlow+save"] = lambda: tf_path(tf, paths, tf_out)
         tfckpt.average(paths, out)  # untimed: check the output once (and warm up)
         with tfckpt.open(out) as avg, tfckpt.open(paths[0]) as first:
             assert sorted(avg) == sorted(first)
@@ -133,8 +145,9 @@ def main() -> int:
             order = list(cases)[r % len(cases):] + list(cases)[: r % len(cases)]
             for lib in order:
                 def setup() -> None:
-                    if os.path.exists(out + ".index"):
-                        remove_checkpoint(out)
+                    for prefix in (out, tf_out):
+                        if os.path.exists(prefix + ".index"):
+                            remove_checkpoint(prefix)
                     warm(files)
 
                 times[lib] += measure(cases[lib], repeat=1, setup=setup)
@@ -144,6 +157,7 @@ def main() -> int:
     report.add(Row("average", "floor", times["floor"], nbytes, "tfckpt.open + numpy sum, nothing written"))
     if tf is not None:
         report.add(Row("average", "TensorFlow", times["TensorFlow"], nbytes, "load_checkpoint + numpy, nothing written"))
+        report.add(Row("average", "TensorFlow", times["TensorFlow+save"], nbytes, "load_checkpoint + numpy, then SaveV2"))
     report.print()
     return 0
 

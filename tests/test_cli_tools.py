@@ -80,3 +80,5 @@ def test_meta_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     code, _, err = run(capsys, "meta", str(META / "tf1_graph" / "model.ckpt-1.data-00000-of-00001"))
     assert code == 2 and "not a graph" in err
+    code, _, err = run(capsys, "meta", str(Path(__file__).parent / "fixtures" / "tf2_nested" / "ckpt-1"))
+    assert code == 2 and "no .meta graph beside this checkpoint" in err and "tfckpt tree" in err

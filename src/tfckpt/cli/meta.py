@@ -9,7 +9,7 @@ import json
 import sys
 from typing import Any
 
-from ._common import EXIT_OK, shape_str
+from ._common import EXIT_OK, CliError, shape_str
 from ._output import Style, table
 
 EXAMPLES = """\
@@ -78,7 +78,11 @@ def _print_graph(graph: Any, args: argparse.Namespace, style: Style, indent: str
 def run(args: argparse.Namespace) -> int:
     from ..tools.meta import SavedModelInfo, _graph_file, read_meta
 
-    info = read_meta(args.path)
+    try:
+        info = read_meta(args.path)
+    except FileNotFoundError as e:
+        hint = "a TF2 checkpoint keeps its object graph inside: 'tfckpt tree PATH' shows it" if ".meta" in str(e.filename) else None
+        raise CliError(f"{e.filename}: {e.strerror}", hint) from None
     if args.json:
         json.dump(dataclasses.asdict(info), sys.stdout, indent=1)
         sys.stdout.write("\n")

@@ -248,14 +248,11 @@ def _graph_file(path: str) -> str:
         if metas:
             return os.path.join(path, metas[-1])
         raise FileNotFoundError(2, f"no {SAVED_MODEL_FILE} or .meta file in this directory", path)
-    if not os.path.exists(path):
-        for suffix in (".meta",):
-            if os.path.isfile(path + suffix):
-                return path + suffix
-        if path.endswith(".index") and os.path.isfile(path[: -len(".index")] + ".meta"):
-            return path[: -len(".index")] + ".meta"
-    elif path.endswith(".index") and os.path.isfile(path[: -len(".index")] + ".meta"):
-        return path[: -len(".index")] + ".meta"
+    stem = path[: -len(".index")] if path.endswith(".index") else path
+    if (stem != path or not os.path.exists(path)) and os.path.isfile(stem + ".meta"):
+        return stem + ".meta"
+    if not os.path.exists(path) and os.path.isfile(stem + ".index"):
+        raise FileNotFoundError(2, "no .meta graph beside this checkpoint (only TF1 Savers write one)", stem + ".meta")
     return path
 
 

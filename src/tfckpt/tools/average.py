@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import ExitStack
 from typing import Final
 
 import numpy as np
@@ -179,8 +178,10 @@ def average(
             raise InvalidArgumentError(f"{len(factors)} weights for {len(paths)} checkpoints")
         if any(not np.isfinite(w) or w < 0 for w in factors) or sum(factors) <= 0:
             raise InvalidArgumentError(f"weights must be finite, non-negative and not all zero, got {factors}")
-    with ExitStack() as stack:
-        ckpts = [stack.enter_context(open_checkpoint(p)) for p in paths]
+    ckpts: list[Checkpoint] = []
+    try:
+        for p in paths:
+            ckpts.append(open_checkpoint(p))
         newest = ckpts[-1]
         keys = _keys(newest, skip_optimizer)
         _check_alike(ckpts, keys)
@@ -202,7 +203,9 @@ def average(
                 if pending is not None:
                     wait([pending])  # before the writer is finished or abandoned
         return writer.prefix
-    raise AssertionError("unreachable")  # pragma: no cover - mypy: ExitStack may swallow
+    finally:
+        for ckpt in ckpts:
+            ckpt.close()
 
 
 #: Elements accumulated per step: the float64 (or complex128) block stays in the CPU cache

@@ -308,16 +308,12 @@ class BundleReader:
             )
 
     def close(self) -> None:
+        # Drop the maps rather than closing them: read()'s fast-path arrays are built over
+        # the mmap object, which keeps it referenced but holds no buffer export, so
+        # mmap.close() would succeed and unmap memory they still point into. Each map is
+        # unmapped when its last array goes (at once when there is none).
         self._fast.clear()  # its entries point into the maps
-        for view in self._views.values():
-            view.release()
         self._views.clear()
-        for buf in self._maps.values():
-            if isinstance(buf, mmap.mmap):
-                try:
-                    buf.close()
-                except BufferError:
-                    pass  # zero-copy arrays still use it; it is unmapped when the last one goes
         self._maps.clear()
 
 

@@ -47,25 +47,37 @@ def load_arrays(
     if isinstance(names, (str, bytes)):
         raise InvalidArgumentError(f"names must be a list of tensor names (or a mapping), not the single name {names!r}")
     with open_checkpoint(path, verify=verify, writable=not copy) as ckpt:
-        if names is None:
-            pairs = [(key, key) for key in ckpt if ckpt.dtype(key) not in _NO_ARRAY]
-            skipped = [key for key in ckpt if key != OBJECT_GRAPH_KEY and ckpt.dtype(key) in _NO_ARRAY]
-            if skipped:
-                shown = ", ".join(repr(k) for k in skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
-                warnings.warn(
-                    f"{ckpt.prefix}: skipped {len(skipped)} string/variant tensor(s) {framework} cannot hold: {shown} "
-                    "(read them as numpy with tfckpt.open)",
-                    stacklevel=3,
-                )
-        else:
+        if names is not None:
             pairs = list(names.items()) if isinstance(names, Mapping) else [(key, key) for key in names]
-        for _, key in pairs:
-            if ckpt.dtype(key) in _NO_ARRAY:
-                raise UnsupportedError(
-                    f"{key!r} in {ckpt.prefix} is a {ckpt.dtype(key)} tensor, which {framework} cannot hold; "
-                    f"read it with tfckpt.open({ckpt.prefix!r})[{key!r}]"
-                )
-        return {name: ckpt.get_tensor(key, copy=copy) for name, key in pairs}
+            for _, key in pairs:
+                if ckpt.dtype(key) in _NO_ARRAY:
+                    raise UnsupportedError(
+                        f"{key!r} in {ckpt.prefix} is a {ckpt.dtype(key)} tensor, which {framework} cannot hold; "
+                        f"read it with tfckpt.open({ckpt.prefix!r})[{key!r}]"
+                    )
+            return {name: ckpt.get_tensor(key, copy=copy) for name, key in pairs}
+        # Everything: read first and look at the dtype only for what is not a plain array
+        # (asking each tensor's dtype up front would cost as much as the reads themselves).
+        arrays, skipped = {}, []
+        for key in ckpt:
+            try:
+                arr = ckpt.get_tensor(key, copy=copy)
+            except UnsupportedError:
+                if ckpt.dtype(key) != "variant":
+                    raise
+                arr = None
+            if arr is not None and arr.dtype != object:
+                arrays[key] = arr
+            elif key != OBJECT_GRAPH_KEY:  # strings and variants
+                skipped.append(key)
+        if skipped:
+            shown = ", ".join(repr(k) for k in skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+            warnings.warn(
+                f"{ckpt.prefix}: skipped {len(skipped)} string/variant tensor(s) {framework} cannot hold: {shown} "
+                "(read them as numpy with tfckpt.open)",
+                stacklevel=3,
+            )
+        return arrays
 
 
 def nest(flat: Mapping[str, Any]) -> dict[str, Any]:

@@ -187,3 +187,14 @@ def test_tensorflow_reads_what_jax_wrote(handoff_dir) -> None:
             for path, leaf in leaves
         }
     (out / "expected.json").write_text(json.dumps({"prefix": "model.ckpt-1", "tensors": expected}, indent=1))
+
+
+def test_a_checkpoint_tensorflow_wrote_loads_as_tfckpt_reads_it(fixtures_dir: Path) -> None:
+    """Every dtype TF stores (tests/fixtures/all_dtypes, written by TensorFlow), bit for bit."""
+    with jax.enable_x64(True):
+        with pytest.warns(UserWarning, match=r"skipped 6 string/variant tensor\(s\)"):
+            loaded = tfckpt.jax.load(fixtures_dir / "all_dtypes")
+        with tfckpt.open(fixtures_dir / "all_dtypes") as ckpt:
+            assert sorted(loaded) == [k for k in ckpt if ckpt.dtype(k) not in ("string", "variant")]
+            for name, x in loaded.items():
+                assert x.dtype == ckpt[name].dtype and bytes_of(x) == bytes_of(ckpt[name]), name

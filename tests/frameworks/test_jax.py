@@ -44,16 +44,6 @@ def bytes_of(x: object) -> bytes:
     return np.ascontiguousarray(np.asarray(x)).tobytes()
 
 
-def mapped_file_ranges(path: Path) -> list[tuple[int, int]]:
-    ranges = []
-    for line in Path("/proc/self/maps").read_text().splitlines():
-        fields = line.split(maxsplit=5)
-        if len(fields) == 6 and fields[5] == str(path):
-            start, end = (int(x, 16) for x in fields[0].split("-"))
-            ranges.append((start, end))
-    return ranges
-
-
 @pytest.mark.parametrize("name", JAX_DTYPES + JAX_DTYPES_X64)
 def test_every_jax_dtype_round_trips_bit_for_bit(tmp_path: Path, name: str) -> None:
     with jax.enable_x64(name in JAX_DTYPES_X64):
@@ -143,12 +133,12 @@ def test_64_bit_tensors_without_x64_warn_only_when_a_value_changes(tmp_path: Pat
         assert loaded["big"].dtype == np.int64 and int(loaded["big"][0]) == 2**40
 
 
-def test_aligned_tensors_load_zero_copy_from_the_mapping(tmp_path: Path) -> None:
+def test_aligned_tensors_load_zero_copy_from_the_mapping(tmp_path: Path, mapped_ranges) -> None:
     # 4096 float32 (16 KiB) at offset 0, then another at 16 KiB: both 64-byte aligned.
     tfckpt.save(tmp_path / "m", {"a": np.arange(4096, dtype=np.float32), "b": np.ones(4096, np.float32)})
     shard = (tmp_path / "m.data-00000-of-00001").resolve()
     loaded = tfckpt.jax.load(tmp_path / "m")
-    ranges = mapped_file_ranges(shard)
+    ranges = mapped_ranges(shard)
     for x in loaded.values():
         pointer = x.unsafe_buffer_pointer()
         assert any(lo <= pointer < hi for lo, hi in ranges)

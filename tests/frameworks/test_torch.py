@@ -51,17 +51,6 @@ def tensor_span(t: torch.Tensor) -> tuple[int, int]:
     return t.data_ptr(), t.data_ptr() + t.numel() * t.element_size()
 
 
-def mapped_file_ranges(path: Path) -> list[tuple[int, int]]:
-    """Address ranges where this process maps ``path`` (Linux /proc/self/maps)."""
-    ranges = []
-    for line in Path("/proc/self/maps").read_text().splitlines():
-        fields = line.split(maxsplit=5)
-        if len(fields) == 6 and fields[5] == str(path):
-            start, end = (int(x, 16) for x in fields[0].split("-"))
-            ranges.append((start, end))
-    return ranges
-
-
 # -- writing from torch ---------------------------------------------------------------
 
 
@@ -211,11 +200,11 @@ def test_every_tensorflow_dtype_loads_keeping_its_type_or_widened_exactly(tmp_pa
         np.testing.assert_array_equal(t.to(wide[0]).numpy(), arr.astype(wide[1]), err_msg=name)
 
 
-def test_load_is_zero_copy_from_a_private_mapping_of_the_shard(tmp_path: Path) -> None:
+def test_load_is_zero_copy_from_a_private_mapping_of_the_shard(tmp_path: Path, mapped_ranges) -> None:
     tfckpt.save(tmp_path / "m", {"a": np.arange(4096, dtype=np.float32), "b": np.ones(3, ml_dtypes.bfloat16)})
     shard = (tmp_path / "m.data-00000-of-00001").resolve()
     loaded = tfckpt.torch.load(tmp_path / "m")
-    ranges = mapped_file_ranges(shard)
+    ranges = mapped_ranges(shard)
     assert ranges, "the data shard is not mapped"
     for t in loaded.values():
         start, end = tensor_span(t)
@@ -226,10 +215,10 @@ def test_load_is_zero_copy_from_a_private_mapping_of_the_shard(tmp_path: Path) -
     assert permissions == {"rw-p"}  # writable, private: copy-on-write
 
 
-def test_copy_true_owns_its_memory(tmp_path: Path) -> None:
+def test_copy_true_owns_its_memory(tmp_path: Path, mapped_ranges) -> None:
     tfckpt.save(tmp_path / "m", {"a": np.arange(4096, dtype=np.float32)})
     t = tfckpt.torch.load(tmp_path / "m", copy=True)["a"]
-    assert not any(lo <= t.data_ptr() < hi for lo, hi in mapped_file_ranges((tmp_path / "m.data-00000-of-00001").resolve()))
+    assert not any(lo <= t.data_ptr() < hi for lo, hi in mapped_ranges(tmp_path / "m.data-00000-of-00001"))
 
 
 def test_in_place_writes_never_reach_the_file_and_raise_no_warning(tmp_path: Path) -> None:

@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import tfckpt.torch
 
+    torch.set_num_threads(1)  # the "+ sum" rows: one thread each, steadier on a shared machine
     prefix, st_path = generate(args.dir)
     files = [prefix + ".index", prefix + ".data-00000-of-00001"]
     nbytes = os.path.getsize(files[1])

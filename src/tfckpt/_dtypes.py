@@ -100,7 +100,6 @@ def dtype_for_array(dtype: np.dtype) -> DTypeInfo | None:
     return None if enum is None else DTYPES[enum]
 
 
-
 # -- PyTorch's dtypes (written by :mod:`._tensors`, read by :mod:`tfckpt.torch`) -------------
 
 #: ``torch.<name>`` dtypes that are the TensorFlow dtype of the same name. torch's

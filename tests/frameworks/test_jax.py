@@ -188,3 +188,16 @@ def test_a_checkpoint_tensorflow_wrote_loads_as_tfckpt_reads_it(fixtures_dir: Pa
             assert sorted(loaded) == [k for k in ckpt if ckpt.dtype(k) not in ("string", "variant")]
             for name, x in loaded.items():
                 assert x.dtype == ckpt[name].dtype and bytes_of(x) == bytes_of(ckpt[name]), name
+
+
+def test_a_tf1_bert_checkpoint_nests_once_its_optimizer_slots_are_left_out() -> None:
+    """examples/bert_tiny (written by TensorFlow) holds ``<var>/adam_m`` beside ``<var>``."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "bert_tiny"
+    with pytest.raises(tfckpt.InvalidArgumentError, match="is a tensor itself"):
+        tfckpt.jax.load(example, nested=True)
+    with tfckpt.open(example) as ckpt:
+        variables = ckpt.variables()
+        tree = tfckpt.jax.load(example, names=variables, nested=True)
+        kernel = ckpt["bert/encoder/layer_0/attention/self/query/kernel"]
+    assert tree["bert"]["encoder"]["layer_0"]["attention"]["self"]["query"]["kernel"].shape == kernel.shape
+    assert len(jax.tree_util.tree_leaves(tree)) == len(variables)

@@ -223,8 +223,9 @@ class Writer:
     def add(self, name: str, value: ArrayLike, *, dtype: str | None = None) -> None:
         """Write tensor ``name`` now.
 
-        ``value`` is a numpy array (any supported dtype, any memory order), a numpy or
-        Python scalar, or a (nested) sequence; ``str``/``bytes`` data becomes a string
+        ``value`` is a numpy array (any supported dtype, any memory order), a
+        ``torch.Tensor`` or ``jax.Array`` (or any DLPack or ``__array__`` producer), a numpy
+        or Python scalar, or a (nested) sequence; ``str``/``bytes`` data becomes a string
         tensor. ``dtype`` forces a TensorFlow dtype by name (``"qint8"``, ``"bfloat16"``).
 
         Raises

@@ -20,6 +20,7 @@ from ..checkpoint import Checkpoint
 from ..objects import OBJECT_GRAPH_KEY, SAVE_COUNTER, VARIABLE_VALUE, Node, ObjectGraph
 from ._common import EXIT_OK, open_ckpt, shape_str
 from ._output import Style
+from .meta import trainable_beside
 
 EXAMPLES = """\
 examples:
@@ -192,6 +193,7 @@ def _draw_names(ckpt: Checkpoint, args: argparse.Namespace) -> list[str]:
     tee, elbow, pipe, blank = _glyphs()
     style = Style()
     lines: list[str] = []
+    trainable = trainable_beside(ckpt.prefix) or set()  # from the .meta graph beside, when there is one
     limit = args.depth if args.depth is not None else MAX_DEPTH
     stack = [(iter(list(tree.items())), "", 0, len(tree), [0])] if limit > 0 else []
     while stack:
@@ -207,6 +209,7 @@ def _draw_names(ckpt: Checkpoint, args: argparse.Namespace) -> list[str]:
         key = leaves.get(id(sub))
         if key is not None:
             label = f"{style(part, 'bold')}  {ckpt.dtype(key)} {shape_str(ckpt.shape(key))}"
+            label += "  (trainable)" if key in trainable else ""
         lines.append(f"{indent}{elbow if last else tee}{label}")
         child_indent = indent + (blank if last else pipe)
         if not sub:

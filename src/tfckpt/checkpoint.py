@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
-from ._dtypes import DTYPES
-from ._paths import resolve
-from ._v2 import BundleReader
 from .errors import CorruptionError, NotFoundError
+from .format._dtypes import DTYPES
+from .format._v2 import BundleReader
+from .storage._paths import resolve
 
 if TYPE_CHECKING:
     from .objects import ObjectGraph
@@ -300,7 +300,7 @@ def open(path: str | os.PathLike[str], *, verify: bool = True, writable: bool = 
     """
     resolved = resolve(path)
     if resolved.is_v1:
-        from ._v1 import V1Reader
+        from .format._v1 import V1Reader
 
         return Checkpoint(V1Reader(list(resolved.v1_files), verify=verify), resolved.prefix, "V1")
     return Checkpoint(BundleReader(resolved.prefix, verify=verify, writable=writable), resolved.prefix, "V2")

@@ -39,8 +39,8 @@ from typing import Final
 
 import numpy as np
 
-from ._atomic import replacing
 from .errors import InvalidArgumentError
+from .storage._atomic import replacing
 
 __all__ = ["NPZ_WIDENED", "check_npz_name", "npz_array", "write_npz"]
 

@@ -33,10 +33,10 @@ from typing import Final
 
 from google.protobuf import text_format
 
-from ._atomic import replacing
-from ._inputs import read_regular
 from .errors import InvalidArgumentError
 from .proto.checkpoint_state_pb2 import CheckpointState  # type: ignore[attr-defined, unused-ignore]
+from .storage._atomic import replacing
+from .storage._inputs import read_regular
 
 __all__ = ["CheckpointState", "checkpoint_exists", "get_checkpoint_state", "latest_checkpoint", "update_checkpoint_state"]
 

@@ -48,8 +48,8 @@ from typing import BinaryIO, Final
 
 import numpy as np
 
-from ._atomic import check_output, remove_quietly
-from ._bundle import (
+from .errors import InvalidArgumentError
+from .format._bundle import (
     HEADER_KEY,
     BundleEntry,
     BundleHeader,
@@ -60,11 +60,14 @@ from ._bundle import (
     plain_entry_prefix,
     plain_entry_tail,
 )
-from ._coding import MAX_VARINT64_BYTES, crc32c, crc32c_function, mask_crc
-from ._dtypes import DTYPES, STRING, DTypeInfo
-from ._ordered_code import encode_slice_key
-from ._rows import fits
-from ._shards import (
+from .format._coding import MAX_VARINT64_BYTES, crc32c, crc32c_function, mask_crc
+from .format._dtypes import DTYPES, STRING, DTypeInfo
+from .format._ordered_code import encode_slice_key
+from .format._rows import fits
+from .format._table import BULK_MIN_ENTRIES, TableBuilder
+from .format._tensors import BUFFER_DTYPES, ArrayLike, byte_view, to_tensor
+from .storage._atomic import check_output, remove_quietly
+from .storage._shards import (
     PARALLEL_CRC_MIN,
     WRITEBACK_CHUNK,
     Background,
@@ -77,9 +80,6 @@ from ._shards import (
     temp_name,
     write_and_checksum,
 )
-from ._table import BULK_MIN_ENTRIES, TableBuilder
-from ._tensors import BUFFER_DTYPES, ArrayLike, byte_view, to_tensor
-from .errors import InvalidArgumentError
 
 __all__ = ["Writer", "save", "to_tensor"]
 

@@ -47,7 +47,7 @@ def _u16(value: int) -> bytes:
 def seeds() -> list[bytes]:
     """Inputs of each kind built from the fixtures."""
     import tfckpt
-    from tfckpt._table import iter_table
+    from tfckpt.format._table import iter_table
 
     out = []
     for case, prefix in [
@@ -81,7 +81,7 @@ def _fix_entry(value: bytes, data: bytes) -> bytes:
     """``value`` with the right CRC32C if it is an entry pointing inside ``data``."""
     from google.protobuf.message import DecodeError
 
-    from tfckpt._coding import crc32c, mask_crc
+    from tfckpt.format._coding import crc32c, mask_crc
     from tfckpt.proto.tensor_bundle_pb2 import BundleEntryProto  # type: ignore[attr-defined]
 
     try:
@@ -95,7 +95,7 @@ def _fix_entry(value: bytes, data: bytes) -> bytes:
 
 
 def _write_framed(body: bytes, prefix: str) -> None:
-    from tfckpt._table import TableBuilder
+    from tfckpt.format._table import TableBuilder
 
     size = int.from_bytes(body[:2].ljust(2, b"\0"), "little")
     data = body[2 : 2 + size]
@@ -229,7 +229,7 @@ def main() -> None:
 
     with atheris.instrument_imports(include=["tfckpt"]):
         import tfckpt
-        import tfckpt._v1
+        import tfckpt.format._v1
         import tfckpt.objects  # noqa: F401
 
     args = list(sys.argv)

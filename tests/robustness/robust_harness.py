@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 import tfckpt
-from tfckpt._bundle import BundleEntry, BundleHeader, data_filename, index_filename
-from tfckpt._coding import crc32c, mask_crc
-from tfckpt._table import TableBuilder
+from tfckpt.format._bundle import BundleEntry, BundleHeader, data_filename, index_filename
+from tfckpt.format._coding import crc32c, mask_crc
+from tfckpt.format._table import TableBuilder
 
 #: Default bounds of a case: generous for kilobyte inputs on a loaded machine, and far below
 #: what the defects this suite guards against took (tens of seconds, hundreds of MiB).

@@ -14,11 +14,11 @@ import pytest
 from robust_harness import bounded, expect_error, expect_value, plain_entry, read_all, write_bundle
 
 import tfckpt
-from tfckpt._bundle import BundleEntry, BundleHeader, encode_string_tensor
-from tfckpt._coding import crc32c, mask_crc
-from tfckpt._dtypes import DTYPE_BY_NAME
-from tfckpt._ordered_code import encode_slice_key
 from tfckpt.cli import main as cli
+from tfckpt.format._bundle import BundleEntry, BundleHeader, encode_string_tensor
+from tfckpt.format._coding import crc32c, mask_crc
+from tfckpt.format._dtypes import DTYPE_BY_NAME
+from tfckpt.format._ordered_code import encode_slice_key
 
 F32 = DTYPE_BY_NAME["float32"].enum
 

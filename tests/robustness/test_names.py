@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from robust_harness import bounded, expect_error, expect_value, plain_entry, write_bundle
 
 import tfckpt
-from tfckpt._dtypes import DTYPE_BY_NAME
-from tfckpt._ordered_code import encode_slice_key
-from tfckpt._v2 import decode_name
 from tfckpt.cli import main as cli
+from tfckpt.format._dtypes import DTYPE_BY_NAME
+from tfckpt.format._ordered_code import encode_slice_key
+from tfckpt.format._v2 import decode_name
 
 F32 = DTYPE_BY_NAME["float32"].enum
 

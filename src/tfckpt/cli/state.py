@@ -18,8 +18,6 @@ import argparse
 import datetime
 import os
 
-from .._inputs import read_regular
-from .._paths import bundles_in, resolve
 from ..errors import CheckpointError
 from ..state import (
     MAX_STATE_FILE_BYTES,
@@ -32,6 +30,8 @@ from ..state import (
     update_checkpoint_state,
     within,
 )
+from ..storage._inputs import read_regular
+from ..storage._paths import bundles_in, resolve
 from ._common import EXIT_FOUND, EXIT_OK, CliError, _strip_suffix
 from ._output import Style
 

@@ -15,11 +15,11 @@ import os
 import stat
 from dataclasses import dataclass, field
 
-from .._bundle import DATA_FILE_RE, HEADER_KEY
-from .._inputs import describe_kind
-from .._v2 import BundleReader, decode_name
 from ..checkpoint import Checkpoint
 from ..errors import CheckpointError, CorruptionError
+from ..format._bundle import DATA_FILE_RE, HEADER_KEY
+from ..format._v2 import BundleReader, decode_name
+from ..storage._inputs import describe_kind
 from ._common import EXIT_FOUND, EXIT_OK, open_ckpt, records
 from ._output import Style, human_bytes, progress
 

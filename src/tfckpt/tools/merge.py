@@ -36,15 +36,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
 
-from .._atomic import check_output, remove_quietly
-from .._bundle import HEADER_KEY, BundleEntry, BundleHeader, _decode_plain_entry, data_filename, index_filename, plain_entry_prefix
-from .._coding import unmask_crc
-from .._dtypes import DTYPES
-from .._inputs import read_regular
-from .._shards import drop_backups, fsync_dir, put_back, remove_stale_shards, set_aside, temp_name
-from .._table import iter_table
-from .._v2 import decode_name
 from ..errors import CorruptionError, InvalidArgumentError
+from ..format._bundle import (
+    HEADER_KEY,
+    BundleEntry,
+    BundleHeader,
+    _decode_plain_entry,
+    data_filename,
+    index_filename,
+    plain_entry_prefix,
+)
+from ..format._coding import unmask_crc
+from ..format._dtypes import DTYPES
+from ..format._table import iter_table
+from ..format._v2 import decode_name
+from ..storage._atomic import check_output, remove_quietly
+from ..storage._inputs import read_regular
+from ..storage._shards import drop_backups, fsync_dir, put_back, remove_stale_shards, set_aside, temp_name
 from ..writer import write_index
 
 __all__ = ["MergePlan", "commit_merge", "merge", "plan_merge"]

@@ -29,12 +29,12 @@ from typing import Final
 
 from google.protobuf.message import DecodeError
 
-from .._dtypes import DTYPES
-from .._inputs import require_regular
 from ..errors import CorruptionError, InvalidArgumentError
+from ..format._dtypes import DTYPES
 from ..proto.meta_graph_pb2 import MetaGraphDef  # type: ignore[attr-defined, unused-ignore]
 from ..proto.saved_model_pb2 import SavedModel  # type: ignore[attr-defined, unused-ignore]
 from ..proto.variable_pb2 import VariableDef  # type: ignore[attr-defined, unused-ignore]
+from ..storage._inputs import require_regular
 
 __all__ = ["MetaGraph", "SavedModelInfo", "SaverInfo", "Signature", "SliceInfo", "TensorSpec", "Variable", "read_meta"]
 

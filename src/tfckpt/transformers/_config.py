@@ -14,8 +14,8 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .._inputs import read_regular
 from ..errors import InvalidArgumentError
+from ..storage._inputs import read_regular
 from ._family import Family, Part
 from ._rules import Match
 

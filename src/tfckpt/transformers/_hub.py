@@ -24,10 +24,10 @@ from typing import Any, Final
 
 import numpy as np
 
-from .._atomic import remove_quietly, replacing
-from .._inputs import read_regular
 from ..errors import InvalidArgumentError, NotFoundError
 from ..safetensors_io import SafetensorsFile, SafetensorsSpec, file_order, write_safetensors
+from ..storage._atomic import remove_quietly, replacing
+from ..storage._inputs import read_regular
 
 __all__ = ["DEFAULT_MAX_SHARD_SIZE", "open_weights", "shard", "write_json", "write_model_dir"]
 

@@ -20,8 +20,8 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from ..errors import InvalidArgumentError
 from ._inputs import describe_kind
-from .errors import InvalidArgumentError
 
 __all__ = ["check_output", "remove_quietly", "replacing"]
 

@@ -16,10 +16,10 @@ import re
 import stat
 from dataclasses import dataclass
 
-from ._bundle import DATA_FILE_RE
+from ..errors import InvalidArgumentError, NotFoundError
+from ..format._bundle import DATA_FILE_RE
+from ..state import STATE_FILENAME, checkpoint_exists, locate_checkpoint, read_state_file, v1_shard_files
 from ._inputs import require_regular
-from .errors import InvalidArgumentError, NotFoundError
-from .state import STATE_FILENAME, checkpoint_exists, locate_checkpoint, read_state_file, v1_shard_files
 
 __all__ = ["Resolved", "bundles_in", "resolve"]
 
@@ -71,7 +71,7 @@ def _from_directory(directory: str) -> Resolved:
     bundles = bundles_in(directory)
     if bundles:
         return Resolved(bundles[-1])
-    from ._v1 import v1_checkpoints_in  # V1 files have no .index; they are found by their table magic
+    from ..format._v1 import v1_checkpoints_in  # V1 files have no .index; they are found by their table magic
 
     v1 = v1_checkpoints_in(directory)
     if v1:

@@ -24,7 +24,7 @@ import mmap
 import os
 import stat
 
-from .errors import InvalidArgumentError
+from ..errors import InvalidArgumentError
 
 __all__ = ["describe_kind", "map_regular", "open_regular", "read_regular", "require_regular"]
 

@@ -20,6 +20,8 @@ from typing import Final
 
 import numpy as np
 
+from ..errors import CorruptionError, NotFoundError, UnsupportedError
+from ..storage._inputs import map_regular, read_regular
 from ._bundle import (
     BIG,
     HEADER_KEY,
@@ -34,10 +36,8 @@ from ._bundle import (
 )
 from ._coding import crc32c, unmask_crc
 from ._dtypes import DTYPES, NUMPY_MAX_RANK, STRING, VARIANT, require_numpy_rank
-from ._inputs import map_regular, read_regular
 from ._ordered_code import FULL_EXTENT, OrderedCodeError, decode_slice_key, encode_slice_key
 from ._table import iter_table
-from .errors import CorruptionError, NotFoundError, UnsupportedError
 
 __all__ = ["BundleReader", "decode_name", "encode_name"]
 

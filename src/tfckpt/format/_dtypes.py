@@ -16,7 +16,7 @@ from typing import Final
 import ml_dtypes
 import numpy as np
 
-from .errors import UnsupportedError
+from ..errors import UnsupportedError
 
 __all__ = ["DTYPES", "DTYPE_BY_NAME", "NUMPY_MAX_RANK", "STRING", "VARIANT", "DTypeInfo", "dtype_for_array", "require_numpy_rank"]
 

@@ -62,19 +62,19 @@ from typing import Final
 import numpy as np
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped, unused-ignore]
 
+from ..errors import CorruptionError, InvalidArgumentError, NotFoundError, UnsupportedError
+
+# Generated modules: their classes are created at import time, invisible to mypy.
+from ..proto.saved_tensor_slice_pb2 import SavedTensorSlices, TensorProto  # type: ignore[attr-defined]
+from ..proto.tensor_shape_pb2 import TensorShapeProto  # type: ignore[attr-defined]
+from ..proto.tensor_slice_pb2 import TensorSliceProto  # type: ignore[attr-defined]
+from ..storage._inputs import open_regular
 from ._block import BlockFormatError, iter_block
 from ._coding import CodingError, decode_varint
 from ._dtypes import DTYPES, STRING, VARIANT, require_numpy_rank
-from ._inputs import open_regular
 from ._ordered_code import FULL_EXTENT, encode_slice_key
 from ._table import MAX_UNCOMPRESSED_BLOCK
 from ._table_format import FOOTER_SIZE, TABLE_MAGIC, BlockHandle, Footer, TableFormatError, read_block
-from .errors import CorruptionError, InvalidArgumentError, NotFoundError, UnsupportedError
-
-# Generated modules: their classes are created at import time, invisible to mypy.
-from .proto.saved_tensor_slice_pb2 import SavedTensorSlices, TensorProto  # type: ignore[attr-defined]
-from .proto.tensor_shape_pb2 import TensorShapeProto  # type: ignore[attr-defined]
-from .proto.tensor_slice_pb2 import TensorSliceProto  # type: ignore[attr-defined]
 
 __all__ = ["TF_CHECKPOINT_VERSION", "V1Reader", "v1_checkpoints_in"]
 

@@ -18,32 +18,55 @@ from typing import TYPE_CHECKING
 
 from .checkpoint import Checkpoint, open
 from .compat import CheckpointReader, DType, list_variables, load_checkpoint, load_variable
-from .convert import convert_tf1_to_tf2, convert_tf2_to_tf1, rename, rename_plan
 from .errors import CheckpointError, CorruptionError, InvalidArgumentError, NotFoundError, UnsupportedError
-from .manager import CheckpointManager
-from .object_writer import save_like, save_objects
-from .objects import ObjectGraph
 from .state import get_checkpoint_state, latest_checkpoint, update_checkpoint_state
-from .writer import Writer, save
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # for type checkers; at run time __getattr__ imports them on first use
+    from .convert import convert_tf1_to_tf2, convert_tf2_to_tf1, rename, rename_plan
+    from .manager import CheckpointManager
+    from .object_writer import save_like, save_objects
+    from .objects import ObjectGraph
     from .tools.average import average
     from .tools.merge import merge
     from .tools.meta import MetaGraph, SavedModelInfo, read_meta
+    from .writer import Writer, save
 
-# Whole-checkpoint tools (tfckpt.tools), imported on first use: the graph protos cost import time.
-_TOOLS = {"average": "average", "merge": "merge", "read_meta": "meta", "MetaGraph": "meta", "SavedModelInfo": "meta"}
+# Public name -> the module defining it, imported on first use: `import tfckpt` loads only
+# what reading needs (the writer, conversions, object graphs and tools cost import time).
+_LAZY = {
+    "CheckpointManager": ".manager",
+    "ObjectGraph": ".objects",
+    "Writer": ".writer",
+    "average": ".tools.average",
+    "convert_tf1_to_tf2": ".convert",
+    "convert_tf2_to_tf1": ".convert",
+    "merge": ".tools.merge",
+    "MetaGraph": ".tools.meta",
+    "read_meta": ".tools.meta",
+    "rename": ".convert",
+    "rename_plan": ".convert",
+    "SavedModelInfo": ".tools.meta",
+    "save": ".writer",
+    "save_like": ".object_writer",
+    "save_objects": ".object_writer",
+}
 
 
 def __getattr__(name: str) -> object:
-    module = _TOOLS.get(name)
+    module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'tfckpt' has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(f".tools.{module}", __name__), name)
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = [

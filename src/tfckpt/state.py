@@ -29,18 +29,35 @@ import logging
 import os
 import re
 from collections.abc import Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
-from google.protobuf import text_format
 
 from .errors import InvalidArgumentError
-from .proto.checkpoint_state_pb2 import CheckpointState  # type: ignore[attr-defined, unused-ignore]
+
+if TYPE_CHECKING:
+    from .proto.checkpoint_state_pb2 import CheckpointState  # type: ignore[attr-defined, unused-ignore]
 from .storage._atomic import replacing
 from .storage._inputs import read_regular
 
 __all__ = ["CheckpointState", "checkpoint_exists", "get_checkpoint_state", "latest_checkpoint", "update_checkpoint_state"]
 
 log = logging.getLogger("tfckpt")
+
+
+def _checkpoint_state(**fields: Any) -> CheckpointState:
+    """A new ``CheckpointState``: the protobuf modules load on first use (reading a
+    checkpoint by its prefix never needs them)."""
+    from .proto.checkpoint_state_pb2 import CheckpointState  # type: ignore[attr-defined, unused-ignore]
+
+    return CheckpointState(**fields)
+
+
+def __getattr__(name: str) -> object:  # ``tfckpt.state.CheckpointState``, imported on first use
+    if name == "CheckpointState":
+        from .proto.checkpoint_state_pb2 import CheckpointState  # type: ignore[attr-defined, unused-ignore]
+
+        return CheckpointState
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 #: ``checkpoint_management._GetCheckpointFilename`` default.
 STATE_FILENAME = "checkpoint"
@@ -118,7 +135,9 @@ def read_state_file(path: str) -> CheckpointState | None:
         text = read_regular(path, "a checkpoint state file", max_size=MAX_STATE_FILE_BYTES).decode("utf-8", "surrogateescape")
     except OSError:
         return None
-    state = CheckpointState()
+    from google.protobuf import text_format
+
+    state = _checkpoint_state()
     try:
         text_format.Merge(text, state)
     except text_format.ParseError as e:
@@ -208,6 +227,8 @@ def format_state(state: CheckpointState) -> str:
     ``as_utf8`` keeps non-ASCII paths as raw UTF-8 on every protobuf runtime: newer runtimes
     do so by default (and so TF 2.21's output), older ones (4.x) would escape them as octal.
     """
+    from google.protobuf import text_format
+
     return text_format.MessageToString(state, as_utf8=True)  # type: ignore[no-any-return]
 
 
@@ -269,7 +290,7 @@ def update_checkpoint_state(
         )
     model_checkpoint_path = _stored_path(model_checkpoint_path, directory, save_relative_paths)
     paths = [_stored_path(p, directory, save_relative_paths) for p in paths]
-    state = CheckpointState(
+    state = _checkpoint_state(
         model_checkpoint_path=model_checkpoint_path,
         all_model_checkpoint_paths=paths,
         all_model_checkpoint_timestamps=timestamps,

@@ -36,13 +36,11 @@ import re
 import struct
 import sys
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
-from google.protobuf.message import DecodeError
 
 from ..errors import CorruptionError, UnsupportedError
-from ..proto.tensor_bundle_pb2 import BundleEntryProto, BundleHeaderProto  # type: ignore[attr-defined, unused-ignore]
 from ._coding import (
     CRC_MASK_DELTA,
     CodingError,
@@ -57,6 +55,15 @@ from ._coding import (
 from ._dtypes import DTYPES, STRING, VARIANT
 from ._ordered_code import FULL_EXTENT
 from ._rows import encode_varints, join_fields, left_aligned, pad_rows, repad
+
+
+def _protos() -> Any:
+    """The generated ``tensor_bundle_pb2`` module, imported on first use: protobuf costs
+    import time, and TF-written headers and entries decode by hand (the ``_decode_plain_*``
+    functions); only unusual ones need it."""
+    from ..proto import tensor_bundle_pb2
+
+    return tensor_bundle_pb2
 
 __all__ = [
     "HEADER_KEY",
@@ -103,7 +110,7 @@ class BundleHeader:
     bad_consumers: tuple[int, ...] = ()
 
     def encode(self) -> bytes:
-        proto = BundleHeaderProto(num_shards=self.num_shards, endianness=self.endianness)  # type: ignore[arg-type, unused-ignore]
+        proto = _protos().BundleHeaderProto(num_shards=self.num_shards, endianness=self.endianness)
         proto.version.producer = self.producer
         proto.version.min_consumer = self.min_consumer
         proto.version.bad_consumers.extend(self.bad_consumers)
@@ -112,12 +119,18 @@ class BundleHeader:
     @classmethod
     def decode(cls, value: bytes, path: str) -> BundleHeader:
         """Parse and check the header as ``BundleReader`` + ``CheckVersions`` do."""
-        try:
-            proto = BundleHeaderProto.FromString(value)
-        except DecodeError as e:
-            raise CorruptionError(f"unparsable bundle header: {e}", path=path) from None
-        v = proto.version
-        header = cls(proto.num_shards, int(proto.endianness), v.producer, v.min_consumer, tuple(v.bad_consumers))
+        plain = _decode_plain_header(value)
+        if plain is not None:
+            header = cls(*plain)
+        else:
+            from google.protobuf.message import DecodeError
+
+            try:
+                proto = _protos().BundleHeaderProto.FromString(value)
+            except DecodeError as e:
+                raise CorruptionError(f"unparsable bundle header: {e}", path=path) from None
+            v = proto.version
+            header = cls(proto.num_shards, int(proto.endianness), v.producer, v.min_consumer, tuple(v.bad_consumers))
         if header.num_shards < 1:
             raise CorruptionError(f"bundle header says {header.num_shards} data shards (expected at least 1)", path=path)
         if header.endianness not in (LITTLE, BIG):
@@ -175,6 +188,37 @@ def _decode_plain_shape(buf: bytes) -> tuple[int, ...] | None:
         dims.append(got[0])
         pos = got[1]
     return tuple(dims) if len(dims) <= MAX_RANK else None
+
+
+def _decode_plain_header(value: bytes) -> tuple[int, int, int, int] | None:
+    """Hand-decode a header laid out as TF writes it: ``[08 num_shards] [10 endianness]
+    [1a len [08 producer] [10 min_consumer]]``, one-byte lengths, values in int32 range.
+
+    Returns ``(num_shards, endianness, producer, min_consumer)``, or ``None`` for anything
+    else (bad consumers, other orders, unknown fields), which the protobuf path decodes.
+    """
+    end = len(value)
+    fields = [0, 0, 0, 0]
+    pos = 0
+    for tag, slot in ((0x08, 0), (0x10, 1)):
+        if pos < end and value[pos] == tag:
+            got = _varint_or_none(value, pos + 1, end)
+            if got is None or got[0] > _I32_MAX:
+                return None
+            fields[slot], pos = got
+    if pos < end:
+        if value[pos] != 0x1A or pos + 1 >= end or value[pos + 1] >= 0x80 or pos + 2 + value[pos + 1] != end:
+            return None
+        pos += 2
+        for tag, slot in ((0x08, 2), (0x10, 3)):
+            if pos < end and value[pos] == tag:
+                got = _varint_or_none(value, pos + 1, end)
+                if got is None or got[0] > _I32_MAX:
+                    return None
+                fields[slot], pos = got
+    if pos != end:
+        return None
+    return fields[0], fields[1], fields[2], fields[3]
 
 
 def _decode_plain_entry(value: bytes) -> tuple[int, tuple[int, ...], int, int, int, int] | None:
@@ -396,8 +440,10 @@ class BundleEntry:
         plain = _decode_plain_entry(value)
         if plain is not None:
             return cls(*plain)
+        from google.protobuf.message import DecodeError
+
         try:
-            proto = BundleEntryProto.FromString(value)
+            proto = _protos().BundleEntryProto.FromString(value)
         except DecodeError as e:
             raise CorruptionError(f"unparsable index entry: {e}", path=path, tensor=name) from None
         if proto.dtype not in DTYPES:

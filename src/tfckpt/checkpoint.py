@@ -21,10 +21,16 @@ __all__ = ["Checkpoint", "open"]
 
 
 class _TensorSource(Protocol):
-    """What :class:`Checkpoint` needs from a format reader (V2 bundle or V1 table)."""
+    """What :class:`Checkpoint` needs from a format reader (V2 bundle or V1 table).
 
-    names: list[str]
+    Iterating gives the tensor names in key order; ``in`` and ``len`` answer from the
+    reader's own index, so a :class:`Checkpoint` holds no copy of the names.
+    ``read`` raises :class:`NotFoundError` for a name that is not a tensor.
+    """
 
+    def __iter__(self) -> Iterator[str]: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, name: str) -> bool: ...
     def info(self, name: str) -> tuple[int, tuple[int, ...]]: ...
     def read(self, name: str, *, copy: bool = False) -> np.ndarray: ...
     def raw_bytes(self, name: str) -> bytes: ...
@@ -59,48 +65,53 @@ class Checkpoint:
         self._source = source
         self.prefix = prefix
         self.format = format
-        self._names = source.names
-        self._name_set = frozenset(self._names)
         self._object_graph: ObjectGraph | None = None
 
     # -- mapping protocol --------------------------------------------------------------
 
     def keys(self) -> list[str]:
         """Every tensor name, sorted (bytewise); the bundle header excluded."""
-        return list(self._names)
+        return list(self._source)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
+        return iter(self._source)
 
     def __len__(self) -> int:
-        return len(self._names)
+        return len(self._source)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._name_set
+        return isinstance(name, str) and name in self._source
 
     def items(self) -> Iterator[tuple[str, np.ndarray]]:
         """``(name, array)`` for every tensor, in key order (views; see the class docs)."""
-        for name in self._names:
-            yield name, self.get_tensor(name)
+        read = self._source.read
+        for name in self._source:
+            yield name, read(name)
 
     def __getitem__(self, name: str) -> np.ndarray:
-        return self.get_tensor(name)
+        # get_tensor inlined: this is the per-tensor hot path
+        if isinstance(name, str):
+            try:
+                return self._source.read(name)
+            except NotFoundError:
+                pass
+        raise self._not_found(name)
 
     # -- tensors -----------------------------------------------------------------------
 
     def _check(self, name: str) -> None:
-        if name not in self._name_set:
+        if not (isinstance(name, str) and name in self._source):
             raise self._not_found(name)
 
     def _not_found(self, name: str) -> NotFoundError:
         if not isinstance(name, str):  # a mapping answers KeyError for any key, not TypeError
             hint = f"; did you mean {name.decode('utf-8', 'replace')!r}?" if isinstance(name, bytes) else ""
             return NotFoundError(f"tensor names are str, not {type(name).__name__}: {name!r}{hint}", name=str(name))
-        candidates = list(self._names)
+        candidates = list(self._source)
         import difflib  # only for this error message: keeps `import tfckpt` fast
 
         close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
-        if name.endswith(":0") and name[:-2] in self._name_set:
+        if name.endswith(":0") and name[:-2] in self._source:
             close.insert(0, name[:-2])
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         return NotFoundError(f"tensor {name!r} not found in {self.prefix}{hint}", name=name, suggestions=close)
@@ -132,8 +143,12 @@ class Checkpoint:
         >>> with tfckpt.open("examples/bert_tiny") as ckpt:            # doctest: +SKIP
         ...     w = ckpt["bert/embeddings/word_embeddings"]
         """
-        self._check(name)
-        return self._source.read(name, copy=copy)
+        if isinstance(name, str):
+            try:
+                return self._source.read(name, copy=copy)
+            except NotFoundError:
+                pass
+        raise self._not_found(name)
 
     def shape(self, name: str) -> tuple[int, ...]:
         """The shape of ``name`` as a tuple of ints (no data is read)."""
@@ -170,7 +185,7 @@ class Checkpoint:
         """
         from .objects import OBJECT_GRAPH_KEY, ObjectGraph
 
-        if self._object_graph is None and OBJECT_GRAPH_KEY in self._name_set:
+        if self._object_graph is None and OBJECT_GRAPH_KEY in self._source:
             dtype, shape = self._source.info(OBJECT_GRAPH_KEY)
             if DTYPES[dtype].name != "string" or shape != ():
                 raise CorruptionError(
@@ -241,7 +256,7 @@ class Checkpoint:
             raise InvalidArgumentError(f"names must be 'path' or 'full', got {names!r}")
         graph = self.object_graph
         if graph is None:
-            return {name: name for name in name_based_model_variables(self._names)}
+            return {name: name for name in name_based_model_variables(list(self._source))}
         return graph.variables(names)
 
     # -- lifetime ----------------------------------------------------------------------

@@ -550,6 +550,15 @@ class V1Reader:
 
     # -- the _TensorSource protocol ---------------------------------------------------------
 
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._tensors
+
     def _tensor(self, name: str) -> _Tensor:
         tensor = self._tensors.get(name)
         if tensor is None:

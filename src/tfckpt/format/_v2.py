@@ -16,6 +16,7 @@ import itertools
 import math
 import mmap
 import os
+from collections.abc import Iterator
 from typing import Final
 
 import numpy as np
@@ -43,6 +44,9 @@ __all__ = ["BundleReader", "decode_name", "encode_name"]
 
 #: Keys are bytes on disk; names are ``str``. Undecodable bytes survive the round trip.
 _NAME_ERRORS: Final = "surrogateescape"
+#: Payloads this large are checksummed once per reader (remembered by key); smaller ones
+#: on every read, which costs less than remembering them (~0.1 us for 1 KiB).
+_REMEMBER_VERIFIED: Final = 64 << 10
 
 
 def decode_name(key: bytes) -> str:
@@ -73,20 +77,42 @@ class BundleReader:
         self._entries: dict[bytes, BundleEntry] = {}
         self._maps: dict[int, mmap.mmap | bytes] = {}
         self._views: dict[int, memoryview] = {}  # of _maps, for slicing without copies
-        self._fast: dict[bytes, tuple[np.dtype, tuple[int, ...], int, int]] = {}  # read()'s fast path
+        # Keys whose payload checksum matched, remembered only where checking again would
+        # cost more than remembering (payloads of _REMEMBER_VERIFIED bytes and up) or would
+        # be wrong (copy-on-write arrays written in place): no per-tensor memory otherwise.
         self._verified: set[bytes] = set()
+        self._remember_verified = 0 if writable else _REMEMBER_VERIFIED
         self._foreign = self.header.endianness != HOST_ENDIANNESS
         # dtype enum -> numpy dtype of the types read() serves by its fast path: fixed-width
         # and in host byte order (everything else takes the general path in _read_entry).
         self._plain_dtypes: dict[int, np.dtype] = (
             {} if self._foreign else {enum: info.numpy for enum, info in DTYPES.items() if info.numpy is not None}
         )
-        self.names = self._visible_names()
+        self._hidden = self._hidden_keys()
+        self._count = len(raw) - len(self._hidden)
 
     # -- index -------------------------------------------------------------------------
+    # The names are the index's keys, decoded when asked for: nothing per tensor is held
+    # beyond the keys and values that iter_table returned (1M tensors: ~130 MiB).
 
-    def _visible_names(self) -> list[str]:
-        """Every key but the header and the slice entries of partitioned variables."""
+    def __iter__(self) -> Iterator[str]:
+        """The tensor names in key (bytewise) order, as the index stores them."""
+        hidden = self._hidden
+        return (k.decode("utf-8", _NAME_ERRORS) for k in self._raw if not (hidden and k in hidden))
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __contains__(self, name: str) -> bool:
+        key = name.encode("utf-8", _NAME_ERRORS)
+        return key in self._raw and key not in self._hidden
+
+    @property
+    def names(self) -> list[str]:
+        return list(self)
+
+    def _hidden_keys(self) -> set[bytes]:
+        """The slice entries of partitioned variables: keys in the index, not tensors."""
         hidden: set[bytes] = set()
         listed: dict[bytes, set[tuple[tuple[int, ...], tuple[int, ...]]]] = {}  # owner -> its slices, as a set
         for key in self._raw:
@@ -103,7 +129,7 @@ class BundleReader:
                 slices = listed[owner] = set(self.entry_by_key(owner).slices)
             if (starts, lengths) in slices:
                 hidden.add(key)
-        return sorted([k.decode("utf-8", _NAME_ERRORS) for k in self._raw if k not in hidden])
+        return hidden
 
     def entry_by_key(self, key: bytes) -> BundleEntry:
         entry = self._entries.get(key)
@@ -167,42 +193,53 @@ class BundleReader:
             raise CorruptionError(
                 f"checksum mismatch (stored {stored:#010x}, computed {computed:#010x})", path=path, offset=entry.offset, tensor=name
             )
-        self._verified.add(key)
+        if entry.size >= self._remember_verified:
+            self._verified.add(key)
 
     def read(self, name: str, *, copy: bool = False) -> np.ndarray:
         key = name.encode("utf-8", _NAME_ERRORS)
+        raw = self._raw.get(key)
+        if raw is None or (key[:1] == b"\x00" and key in self._hidden):
+            raise NotFoundError(f"{name!r} not found in checkpoint {self.prefix}", name=name)
         # Fast path (what makes reading 100,000 small tensors quick): an entry laid out as
         # TF writes it, hand-decoded without building a BundleEntry, of a fixed-width dtype
         # in host byte order, whose size and bounds check out and whose checksum matches.
-        # Such an entry is then cached as (numpy dtype, shape, shard, offset) for later
-        # reads. Anything else, including every error, takes the general path below, which
+        # Nothing is cached per entry: decoding again costs less than the memory would.
+        # Anything else, including every error, takes the general path below, which
         # checks everything again and raises the detailed errors.
-        fast = self._fast.get(key)
-        if fast is None and self._plain_dtypes:
-            raw = self._raw.get(key)
-            plain = _decode_plain_entry(raw) if raw is not None else None
-            if plain is not None:
-                enum, shape, shard_id, offset, size, stored_crc = plain
-                dtype = self._plain_dtypes.get(enum)
-                view = self._views.get(shard_id)
-                if (
-                    dtype is not None
-                    and view is not None
-                    and len(shape) <= NUMPY_MAX_RANK
-                    and size
-                    and offset + size <= len(view)
-                    and size == math.prod(shape) * dtype.itemsize
-                    and (not self.verify or crc32c(view[offset : offset + size]) == unmask_crc(stored_crc))
-                ):
-                    fast = self._fast[key] = (dtype, shape, shard_id, offset)
-        if fast is not None:
-            # read-only or copy-on-write as the map is, and 5x cheaper than frombuffer + reshape
-            arr = np.ndarray(fast[1], fast[0], self._maps[fast[2]], fast[3])
-            return arr.copy() if copy else arr
-        entry = self.entry(name)
+        plain = _decode_plain_entry(raw) if self._plain_dtypes else None
+        if plain is not None:
+            enum, shape, shard_id, offset, size, stored_crc = plain
+            dtype = self._plain_dtypes.get(enum)
+            view = self._views.get(shard_id)
+            if view is None:  # the shard's first read maps it (or raises its error)
+                self._shard(shard_id, name)
+                view = self._views[shard_id]
+            if (
+                dtype is not None
+                and len(shape) <= NUMPY_MAX_RANK
+                and size
+                and offset + size <= len(view)
+                and size == math.prod(shape) * dtype.itemsize
+                and (not self.verify or self._verify_plain(key, view, offset, size, stored_crc))
+            ):
+                # read-only or copy-on-write as the map is, and 5x cheaper than frombuffer + reshape
+                arr = np.ndarray(shape, dtype, self._maps[shard_id], offset)
+                return arr.copy() if copy else arr
+        entry = self.entry_by_key(key)
         if entry.slices:
             return self._read_sliced(key, name, entry)
         return self._read_entry(key, name, entry, copy=copy)
+
+    def _verify_plain(self, key: bytes, view: memoryview, offset: int, size: int, stored_crc: int) -> bool:
+        if size < self._remember_verified:
+            return crc32c(view[offset : offset + size]) == unmask_crc(stored_crc)
+        if key in self._verified:
+            return True
+        if crc32c(view[offset : offset + size]) != unmask_crc(stored_crc):
+            return False
+        self._verified.add(key)
+        return True
 
     def _read_entry(self, key: bytes, name: str, entry: BundleEntry, *, copy: bool) -> np.ndarray:
         info = DTYPES[entry.dtype]
@@ -334,7 +371,6 @@ class BundleReader:
         # the mmap object, which keeps it referenced but holds no buffer export, so
         # mmap.close() would succeed and unmap memory they still point into. Each map is
         # unmapped when its last array goes (at once when there is none).
-        self._fast.clear()  # its entries point into the maps
         self._views.clear()
         self._maps.clear()
 

@@ -25,14 +25,15 @@ def remove_quietly(path: str) -> None:
 
 
 @contextmanager
-def replacing(final: str | os.PathLike[str]) -> Iterator[str]:
+def replacing(final: str | os.PathLike[str], *, suffix: str = "") -> Iterator[str]:
     """Yield a temporary path to write; on success it is fsynced and renamed to ``final``.
 
     On any exception (including KeyboardInterrupt) the temporary file is removed and
-    ``final`` is left exactly as it was.
+    ``final`` is left exactly as it was. ``suffix`` ends the temporary name, for writers that
+    insist on one (Keras 3's ``save_weights`` takes only ``*.weights.h5``).
     """
     target = os.fspath(final)
-    temp = f"{target}.tmp{int.from_bytes(os.urandom(4), 'little')}"  # os.urandom: what secrets uses
+    temp = f"{target}.tmp{int.from_bytes(os.urandom(4), 'little')}{suffix}"  # os.urandom: what secrets uses
     try:
         yield temp
         fd = os.open(temp, os.O_RDONLY)

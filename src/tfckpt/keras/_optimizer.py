@@ -144,7 +144,9 @@ def plan_optimizer(
     for attr in sorted(set(lists.values()) | set(legacy.values())):
         slots = getattr(optimizer, attr, None)
         if isinstance(slots, list):
-            for i, slot in enumerate(slots):
-                if slot is not None and (attr, i) not in filled:
-                    problems.append(f"the Keras 3 {cls} slot {attr}[{i}] ({slot.path}) has no value in the checkpoint")
+            empty = [s.path for i, s in enumerate(slots) if s is not None and (attr, i) not in filled]
+            if empty:
+                shown = ", ".join(empty[:3]) + (", ..." if len(empty) > 3 else "")
+                problems.append(f"the Keras 3 {cls}'s {attr}: {len(empty)} of {len(slots)} slots have no value "
+                                f"in the checkpoint ({shown})")
     return out, problems

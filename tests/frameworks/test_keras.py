@@ -35,17 +35,7 @@ import models  # noqa: E402
 sys.path.remove(str(FIXTURES))
 
 BACKEND = keras.backend.backend()
-# case directory -> architecture in models.BUILDERS (generate.py's CASES)
-CASES = {
-    "cnn": "cnn",
-    "conv_mix": "conv_mix",
-    "rnn": "rnn",
-    "bidirectional": "bidirectional",
-    "attention": "attention",
-    "nested": "nested",
-    "subclassed": "subclassed",
-    "attention_legacy_adam": "attention",
-}
+CASES = {case: arch for case, (arch, _) in models.CASES.items()}  # fixture case -> architecture
 PREDICT_TOL = 1e-5  # the bound, for predictions from loaded weights
 # One more training step runs the backend's own gradients through Adam, whose m / sqrt(v)
 # magnifies float32 rounding of small gradients: measured at most 2e-5 on jax, 3e-6 on torch.

@@ -60,7 +60,7 @@ def _import_keras(backend: str | None) -> Any:
                            "a process fixes its Keras backend at the first import")
         os.environ["KERAS_BACKEND"] = backend
     try:
-        import keras
+        keras = importlib.import_module("keras")
     except Exception as e:  # ImportError, or the backend's own import failing
         raise CliError(f"cannot import keras: {type(e).__name__}: {e}",
                        "pip install 'tfckpt[keras]' and a backend (jax or torch); choose it with --backend") from None

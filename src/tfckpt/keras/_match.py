@@ -172,6 +172,7 @@ def match_by_name(model: Any, ckpt: Checkpoint, graph: ObjectGraph) -> Plan:
     plan = Plan()
     walker = _Walker(ckpt, graph, plan)
     index = _layer_names(graph)
+    paths = graph.bfs_paths()
 
     def fits(node: Node, layer: Any) -> bool:
         # A one-layer sub-model shares its layer's name prefix: take the object whose children
@@ -185,7 +186,7 @@ def match_by_name(model: Any, ckpt: Checkpoint, graph: ObjectGraph) -> Plan:
                 continue
             node = next((n for n in index.get(layer.name, []) if fits(n, layer)), None)
             if node is not None:
-                walker.walk(node, layer, layer.name)
+                walker.walk(node, layer, "/".join(paths.get(node.node_id, ())))
             elif hasattr(layer, "layers"):
                 visit(list(layer.layers))
 

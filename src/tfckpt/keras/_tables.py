@@ -80,11 +80,12 @@ OPTIMIZER_SCALARS: Final[dict[str, str]] = {
     "_learning_rate": "_learning_rate",
     "learning_rate": "_learning_rate",
     "_u_product": "_u_product",  # Nadam's running product of momentum factors
+    "momentum_cache": "_u_product",  # the same product in the legacy Nadam
 }
 
 #: Legacy optimizers' hyperparameters saved as variables; Keras 3 keeps them in its config.
 LEGACY_HYPERPARAMETERS: Final = frozenset(
-    {"beta_1", "beta_2", "decay", "epsilon", "rho", "momentum", "initial_accumulator_value",
+    {"beta_1", "beta_2", "beta", "decay", "epsilon", "rho", "momentum", "initial_accumulator_value",
      "learning_rate_power", "l1_regularization_strength", "l2_regularization_strength"}
 )  # fmt: skip
 

@@ -14,7 +14,7 @@ Examples
 >>> import keras, tfckpt.keras                               # doctest: +SKIP
 >>> model = build_model()                                    # the same architecture, Keras 3
 >>> tfckpt.keras.load_weights(model, "old/model.ckpt")       # doctest: +SKIP
-LoadResult(loaded 24 variables, optimizer state not in the checkpoint)
+LoadResult(loaded 24 variables, no optimizer state)
 >>> model.save_weights("model.weights.h5")                   # Keras 3's native file
 """
 

@@ -90,9 +90,12 @@ def plan_optimizer(
         if key is None:
             continue
         if name in OPTIMIZER_SCALARS:
-            target = getattr(optimizer, OPTIMIZER_SCALARS[name], None)
+            scalar_attr = OPTIMIZER_SCALARS[name]
+            target = getattr(optimizer, scalar_attr, None)
             if _is_variable(target):
                 out.append(Assignment(key, target))
+            elif scalar_attr != "_learning_rate":  # a learning-rate schedule keeps no variable: nothing to load
+                problems.append(f"optimizer/{name}: the Keras 3 {cls} has no {scalar_attr}")
         elif name not in LEGACY_HYPERPARAMETERS:
             problems.append(f"optimizer/{name}: no counterpart in the Keras 3 {cls}")
 

@@ -334,3 +334,12 @@ def test_other_backends(backend: str) -> None:
     summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else ""
     assert run.returncode == 0, f"the {backend} run failed ({summary}):\n{run.stdout[-6000:]}\n{run.stderr[-2000:]}"
     assert " passed" in summary and " failed" not in summary, summary
+
+
+def test_graph_naming_a_missing_tensor_is_corruption(tmp_path: Path) -> None:
+    # The object graph of the cnn fixture with only the head's tensors beside it.
+    with tfckpt.open(ckpt("cnn")) as c:
+        kept = {k: c.get_tensor(k, copy=True) for k in c if k.startswith(("_CHECKPOINTABLE", "layer_with_weights-4/"))}
+    tfckpt.save(str(tmp_path / "partial"), kept)
+    with pytest.raises(tfckpt.CorruptionError, match="layer_with_weights-0/kernel.*the object graph names this tensor"):
+        tk.load_weights(compiled("cnn"), str(tmp_path / "partial"))

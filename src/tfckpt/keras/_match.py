@@ -25,11 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..checkpoint import Checkpoint
+from ..errors import CorruptionError
 from ..objects import OPTIMIZER_EDGE, VARIABLE_VALUE, Node, ObjectGraph
 from ._tables import MISMATCH_HINTS
 from ._view import Container, Keras2View, class_names, is_layer
 
-__all__ = ["Assignment", "Plan", "match_by_name", "match_by_topology", "model_variable_nodes", "shape_of", "variable_key"]
+__all__ = ["Assignment", "Plan", "match_by_name", "match_by_topology", "model_variable_nodes", "shape_of", "stored_shape",
+           "variable_key"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,20 @@ class Plan:
 
 def shape_of(var: Any) -> tuple[int, ...]:
     return tuple(int(d) for d in var.shape)
+
+
+def stored_shape(ckpt: Checkpoint, key: str) -> tuple[int, ...]:
+    """The shape of tensor ``key``, which the object graph names.
+
+    Raises
+    ------
+    CorruptionError
+        The graph names a tensor the bundle does not hold.
+    """
+    if key not in ckpt:
+        raise CorruptionError("the object graph names this tensor, but the checkpoint does not hold it",
+                              path=ckpt.prefix, tensor=key)
+    return ckpt.shape(key)
 
 
 def variable_key(node: Node) -> str | None:
@@ -97,7 +113,7 @@ class _Walker:
     def _assign(self, key: str, var: Any, owner: Any, name: str, where: str) -> None:
         self.found_keys.add(key)
         self.found_ids.add(id(var))
-        stored, wanted = self.ckpt.shape(key), shape_of(var)
+        stored, wanted = stored_shape(self.ckpt, key), shape_of(var)
         if stored == wanted:
             self.plan.assignments.append(Assignment(key, var))
             return
@@ -130,7 +146,7 @@ def _report_unmatched(walker: _Walker, model: Any, *, checkpoint_side: bool) -> 
                 owner = graph.owner(key)
                 full = next((a.full_name for a in owner.attributes if a.full_name), "") if owner else ""
                 named = f" ({full})" if full else ""
-                plan.problems.append(f"checkpoint variable {'/'.join(path)}{named} {list(ckpt.shape(key))} "
+                plan.problems.append(f"checkpoint variable {'/'.join(path)}{named} {list(stored_shape(ckpt, key))} "
                                      "matches nothing in the model")
 
 

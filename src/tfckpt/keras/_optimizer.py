@@ -23,7 +23,7 @@ from typing import Any
 
 from ..checkpoint import Checkpoint
 from ..objects import OPTIMIZER_EDGE, VARIABLE_VALUE, Node, ObjectGraph
-from ._match import Assignment, shape_of, variable_key, model_variable_nodes
+from ._match import Assignment, model_variable_nodes, shape_of, stored_shape, variable_key
 from ._tables import (
     LEGACY_HYPERPARAMETERS,
     LEGACY_OPTIMIZER_SLOTS,
@@ -78,8 +78,9 @@ def plan_optimizer(
         if i is None or not isinstance(slots, list) or i >= len(slots) or slots[i] is None:
             problems.append(f"{what}: the Keras 3 {cls} has no {attr} slot for {model_var.path}")
             return
-        if tuple(ckpt.shape(key)) != shape_of(slots[i]):
-            problems.append(f"{what}: shape {list(ckpt.shape(key))}, the Keras 3 slot {list(shape_of(slots[i]))}")
+        stored = stored_shape(ckpt, key)
+        if stored != shape_of(slots[i]):
+            problems.append(f"{what}: shape {list(stored)}, the Keras 3 slot {list(shape_of(slots[i]))}")
             return
         filled.add((attr, i))
         out.append(Assignment(key, slots[i]))
@@ -92,8 +93,11 @@ def plan_optimizer(
         if name in OPTIMIZER_SCALARS:
             scalar_attr = OPTIMIZER_SCALARS[name]
             target = getattr(optimizer, scalar_attr, None)
-            if _is_variable(target):
+            if _is_variable(target) and stored_shape(ckpt, key) == shape_of(target):
                 out.append(Assignment(key, target))
+            elif _is_variable(target):
+                problems.append(f"optimizer/{name}: shape {list(stored_shape(ckpt, key))}, the Keras 3 "
+                                f"{scalar_attr} {list(shape_of(target))}")
             elif scalar_attr != "_learning_rate":  # a learning-rate schedule keeps no variable: nothing to load
                 problems.append(f"optimizer/{name}: the Keras 3 {cls} has no {scalar_attr}")
         elif name not in LEGACY_HYPERPARAMETERS:

@@ -44,7 +44,9 @@ TRAIN_STEP_TOL = 1e-4
 
 
 def ckpt(case: str) -> str:
-    return str(FIXTURES / case / "ckpt")
+    """What to pass to load_weights: the save_weights prefix, or a SavedModel's directory."""
+    case_dir = FIXTURES / case
+    return str(case_dir if (case_dir / "variables").is_dir() else case_dir / "ckpt")
 
 
 def expected(case: str) -> tuple[Any, dict[str, np.ndarray]]:

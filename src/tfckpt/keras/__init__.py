@@ -75,6 +75,13 @@ class LoadResult:
         return f"LoadResult(loaded {len(self.loaded)} variables{skipped}, {opt})"
 
 
+def _weights_prefix(path: str | os.PathLike[str]) -> str:
+    """``path``, or for a Keras 2 SavedModel directory (``model.save("dir")``) the checkpoint
+    inside it, ``dir/variables/variables``, whose object graph is rooted at the model too."""
+    inside = os.path.join(os.fspath(path), "variables", "variables")
+    return inside if os.path.isfile(inside + ".index") else os.fspath(path)
+
+
 def load_weights(model: Any, path: str | os.PathLike[str], *, skip_mismatch: bool = False,
                  by_name: bool = False) -> LoadResult:
     """Load Keras 2 TF-format weights (``save_weights`` without ``.h5``) into a Keras 3 model.
@@ -86,7 +93,9 @@ def load_weights(model: Any, path: str | os.PathLike[str], *, skip_mismatch: boo
         subclassed one on a batch first) of the architecture that saved the checkpoint.
     path : str or path-like
         The checkpoint: the prefix passed to ``save_weights`` (``"model.ckpt"``), its
-        ``.index`` file, or the directory holding its ``checkpoint`` state file.
+        ``.index`` file, or the directory holding its ``checkpoint`` state file; or a Keras 2
+        SavedModel directory (``model.save("dir")``), whose weights are a checkpoint of the
+        same layout in ``dir/variables``.
     skip_mismatch : bool
         Load what fits and warn about the rest (``UserWarning``), instead of raising.
     by_name : bool
@@ -119,7 +128,7 @@ def load_weights(model: Any, path: str | os.PathLike[str], *, skip_mismatch: boo
             "(call it on a batch, or model.build(input_shape))"
         )
     result = LoadResult()
-    with open_checkpoint(path) as ckpt:
+    with open_checkpoint(_weights_prefix(path)) as ckpt:
         graph = ckpt.object_graph
         if graph is None:
             raise InvalidArgumentError(

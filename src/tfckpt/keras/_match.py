@@ -27,7 +27,7 @@ from typing import Any
 from ..checkpoint import Checkpoint
 from ..errors import CorruptionError
 from ..objects import OPTIMIZER_EDGE, VARIABLE_VALUE, Node, ObjectGraph
-from ._tables import MISMATCH_HINTS
+from ._tables import BOOKKEEPING_CHILDREN, MISMATCH_HINTS
 from ._view import Container, Keras2View, class_names, is_layer
 
 __all__ = ["Assignment", "Plan", "match_by_name", "match_by_topology", "model_variable_nodes", "shape_of", "stored_shape",
@@ -142,7 +142,7 @@ def _report_unmatched(walker: _Walker, model: Any, *, checkpoint_side: bool) -> 
             plan.problems.append(f"model variable {var.path} {list(shape_of(var))} has no match in the checkpoint")
     if checkpoint_side:
         for key, path in model_variable_nodes(graph).items():
-            if key not in walker.found_keys:
+            if key not in walker.found_keys and not BOOKKEEPING_CHILDREN.intersection(path):
                 owner = graph.owner(key)
                 full = next((a.full_name for a in owner.attributes if a.full_name), "") if owner else ""
                 named = f" ({full})" if full else ""

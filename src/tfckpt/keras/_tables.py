@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "BOOKKEEPING_CHILDREN",
     "LEGACY_HYPERPARAMETERS",
     "LEGACY_OPTIMIZER_SLOTS",
     "MISMATCH_HINTS",
@@ -56,6 +57,10 @@ SUBLAYER_EDGES: Final[dict[str, tuple[tuple[str, str], ...]]] = {
         ("_output_dense", "_output_dense"),
     ),
 }
+
+#: Local names whose objects hold no weights, only Keras 2 bookkeeping: a SavedModel
+#: (``model.save("dir")``) tracks each layer's metric state (``total``, ``count``) under ``keras_api``.
+BOOKKEEPING_CHILDREN: Final = frozenset({"keras_api"})
 
 #: (Keras 3 layer class, Keras 3 ``Variable.name``) -> the Keras 2 local name of that variable.
 VARIABLE_RENAMES: Final[dict[tuple[str, str], str]] = {

@@ -31,7 +31,7 @@ from tfckpt.cli import main  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "keras2"
 sys.path.insert(0, str(FIXTURES))
-import models  # noqa: E402
+import keras_models as models  # noqa: E402
 
 sys.path.remove(str(FIXTURES))
 
@@ -123,7 +123,8 @@ def test_optimizer_of_another_kind_is_skipped_with_a_message() -> None:
     model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="mse")
     model.optimizer.build(model.trainable_variables)
     before = [keras.ops.convert_to_numpy(v).copy() for v in model.optimizer.variables]
-    with pytest.warns(UserWarning, match=r"does not match the Keras 3 SGD \(3 problem\(s\)\):\n  - optimizer/_momentums \(11 slots\): no counterpart"):
+    skipped = r"does not match the Keras 3 SGD \(3 problem\(s\)\):\n  - optimizer/_momentums \(11 slots\): no counterpart"
+    with pytest.warns(UserWarning, match=skipped):
         result = tk.load_weights(model, ckpt("cnn"))
     assert not result.optimizer_loaded and "SGD" in (result.optimizer_message or "")
     after = [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
@@ -257,7 +258,7 @@ def test_cli_writes_the_keras3_file(handoff_dir: Callable[[str], Path], monkeypa
     out_dir = handoff_dir("keras")
     out = out_dir / f"attention-{BACKEND}.weights.h5"
     monkeypatch.chdir(FIXTURES)  # MODULE is imported from the current directory, as python -m does
-    assert main(["keras", "attention/ckpt", str(out), "--model", "models:build_attention", "--backend", BACKEND]) == 0
+    assert main(["keras", "attention/ckpt", str(out), "--model", "keras_models:build_attention", "--backend", BACKEND]) == 0
     assert capsys.readouterr().out == f"wrote {out}: 19 variables from attention/ckpt\n"
     assert not [p for p in out_dir.iterdir() if ".tmp" in p.name]  # no temporary file left
     assert_loads_natively(compiled("attention"), out, "attention")
@@ -267,17 +268,18 @@ def test_cli_mismatch_lists_everything_and_writes_nothing(tmp_path: Path, monkey
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(FIXTURES)
     out = tmp_path / "x.weights.h5"
-    assert main(["keras", "rnn/ckpt", str(out), "--model", "models:build_cnn"]) == 1
+    assert main(["keras", "rnn/ckpt", str(out), "--model", "keras_models:build_cnn"]) == 1
     err = capsys.readouterr().err
-    assert sum(line.startswith("  - ") for line in err.splitlines()) == 23 and "tfckpt keras: error: rnn/ckpt: 23 mismatch(es)" in err
+    assert sum(line.startswith("  - ") for line in err.splitlines()) == 23
+    assert "tfckpt keras: error: rnn/ckpt: 23 mismatch(es)" in err
     assert "hint: --skip-mismatch" in err and not out.exists()
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["cnn/ckpt", "x.h5", "--model", "models:build_cnn"], "ending in .weights.h5"),
-    (["cnn/ckpt", "x.weights.h5", "--model", "models"], "expected MODULE:FUNCTION"),
+    (["cnn/ckpt", "x.h5", "--model", "keras_models:build_cnn"], "ending in .weights.h5"),
+    (["cnn/ckpt", "x.weights.h5", "--model", "keras_models"], "expected MODULE:FUNCTION"),
     (["cnn/ckpt", "x.weights.h5", "--model", "no_such_module_here:f"], "cannot import no_such_module_here"),
-    (["cnn/ckpt", "x.weights.h5", "--model", "models:nope"], "models has no attribute 'nope'"),
+    (["cnn/ckpt", "x.weights.h5", "--model", "keras_models:nope"], "keras_models has no attribute 'nope'"),
 ])
 def test_cli_usage_errors(argv: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                           capsys: pytest.CaptureFixture[str]) -> None:

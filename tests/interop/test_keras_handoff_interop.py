@@ -24,7 +24,7 @@ def test_keras3_on_tensorflow_loads_what_the_cli_wrote(handoff_input: Callable[[
         pytest.skip(f"needs Keras 3 on the TensorFlow backend, not keras {keras.__version__} on {keras.backend.backend()}")
     sys.path.insert(0, str(FIXTURES))
     try:
-        import models
+        import keras_models as models
     finally:
         sys.path.remove(str(FIXTURES))
     exp = np.load(FIXTURES / "attention" / "expected.npz")

@@ -3,8 +3,11 @@
 This is the layer between the byte formats (:mod:`._table`, :mod:`._bundle`) and the
 public :class:`tfckpt.Checkpoint`. It loads the whole index at open (every block checksum
 verified, every key kept as raw bytes) and parses an entry only when it is asked about.
-Data shards are memory-mapped on first use. Fixed-width tensors come out as read-only
-zero-copy views of the mapping when the bundle's byte order is the host's.
+Data shards are memory-mapped on first use. Fixed-width tensors come out as zero-copy views
+of the mapping when the bundle's byte order is the host's: read-only by default, writable
+with ``writable=True``, which maps the shards copy-on-write (``MAP_PRIVATE``, as
+``numpy.load(mmap_mode="c")``): a page is copied into the process when first written, and
+the file never changes.
 """
 
 from __future__ import annotations
@@ -51,8 +54,9 @@ def encode_name(name: str) -> bytes:
 class BundleReader:
     """All tensors of one V2 bundle. Not thread-safe for the first read of a shard."""
 
-    def __init__(self, prefix: str, *, verify: bool = True) -> None:
+    def __init__(self, prefix: str, *, verify: bool = True, writable: bool = False) -> None:
         self.prefix = prefix
+        self._access = mmap.ACCESS_COPY if writable else mmap.ACCESS_READ
         self.index_path = index_filename(prefix)
         self.verify = verify
         with open(self.index_path, "rb") as f:
@@ -129,7 +133,7 @@ class BundleReader:
         try:
             with open(path, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
-                buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+                buf = mmap.mmap(f.fileno(), 0, access=self._access) if size else b""
         except FileNotFoundError:
             raise CorruptionError(f"data shard {os.path.basename(path)} is missing", path=path, tensor=name) from None
         if isinstance(buf, mmap.mmap) and hasattr(mmap, "MADV_SEQUENTIAL"):
@@ -186,7 +190,7 @@ class BundleReader:
                 ):
                     fast = self._fast[key] = (dtype, shape, shard_id, offset)
         if fast is not None:
-            # read-only (the map is), and 5x cheaper than frombuffer + reshape
+            # read-only or copy-on-write as the map is, and 5x cheaper than frombuffer + reshape
             arr = np.ndarray(fast[1], fast[0], self._maps[fast[2]], fast[3])
             return arr.copy() if copy else arr
         entry = self.entry(name)
@@ -304,16 +308,12 @@ class BundleReader:
             )
 
     def close(self) -> None:
+        # Drop the maps rather than closing them: read()'s fast-path arrays are built over
+        # the mmap object, which keeps it referenced but holds no buffer export, so
+        # mmap.close() would succeed and unmap memory they still point into. Each map is
+        # unmapped when its last array goes (at once when there is none).
         self._fast.clear()  # its entries point into the maps
-        for view in self._views.values():
-            view.release()
         self._views.clear()
-        for buf in self._maps.values():
-            if isinstance(buf, mmap.mmap):
-                try:
-                    buf.close()
-                except BufferError:
-                    pass  # zero-copy arrays still use it; it is unmapped when the last one goes
         self._maps.clear()
 
 

@@ -43,6 +43,9 @@ class Checkpoint:
     ``copy=True`` to :meth:`get_tensor` (or call ``.copy()``) for an array of your own.
     (A view that outlives :meth:`close` keeps its mapping alive rather than crashing.)
     Strings, partitioned variables and bundles of the other byte order are always copies.
+    Opened with ``writable=True``, the views are writable and copy-on-write: the file never
+    changes, and every read of a tensor from this ``Checkpoint`` sees the same memory, so
+    in-place writes show in later reads of it (see :func:`open`).
 
     Attributes
     ----------
@@ -256,7 +259,7 @@ class Checkpoint:
         return f"<tfckpt.Checkpoint {self.prefix!r} ({self.format}, {len(self)} tensors)>"
 
 
-def open(path: str | os.PathLike[str], *, verify: bool = True) -> Checkpoint:
+def open(path: str | os.PathLike[str], *, verify: bool = True, writable: bool = False) -> Checkpoint:
     """Open a TensorFlow checkpoint for reading, without TensorFlow.
 
     Parameters
@@ -270,6 +273,13 @@ def open(path: str | os.PathLike[str], *, verify: bool = True) -> Checkpoint:
     verify : bool
         Verify each tensor's CRC32C on its first read (default). Index block checksums are
         always verified.
+    writable : bool
+        Return writable zero-copy arrays: the data shards are mapped copy-on-write (private
+        mappings, as ``numpy.load(mmap_mode="c")``), so writing into an array copies the
+        touched pages (4 KiB each) into this process's memory and never reaches the file.
+        Reading costs the same as the default read-only mapping; memory grows only by the
+        pages written. Needed to hand arrays to frameworks that write in place
+        (``torch.from_numpy``, optimizer steps) or refuse read-only memory (DLPack).
 
     Raises
     ------
@@ -292,4 +302,4 @@ def open(path: str | os.PathLike[str], *, verify: bool = True) -> Checkpoint:
         from ._v1 import V1Reader
 
         return Checkpoint(V1Reader(list(resolved.v1_files), verify=verify), resolved.prefix, "V1")
-    return Checkpoint(BundleReader(resolved.prefix, verify=verify), resolved.prefix, "V2")
+    return Checkpoint(BundleReader(resolved.prefix, verify=verify, writable=writable), resolved.prefix, "V2")

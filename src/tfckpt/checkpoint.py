@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
-from ._dtypes import DTYPES
-from ._paths import resolve
-from ._v2 import BundleReader
 from .errors import CorruptionError, NotFoundError
+from .format._dtypes import DTYPES
+from .format._v2 import BundleReader
+from .storage._paths import resolve
 
 if TYPE_CHECKING:
     from .objects import ObjectGraph
@@ -180,12 +180,13 @@ class Checkpoint:
             self._object_graph = ObjectGraph.parse(data, path=self.prefix)
         return self._object_graph
 
-    def object_paths(self, key: str) -> list[str]:
-        """Every path from the root object to the object that owns tensor ``key``.
+    def object_paths(self, key: str, *, limit: int = 10) -> list[str]:
+        """Paths from the root object to the object that owns tensor ``key``, at most ``limit``.
 
         Paths are ``/``-joined *unescaped* local names, shortest first; the first is the one
         TensorFlow keyed the tensor by. ``[]`` for a name-based checkpoint or a tensor no
-        object owns (such as the graph itself).
+        object owns (such as the graph itself). Work is bounded however many paths the
+        graph has (see :meth:`tfckpt.objects.ObjectGraph.paths_to`).
 
         Raises
         ------
@@ -201,7 +202,7 @@ class Checkpoint:
         """
         self._check(key)
         graph = self.object_graph
-        return [] if graph is None else graph.object_paths(key)
+        return [] if graph is None else graph.object_paths(key, limit=limit)
 
     def variables(self, names: Literal["path", "full"] = "path") -> dict[str, str]:
         """Clean name -> checkpoint key for the model's own variables.
@@ -299,7 +300,7 @@ def open(path: str | os.PathLike[str], *, verify: bool = True, writable: bool = 
     """
     resolved = resolve(path)
     if resolved.is_v1:
-        from ._v1 import V1Reader
+        from .format._v1 import V1Reader
 
         return Checkpoint(V1Reader(list(resolved.v1_files), verify=verify), resolved.prefix, "V1")
     return Checkpoint(BundleReader(resolved.prefix, verify=verify, writable=writable), resolved.prefix, "V2")

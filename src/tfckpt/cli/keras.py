@@ -15,7 +15,7 @@ import sys
 import warnings
 from typing import Any
 
-from .._atomic import replacing
+from ..storage._atomic import replacing
 from ._common import EXIT_FOUND, EXIT_OK, CliError
 from ._output import warn
 

@@ -4,19 +4,22 @@ Accepted: a prefix (``run/model.ckpt-7``), its ``.index`` file, any of its
 ``.data-XXXXX-of-NNNNN`` shards, the ``checkpoint`` state file, a directory, or a V1
 checkpoint file. A directory resolves through its state file; when that is missing or
 names paths that no longer exist (a directory copied from another machine), the bundle
-in the directory with the same base name wins, else the newest bundle there. Paths are
-always taken literally, never as glob patterns.
+in the directory with the same base name wins, else the newest bundle there. A state file's path
+that leads outside the directory is never followed. Paths are always taken literally,
+never as glob patterns.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 
-from ._bundle import DATA_FILE_RE
-from .errors import InvalidArgumentError, NotFoundError
-from .state import STATE_FILENAME, checkpoint_exists, read_state_file, v1_shard_files
+from ..errors import InvalidArgumentError, NotFoundError
+from ..format._bundle import DATA_FILE_RE
+from ..state import STATE_FILENAME, checkpoint_exists, locate_checkpoint, read_state_file, v1_shard_files
+from ._inputs import require_regular
 
 __all__ = ["Resolved", "bundles_in", "resolve"]
 
@@ -47,9 +50,12 @@ def bundles_in(directory: str) -> list[str]:
         if name.endswith(".index") and not _TEMP_RE.search(name):
             prefix = os.path.join(directory, name[: -len(".index")])
             try:
-                mtime = os.stat(prefix + ".index").st_mtime
+                st = os.stat(prefix + ".index")
             except OSError:
                 continue
+            if not stat.S_ISREG(st.st_mode):
+                continue  # a FIFO or device named *.index is no bundle
+            mtime = st.st_mtime
             step = _STEP_RE.search(prefix)
             found.append((mtime, int(step.group(1)) if step else -1, prefix))
     return [p for _, _, p in sorted(found)]
@@ -58,18 +64,14 @@ def bundles_in(directory: str) -> list[str]:
 def _from_directory(directory: str) -> Resolved:
     state = read_state_file(os.path.join(directory, STATE_FILENAME))
     recorded = state.model_checkpoint_path if state is not None else ""
-    if recorded:
-        candidate = recorded if os.path.isabs(recorded) else os.path.join(directory, recorded)
-        if checkpoint_exists(candidate):
-            return _from_prefix(candidate)
-        # Moved directory: the state names another machine's path; try the same base name here.
-        local = os.path.join(directory, os.path.basename(recorded))
-        if checkpoint_exists(local):
-            return _from_prefix(local)
+    # As recorded if inside the directory, else the same base name here (a moved directory)
+    found = locate_checkpoint(directory, recorded) if recorded else None
+    if found is not None:
+        return _from_prefix(found)
     bundles = bundles_in(directory)
     if bundles:
         return Resolved(bundles[-1])
-    from ._v1 import v1_checkpoints_in  # V1 files have no .index; they are found by their table magic
+    from ..format._v1 import v1_checkpoints_in  # V1 files have no .index; they are found by their table magic
 
     v1 = v1_checkpoints_in(directory)
     if v1:
@@ -96,6 +98,7 @@ def resolve(path: str | os.PathLike[str]) -> Resolved:
     p = os.fspath(path)
     if os.path.isdir(p):
         return _from_directory(p)
+    require_regular(p, "a checkpoint file")  # a FIFO or device named directly: say what it is
     base = os.path.basename(p)
     if base == STATE_FILENAME and os.path.isfile(p):
         return _from_directory(os.path.dirname(p) or ".")

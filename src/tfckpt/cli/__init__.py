@@ -34,6 +34,7 @@ exit codes: 0 ok, 1 differences or corruption found, 2 usage error or unreadable
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
     from . import convert, diff, ls, show, state, tree, verify
+    from . import keras as keras_command
 
     parser = argparse.ArgumentParser(
         prog="tfckpt", description="Read, check, compare, repair and convert TensorFlow checkpoints, without TensorFlow.",
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     average.add_parser(sub)
     merge.add_parser(sub)
     meta.add_parser(sub)
+    keras_command.add_parser(sub)
     return parser
 
 

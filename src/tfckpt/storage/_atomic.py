@@ -53,16 +53,17 @@ def remove_quietly(path: str) -> None:
 
 
 @contextmanager
-def replacing(final: str | os.PathLike[str]) -> Iterator[str]:
+def replacing(final: str | os.PathLike[str], *, suffix: str = "") -> Iterator[str]:
     """Yield a temporary path to write; on success it is fsynced and renamed to ``final``.
 
     On any exception (including KeyboardInterrupt) the temporary file is removed and
     ``final`` is left exactly as it was. An existing ``final`` that is not a regular file is
-    refused before anything is written (:func:`check_output`).
+    refused before anything is written (:func:`check_output`). ``suffix`` ends the temporary
+    name, for writers that insist on one (Keras 3's ``save_weights`` takes only ``*.weights.h5``).
     """
     target = os.fspath(final)
     check_output(target)
-    temp = f"{target}.tmp{int.from_bytes(os.urandom(4), 'little')}"  # os.urandom: what secrets uses
+    temp = f"{target}.tmp{int.from_bytes(os.urandom(4), 'little')}{suffix}"  # os.urandom: what secrets uses
     try:
         yield temp
         fd = os.open(temp, os.O_RDONLY)

@@ -89,3 +89,78 @@ def test_missing_hidden_and_non_str_names(tmp_path: pytest.TempPathFactory) -> N
         with pytest.raises(tfckpt.NotFoundError):
             ckpt.get_tensor(3, copy=True)  # type: ignore[arg-type]
         assert b"dense/kernel" not in ckpt and "" not in ckpt
+
+
+# -- the bulk path: items() and read_many() decode entries in batches ----------------------
+
+
+def test_batch_decoder_agrees_with_the_entry_decoder() -> None:
+    import random
+
+    from tfckpt.format._bundle import BundleEntry, _decode_plain_entry, decode_plain_entries, encode_plain_entry
+
+    rnd = random.Random(1)
+    values = []
+    for i in range(3000):
+        shape = tuple(rnd.choice([0, 1, 3, 200, 70000]) for _ in range(rnd.randint(0, 3)))
+        value = encode_plain_entry(rnd.choice([1, 2, 3, 9, 14]), shape, rnd.choice([0, 0, 1, 5]), rnd.choice([0, 5, 1000, 2**40]),
+                                   rnd.choice([0, 4, 2**33]), rnd.choice([0, 1, 2**32 - 1]))
+        if i % 7 == 0:
+            value = value[: rnd.randint(0, len(value))]
+        if i % 11 == 0 and value:
+            damaged = bytearray(value)
+            damaged[rnd.randrange(len(damaged))] = rnd.randrange(256)
+            value = bytes(damaged)
+        values.append(value)
+    values += [BundleEntry(1, (2,), 0, 0, 8, 3, (((0,), (1,)),)).encode(), b"", b"\x08",
+               b"\x08\x01\x12\x00\x20" + b"\xff" * 9 + b"\x01"]  # an offset of 2**64 - 1
+    batch = decode_plain_entries(values)
+    assert 2000 < batch.plain.sum() < len(values)
+    for i, value in enumerate(values):
+        got = None
+        if batch.plain[i]:
+            dtype, shape = batch.kinds[batch.kind[i]]
+            got = (dtype, shape, int(batch.shard_id[i]), int(batch.offset[i]), int(batch.size[i]), int(batch.crc32c[i]))
+        assert got == _decode_plain_entry(value), value.hex()
+
+
+def _mixed(n: int = 300) -> dict[str, object]:
+    import ml_dtypes
+
+    tensors: dict[str, object] = {f"w/{i:04d}": np.full((2, 3), i, np.float32) for i in range(n)}
+    tensors.update({"s": np.array([b"a", b"bc"], object), "scalar": np.int64(-3), "empty": np.zeros((0, 4), np.float16),
+                    "bf": np.ones(5, ml_dtypes.bfloat16), "big": np.arange(1 << 15, dtype=np.int32)})
+    return tensors
+
+
+def test_items_and_read_many_equal_get_tensor(tmp_path: pytest.TempPathFactory) -> None:
+    tensors = _mixed()
+    with tfckpt.Writer(str(tmp_path / "m"), max_shard_size=2000) as writer:  # several shards
+        for name, value in tensors.items():
+            writer.add(name, value)
+    with tfckpt.open(str(tmp_path / "m")) as ckpt:
+        items = dict(ckpt.items())
+        many = ckpt.read_many(reversed(list(ckpt)), copy=True)
+        assert list(items) == list(ckpt)
+        for name in ckpt:
+            one = ckpt[name]
+            for value in (items[name], many[name]):
+                assert value.dtype == one.dtype and value.shape == one.shape
+                np.testing.assert_array_equal(value, one)
+        assert many["w/0001"].flags.writeable and not items["w/0001"].flags.writeable
+        with pytest.raises(tfckpt.NotFoundError, match="nope"):
+            ckpt.read_many(["w/0001", "nope"])
+
+
+def test_bulk_path_reports_a_damaged_tensor(tmp_path: pytest.TempPathFactory) -> None:
+    tfckpt.save(str(tmp_path / "m"), {f"w/{i:04d}": np.full(4, i, np.float32) for i in range(200)})
+    data = str(tmp_path / "m.data-00000-of-00001")
+    with open(data, "r+b") as f:
+        f.seek(16 * 150 + 2)
+        f.write(b"\xff")
+    with tfckpt.open(str(tmp_path / "m")) as ckpt:
+        with pytest.raises(tfckpt.CorruptionError, match="checksum mismatch") as info:
+            dict(ckpt.items())
+        assert info.value.tensor == "w/0150"
+    with tfckpt.open(str(tmp_path / "m"), verify=False) as ckpt:
+        assert len(dict(ckpt.items())) == 200

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Checkpoint", "open"]
 
+#: Tensors decoded together by the bulk path (items, read_many): large enough to amortize
+#: the array operations, small enough that their padded rows stay a few hundred KiB.
+_BATCH = 4096
+
 
 class _TensorSource(Protocol):
     """What :class:`Checkpoint` needs from a format reader (V2 bundle or V1 table).
@@ -33,6 +38,7 @@ class _TensorSource(Protocol):
     def __contains__(self, name: str) -> bool: ...
     def info(self, name: str) -> tuple[int, tuple[int, ...]]: ...
     def read(self, name: str, *, copy: bool = False) -> np.ndarray: ...
+    def read_batch(self, names: list[str], *, copy: bool = False) -> list[np.ndarray]: ...
     def raw_bytes(self, name: str) -> bytes: ...
     def variant_elements(self, name: str) -> list[bytes]: ...
     def close(self) -> None: ...
@@ -83,10 +89,36 @@ class Checkpoint:
         return isinstance(name, str) and name in self._source
 
     def items(self) -> Iterator[tuple[str, np.ndarray]]:
-        """``(name, array)`` for every tensor, in key order (views; see the class docs)."""
-        read = self._source.read
-        for name in self._source:
-            yield name, read(name)
+        """``(name, array)`` for every tensor, in key order (views; see the class docs).
+
+        The bulk path: entries are decoded in batches of 4096 (see :meth:`read_many`).
+        """
+        names = iter(self._source)
+        while batch := list(itertools.islice(names, _BATCH)):
+            yield from zip(batch, self._source.read_batch(batch))
+
+    def read_many(self, names: Iterable[str], *, copy: bool = False) -> dict[str, np.ndarray]:
+        """``{name: array}`` for ``names``, as :meth:`get_tensor` gives them, decoded together.
+
+        Reading many tensors this way costs a fraction of a :meth:`get_tensor` call each:
+        their index entries are decoded with a few array operations, leaving only the
+        checksum and the array per tensor.
+
+        Raises
+        ------
+        NotFoundError
+            A name that is not in the checkpoint (checked before anything is read).
+        CorruptionError, UnsupportedError
+            As :meth:`get_tensor`.
+        """
+        wanted = list(names)
+        for name in wanted:
+            self._check(name)
+        out: dict[str, np.ndarray] = {}
+        for start in range(0, len(wanted), _BATCH):
+            batch = wanted[start : start + _BATCH]
+            out.update(zip(batch, self._source.read_batch(batch, copy=copy)))
+        return out
 
     def __getitem__(self, name: str) -> np.ndarray:
         # get_tensor inlined: this is the per-tensor hot path

@@ -30,6 +30,7 @@ __all__ = [
     "MAX_MATRIX_BYTES",
     "MAX_PADDING_FACTOR",
     "common_prefix_lengths",
+    "decode_varints",
     "encode_varints",
     "fits",
     "join_fields",
@@ -117,6 +118,22 @@ def encode_varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         matrix[:, column] = (shifted & np.uint64(0x7F)).astype(_U8) | (more.astype(_U8) << 7)
         shifted >>= np.uint64(7)
     return matrix, lengths
+
+
+def decode_varints(matrix: np.ndarray, lengths: np.ndarray, pos: np.ndarray, max_bytes: int = 9) -> tuple[np.ndarray, np.ndarray]:
+    """The varint starting at ``matrix[i, pos[i]]`` of each padded row (the vectorized twin
+    of :func:`._coding.decode_varint`), as ``(values, sizes)``: ``sizes[i]`` is its byte
+    count, 0 where row ``i`` holds no complete varint of at most ``max_bytes`` bytes
+    before its end ``lengths[i]`` (9 bytes: values below 2**63)."""
+    n, width = matrix.shape
+    columns = pos[:, None] + np.arange(max_bytes)
+    groups = matrix[np.arange(n)[:, None], np.minimum(columns, max(width - 1, 0))] if width else np.zeros((n, max_bytes), _U8)
+    groups = np.where(columns < lengths[:, None], groups, 0x80)  # past the row's end: never the last byte
+    last = groups < 0x80
+    sizes = np.where(last.any(axis=1), last.argmax(axis=1) + 1, 0)
+    payload = (groups & 0x7F).astype(np.uint64) * (np.arange(max_bytes) < sizes[:, None])
+    values = (payload << (np.arange(max_bytes, dtype=np.uint64) * np.uint64(7))).sum(axis=1, dtype=np.uint64)
+    return values, sizes
 
 
 def _as_u64(values: np.ndarray) -> np.ndarray:

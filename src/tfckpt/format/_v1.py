@@ -559,6 +559,9 @@ class V1Reader:
     def __contains__(self, name: str) -> bool:
         return name in self._tensors
 
+    def read_batch(self, names: list[str], *, copy: bool = False) -> list[np.ndarray]:
+        return [self.read(name, copy=copy) for name in names]
+
     def _tensor(self, name: str) -> _Tensor:
         tensor = self._tensors.get(name)
         if tensor is None:

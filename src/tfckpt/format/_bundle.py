@@ -327,8 +327,8 @@ def decode_plain_entries(values: list[bytes]) -> PlainEntries:
     prefixes[:, :width] = matrix[:, :width] * (np.arange(width) < prefix_lengths[:, None])
     prefixes[:, width] = prefix_lengths - 4  # < 0x80 where ok
     # one opaque item per row: sorts by memcmp, many times faster than unique(axis=0)
-    unique, kind = np.unique(prefixes.view(np.dtype((np.void, width + 1))).reshape(-1), return_inverse=True)
-    unique = unique.view(np.uint8).reshape(-1, width + 1)
+    distinct, kind = np.unique(prefixes.view(np.dtype((np.void, width + 1))).reshape(-1), return_inverse=True)
+    unique = distinct.view(np.uint8).reshape(-1, width + 1)
     kind = kind.reshape(-1)
     kinds: list[tuple[int, tuple[int, ...]]] = []
     known = np.zeros(len(unique), bool)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
 from ._dtypes import DTYPES
 from ._paths import resolve
 from ._v2 import BundleReader
-from .errors import CorruptionError, NotFoundError
+from .storage._local import LOCAL
+from .errors import CorruptionError, NotFoundError, UnsupportedError
 
 if TYPE_CHECKING:
     from .objects import ObjectGraph
@@ -50,12 +51,16 @@ class Checkpoint:
         The checkpoint that was opened (after resolving directories and file names).
     format : str
         ``"V2"`` (tensor bundle, everything since TF 1.x) or ``"V1"`` (TensorSliceWriter).
+    saved_model : str or None
+        The SavedModel (or TF1 Hub module) directory when the checkpoint is its
+        ``variables/variables``, else None.
     """
 
-    def __init__(self, source: _TensorSource, prefix: str, format: str) -> None:
+    def __init__(self, source: _TensorSource, prefix: str, format: str, *, saved_model: str | None = None) -> None:
         self._source = source
         self.prefix = prefix
         self.format = format
+        self.saved_model = saved_model
         self._names = source.names
         self._name_set = frozenset(self._names)
         self._object_graph: ObjectGraph | None = None
@@ -131,6 +136,34 @@ class Checkpoint:
         """
         self._check(name)
         return self._source.read(name, copy=copy)
+
+    def read_many(self, names: Iterable[str], *, copy: bool = False) -> dict[str, np.ndarray]:
+        """``{name: array}`` for ``names``, as :meth:`get_tensor`; remote tensors fetched concurrently.
+
+        From ``s3://``, ``gs://``, ``https://``, ... every tensor's byte range is requested
+        at once (many connections in flight), which is much faster than one
+        :meth:`get_tensor` after another; locally it is the same as a loop. The fetched
+        bytes of all ``names`` are held in memory together.
+
+        Raises
+        ------
+        NotFoundError
+            A name that is not in the checkpoint (checked before anything is fetched).
+        CorruptionError
+            Stored bytes fail their checksum or contradict the index.
+
+        Examples
+        --------
+        >>> with tfckpt.open("s3://bucket/bert/bert_model.ckpt") as ckpt:     # doctest: +SKIP
+        ...     weights = ckpt.read_many([n for n in ckpt if "adam" not in n])
+        """
+        wanted = list(names)
+        for name in wanted:
+            self._check(name)
+        prefetch = getattr(self._source, "prefetch", None)
+        if prefetch is not None:
+            prefetch(wanted)
+        return {name: self._source.read(name, copy=copy) for name in wanted}
 
     def shape(self, name: str) -> tuple[int, ...]:
         """The shape of ``name`` as a tuple of ints (no data is read)."""
@@ -256,7 +289,7 @@ class Checkpoint:
         return f"<tfckpt.Checkpoint {self.prefix!r} ({self.format}, {len(self)} tensors)>"
 
 
-def open(path: str | os.PathLike[str], *, verify: bool = True) -> Checkpoint:
+def open(path: str | os.PathLike[str], *, verify: bool = True, storage_options: Mapping[str, Any] | None = None) -> Checkpoint:
     """Open a TensorFlow checkpoint for reading, without TensorFlow.
 
     Parameters
@@ -267,18 +300,30 @@ def open(path: str | os.PathLike[str], *, verify: bool = True) -> Checkpoint:
         V1 checkpoint file. A directory resolves through its state file; if that is missing
         or names paths that no longer exist, the bundle with the same base name in the
         directory is used, else the newest one. ``Checkpoint.prefix`` tells which.
+        The same forms work as fsspec URLs (``gs://``, ``s3://``, ``https://``,
+        ``simplecache::s3://...``) and through a local archive (``bert.zip``,
+        ``bert.zip/dir/bert_model.ckpt``); a SavedModel directory, ``saved_model.pb`` or
+        ``tfhub_module.pb`` opens its ``variables/variables``. See docs/remote.md.
     verify : bool
-        Verify each tensor's CRC32C on its first read (default). Index block checksums are
-        always verified.
+        Verify each tensor's CRC32C on its first read (default; bytes fetched from a URL
+        on every read). Index block checksums are always verified.
+    storage_options : mapping, optional
+        For URLs: passed to the fsspec file system (``{"anon": True}``,
+        ``{"client_kwargs": {"endpoint_url": ...}}``, ...), as ``fsspec.open`` takes them.
 
     Raises
     ------
     NotFoundError
         Nothing at ``path`` looks like a checkpoint.
     InvalidArgumentError
-        ``path`` is the wrong kind of file (a ``.meta`` graph, a temporary file, ...).
+        ``path`` is the wrong kind of file (a ``.meta`` graph, a temporary file, ...), or
+        not a path at all (a file object: a checkpoint is several files).
     CorruptionError
         The index is damaged.
+    UnsupportedError
+        A V1 checkpoint at a URL or in an archive (V1 is read from local files only).
+    ImportError
+        A URL without fsspec (``pip install 'tfckpt[remote]'``) or its protocol's package.
 
     Examples
     --------
@@ -287,9 +332,19 @@ def open(path: str | os.PathLike[str], *, verify: bool = True) -> Checkpoint:
     ...     for name in ckpt:
     ...         print(name, ckpt.dtype(name), ckpt.shape(name))
     """
-    resolved = resolve(path)
+    resolved = resolve(path, storage_options)
+    store = resolved.store
     if resolved.is_v1:
-        from ._v1 import V1Reader
+        if store is LOCAL:
+            from ._v1 import V1Reader
 
-        return Checkpoint(V1Reader(list(resolved.v1_files), verify=verify), resolved.prefix, "V1")
-    return Checkpoint(BundleReader(resolved.prefix, verify=verify), resolved.prefix, "V2")
+            return Checkpoint(V1Reader(list(resolved.v1_files), verify=verify), resolved.prefix, "V1")
+        store.close()
+        raise UnsupportedError(f"{store.url(resolved.prefix)} is a V1 checkpoint; V1 checkpoints are read from local files only")
+    try:
+        reader = BundleReader(resolved.prefix, verify=verify, store=store)
+    except BaseException:
+        store.close()
+        raise
+    saved_model = store.url(resolved.saved_model) if resolved.saved_model is not None else None
+    return Checkpoint(reader, store.url(resolved.prefix), "V2", saved_model=saved_model)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from google.protobuf import text_format
 
@@ -51,21 +51,30 @@ def v1_shard_files(prefix: str) -> list[str] | None:
     return [f"{m.group('base')}-{i:05d}-of-{count:05d}" for i in range(count)]
 
 
-def checkpoint_exists(prefix: str) -> bool:
-    """True if ``prefix`` names a V2 bundle (``prefix.index``) or a V1 checkpoint file(s)."""
-    if os.path.isfile(prefix + ".index"):
+def checkpoint_exists(prefix: str, isfile: Callable[[str], bool] = os.path.isfile) -> bool:
+    """True if ``prefix`` names a V2 bundle (``prefix.index``) or a V1 checkpoint file(s).
+
+    ``isfile`` answers for another store (:meth:`tfckpt.storage.Store.isfile`).
+    """
+    if isfile(prefix + ".index"):
         return True
     shards = v1_shard_files(prefix)
     if shards is not None:
-        return all(os.path.isfile(f) for f in shards)
-    return os.path.isfile(prefix)
+        return all(isfile(f) for f in shards)
+    return isfile(prefix)
 
 
-def read_state_file(path: str) -> CheckpointState | None:
-    """Parse a state file; None if it is absent, unreadable or unparsable (as TF)."""
+def read_state_file(path: str, get: Callable[[str], bytes] | None = None) -> CheckpointState | None:
+    """Parse a state file; None if it is absent, unreadable or unparsable (as TF).
+
+    ``get`` reads it from another store (:meth:`tfckpt.storage.Store.get`).
+    """
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            text = f.read()
+        if get is not None:
+            text = get(path).decode("utf-8", "surrogateescape")
+        else:
+            with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                text = f.read()
     except OSError:
         return None
     state = CheckpointState()

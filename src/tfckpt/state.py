@@ -21,11 +21,14 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from google.protobuf import text_format
 
 from ._atomic import replacing
+from .storage import Store, is_url, store_for
+from .storage._local import LOCAL
 from .errors import InvalidArgumentError
 from .proto.checkpoint_state_pb2 import CheckpointState  # type: ignore[attr-defined, unused-ignore]
 
@@ -36,6 +39,14 @@ log = logging.getLogger("tfckpt")
 #: ``checkpoint_management._GetCheckpointFilename`` default.
 STATE_FILENAME = "checkpoint"
 _V1_SHARDED_PATTERN = re.compile(r"^(?P<base>.*)-\?{5}-of-(?P<count>\d{5})$")
+
+
+def _url_store(directory: str, storage_options: Mapping[str, Any] | None) -> Store | None:
+    """The fsspec store of a URL directory (whose methods take the URL's paths), else None."""
+    if not is_url(directory):
+        return None
+    store, _ = store_for(directory, storage_options)
+    return None if store is LOCAL else store
 
 
 def _state_path(checkpoint_dir: str | os.PathLike[str], latest_filename: str | None) -> str:
@@ -86,11 +97,14 @@ def read_state_file(path: str, get: Callable[[str], bytes] | None = None) -> Che
     return state
 
 
-def get_checkpoint_state(checkpoint_dir: str | os.PathLike[str], latest_filename: str | None = None) -> CheckpointState | None:
+def get_checkpoint_state(
+    checkpoint_dir: str | os.PathLike[str], latest_filename: str | None = None, *, storage_options: Mapping[str, Any] | None = None
+) -> CheckpointState | None:
     """Read the state file of ``checkpoint_dir``, as ``tf.train.get_checkpoint_state``.
 
     Returns None when the file is absent, unreadable or unparsable. Relative paths are joined
     onto ``checkpoint_dir``; absolute ones are kept as they are (even if they no longer exist).
+    ``checkpoint_dir`` may be a URL (``s3://bucket/run``; fsspec's ``storage_options``).
 
     Raises
     ------
@@ -104,7 +118,8 @@ def get_checkpoint_state(checkpoint_dir: str | os.PathLike[str], latest_filename
     'runs/1/ckpt-3'
     """
     directory = os.fspath(checkpoint_dir)
-    state = read_state_file(_state_path(directory, latest_filename))
+    remote = _url_store(directory, storage_options)
+    state = read_state_file(_state_path(directory, latest_filename), None if remote is None else remote.get)
     if state is None:
         return None
     if not state.model_checkpoint_path:
@@ -172,8 +187,12 @@ def update_checkpoint_state(
     last_preserved_timestamp: float | None = None,
     *,
     save_relative_paths: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Write the state file of ``save_dir`` atomically, as ``tf.train.update_checkpoint_state``.
+
+    ``save_dir`` may be a URL (``s3://bucket/run``; fsspec's ``storage_options``): the state
+    object is replaced by one PUT.
 
     Paths are stored relative to ``save_dir`` (TF2's and ``CheckpointManager``'s behaviour;
     pass ``save_relative_paths=False`` for TF1 ``Saver``'s). ``model_checkpoint_path`` is
@@ -226,5 +245,9 @@ def update_checkpoint_state(
         raise InvalidArgumentError(
             f"Save path {model_checkpoint_path!r} conflicts with path used for checkpoint state. Please use a different save path."
         )
+    remote = _url_store(directory, storage_options)
+    if remote is not None:
+        remote.put(state_path, format_state(state).encode("utf-8", "surrogateescape"))
+        return
     os.makedirs(directory or ".", exist_ok=True)
     atomic_write_text(state_path, format_state(state))

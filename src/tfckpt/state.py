@@ -142,7 +142,8 @@ def latest_checkpoint(checkpoint_dir: str | os.PathLike[str], latest_filename: s
     state = get_checkpoint_state(checkpoint_dir, latest_filename)
     if state is None:
         return None
-    if checkpoint_exists(state.model_checkpoint_path):
+    remote = _url_store(os.fspath(checkpoint_dir), None)
+    if checkpoint_exists(state.model_checkpoint_path, os.path.isfile if remote is None else remote.isfile):
         return str(state.model_checkpoint_path)
     log.error("Couldn't match files for checkpoint %s", state.model_checkpoint_path)
     return None

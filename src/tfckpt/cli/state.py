@@ -19,6 +19,7 @@ import datetime
 import os
 
 from .._paths import bundles_in, resolve
+from ..storage import is_url
 from ..errors import CheckpointError
 from ..state import STATE_FILENAME, checkpoint_exists, format_state, latest_checkpoint, read_state_file, update_checkpoint_state
 from ._common import EXIT_FOUND, EXIT_OK, CliError, _strip_suffix
@@ -64,6 +65,8 @@ def add_latest_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _directory(path: str) -> str:
+    if is_url(path):  # `tfckpt latest s3://bucket/run`: no listing needed
+        return path[: -len(STATE_FILENAME)].rstrip("/") if path.endswith("/" + STATE_FILENAME) else path.rstrip("/")
     if os.path.isdir(path):
         return path
     if os.path.basename(path) == STATE_FILENAME and os.path.isfile(path):
@@ -85,6 +88,9 @@ def _locate(directory: str, recorded: str) -> str | None:
 
 
 def run_state(args: argparse.Namespace) -> int:
+    if is_url(args.dir):
+        raise CliError(f"{args.dir}: 'tfckpt state' shows and fixes state files of local directories only",
+                       f"'tfckpt latest {args.dir}' names the checkpoint there; 'tfckpt ls {args.dir}' opens it")
     directory = _directory(args.dir)
     if args.fix or args.set:
         return _write(directory, args.set)
@@ -222,7 +228,7 @@ def run_latest(args: argparse.Namespace) -> int:
         resolved = resolve(directory)
     except CheckpointError as e:
         raise CliError(str(e)) from None
-    print(resolved.prefix)
+    print(resolved.store.url(resolved.prefix))
     print(f"tfckpt latest: note: {os.path.join(directory, STATE_FILENAME)} is missing or names no existing checkpoint; "
           f"this is the checkpoint tfckpt.open() uses (fix: tfckpt state {directory} --fix)", file=__import__("sys").stderr)
     return EXIT_OK

@@ -18,7 +18,7 @@ from .._bundle import DATA_FILE_RE, HEADER_KEY
 from .._v2 import BundleReader, decode_name
 from ..checkpoint import Checkpoint
 from ..errors import CheckpointError, CorruptionError
-from ._common import EXIT_FOUND, EXIT_OK, open_ckpt, records
+from ._common import EXIT_FOUND, EXIT_OK, describe, open_ckpt, records
 from ._output import Style, human_bytes, progress
 
 EXAMPLES = """\
@@ -66,11 +66,12 @@ def _check_shards(reader: BundleReader, report: Report) -> None:
         if not 0 <= entry.shard_id < count:
             continue  # reported when the tensor is read
         extents[entry.shard_id] = max(extents.get(entry.shard_id, 0), entry.offset + entry.size)
+    store = reader.store
     for shard in range(count):
         path = reader.shard_path(shard)
-        name = os.path.basename(path)
+        name = store.basename(path)
         try:
-            size = os.path.getsize(path)
+            size = store.size(path)
         except OSError:
             report.add(f"shard {name}", "missing")
             report.bad_shards.add(shard)
@@ -83,12 +84,9 @@ def _check_shards(reader: BundleReader, report: Report) -> None:
             report.add(f"shard {name}", f"{size - need} bytes after the last tensor (its tensors end at byte {need} of {size}): "
                        "the file belongs to a different save")
             report.bad_shards.add(shard)
-    directory = os.path.dirname(reader.prefix) or "."
-    base = os.path.basename(reader.prefix)
-    try:
-        listing = sorted(os.listdir(directory))
-    except OSError:
-        listing = []
+    directory = store.dirname(reader.prefix) or "."
+    base = store.basename(reader.prefix)
+    listing = sorted(name for name, _ in store.listdir(directory))
     for fname in listing:
         m = DATA_FILE_RE.match(fname)
         if m and m.group("prefix") == base and (int(m.group("count")) != count or int(m.group("shard")) >= count):
@@ -118,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         total = sum(r.bytes for r in rows)
         shards = reader.header.num_shards if isinstance(reader, BundleReader) else 1
         if not args.quiet:
-            print(f"{ckpt.prefix} ({ckpt.format}): {len(rows)} tensors, {human_bytes(total)}"
+            print(f"{describe(ckpt)}: {len(rows)} tensors, {human_bytes(total)}"
                   + (f", {shards} data shard{'s' if shards != 1 else ''}" if isinstance(reader, BundleReader) else ""))
         if isinstance(reader, BundleReader):
             _check_shards(reader, report)

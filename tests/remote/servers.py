@@ -86,17 +86,17 @@ class _RangeHandler(SimpleHTTPRequestHandler):
             data = source.read()
         else:
             data = source.read(self._length)
-        outputfile.write(data)
-        with self.server.lock:
+        with self.server.lock:  # counted before it is sent: the client may look as soon as it arrives
             self.server.sent += len(data)
             self.server.log.append((self.command, self.path, self.headers.get("Range"), len(data)))
+        outputfile.write(data)
 
     def do_HEAD(self) -> None:
+        with self.server.lock:
+            self.server.log.append(("HEAD", self.path, None, 0))
         f = self.send_head()
         if f:
             f.close()
-        with self.server.lock:
-            self.server.log.append(("HEAD", self.path, None, 0))
 
 
 def copy_tree(src: str, dst: str) -> None:

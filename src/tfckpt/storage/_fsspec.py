@@ -110,8 +110,9 @@ class FsspecStore(Store):
         return int(self.fs.size(path))
 
     def isfile(self, path: str) -> bool:
+        # info(): a HEAD over HTTP, where fsspec's isfile() would GET the whole object
         try:
-            return bool(self.fs.isfile(path))
+            return self.fs.info(path).get("type") == "file"
         except (OSError, ValueError):  # HTTP servers answer oddly for missing paths
             return False
 

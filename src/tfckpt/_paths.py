@@ -166,6 +166,8 @@ def resolve(path: str | os.PathLike[str], storage_options: Mapping[str, Any] | N
 
 def resolve_in(store: Store, p: str) -> Resolved:
     """:func:`resolve` for the path ``p`` inside ``store``."""
+    if store is not LOCAL and not p.endswith("/") and store.isfile(p + ".index"):
+        return Resolved(p, store=store)  # a prefix URL: one request (listing a bucket costs more)
     if store.isdir(p):
         return _from_directory(p, store)
     base = store.basename(p)

@@ -163,16 +163,25 @@ class BundleReader:
     def _payload(self, entry: BundleEntry, name: str) -> tuple[memoryview | bytes, str]:
         """The entry's stored bytes ``[offset, offset + size)`` and the shard's path.
 
-        A zero-copy slice of the shard's mapping, or (remote) the fetched bytes.
+        A zero-copy slice of the shard's mapping, or (remote) the fetched bytes. Remote
+        bounds are checked only when the fetch fails or comes back short, which saves a
+        request per shard on the way to the first tensor.
         """
-        path = self._check_bounds(entry, name)
-        view = self._views.get(entry.shard_id)
-        if view is not None:
-            return view[entry.offset : entry.offset + entry.size], path
+        if self.store.maps_objects:
+            path = self._check_bounds(entry, name)
+            return self._views[entry.shard_id][entry.offset : entry.offset + entry.size], path
+        if entry.shard_id >= self.header.num_shards:
+            self._shard_size(entry.shard_id, name)  # raises the error naming the shard count
+        path = self.shard_path(entry.shard_id)
         data = self._fetched.pop((entry.shard_id, entry.offset, entry.size), None)
         if data is None:
-            (data,) = self.store.get_ranges([(path, entry.offset, entry.offset + entry.size)])
+            try:
+                (data,) = self.store.get_ranges([(path, entry.offset, entry.offset + entry.size)])
+            except Exception:
+                self._check_bounds(entry, name)  # a missing shard or a range past its end: say so
+                raise
         if len(data) != entry.size:
+            self._check_bounds(entry, name)
             raise CorruptionError(
                 f"expected {entry.size} bytes at [{entry.offset}, {entry.offset + entry.size}), got {len(data)}",
                 path=self.store.url(path), offset=entry.offset, tensor=name,
@@ -196,13 +205,15 @@ class BundleReader:
                     key = encode_name(name)
                     subs = [self.entry_by_key(k) for k in (encode_slice_key(key, s, n) for s, n in entry.slices) if k in self._raw]
                 for sub in subs:
-                    if sub.size and sub.dtype in DTYPES:
-                        path = self._check_bounds(sub, name)
-                        wanted[(sub.shard_id, sub.offset, sub.size)] = path
+                    if sub.size and sub.dtype in DTYPES and sub.shard_id < self.header.num_shards:
+                        wanted[(sub.shard_id, sub.offset, sub.size)] = self.shard_path(sub.shard_id)
             except CheckpointError:
                 continue
         todo = [k for k in wanted if k not in self._fetched]
-        fetched = self.store.get_ranges([(wanted[k], k[1], k[1] + k[2]) for k in todo])
+        try:
+            fetched = self.store.get_ranges([(wanted[k], k[1], k[1] + k[2]) for k in todo])
+        except Exception:  # noqa: BLE001 - each read then fetches alone and reports its own error
+            return
         self._fetched.update(zip(todo, fetched))
 
     def _check_crc(self, key: bytes, entry: BundleEntry, payload: memoryview | bytes, path: str, name: str) -> None:

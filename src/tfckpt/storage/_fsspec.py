@@ -112,7 +112,7 @@ class FsspecStore(Store):
     def isfile(self, path: str) -> bool:
         # info(): a HEAD over HTTP, where fsspec's isfile() would GET the whole object
         try:
-            return self.fs.info(path).get("type") == "file"
+            return bool(self.fs.info(path).get("type") == "file")
         except (OSError, ValueError):  # HTTP servers answer oddly for missing paths
             return False
 

@@ -173,3 +173,27 @@ def test_conversion_writes_to_a_url(s3: Remote, monkeypatch: pytest.MonkeyPatch)
         for name, key in converted.variables().items():
             if name in local:
                 assert np.array_equal(converted[key], local[name])
+
+
+def test_cli_takes_urls_and_storage_options(s3: Remote, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import fsspec.config
+
+    from tfckpt.cli import main
+
+    monkeypatch.setattr(fsspec.config, "conf", {})  # what --storage-option sets, undone afterwards
+    url, options = s3
+    _upload(FIXTURES / "multi_shard", f"{url}/run", options)
+    flags = [arg for key, value in options.items() for arg in ("--storage-option", f"{key}={value}")]
+    assert main(["ls", f"{url}/run", *flags]) == 0
+    assert f"{url}/run/model.ckpt-7 (V2)" in capsys.readouterr().out
+    assert main(["verify", f"{url}/run/model.ckpt-7", *flags]) == 0
+    assert main(["show", f"{url}/run", "global_step", *flags]) == 0
+    out = tmp_path / "m.safetensors"
+    assert main(["convert", f"{url}/run", str(out), "--to", "safetensors", *flags]) == 0
+    assert out.is_file()
+    assert main(["convert", f"{url}/run", f"{url}/tf2/ckpt-1", "--to", "tf2", *flags]) == 0
+    assert main(["latest", f"{url}/run", *flags]) == 0
+    capsys.readouterr()
+    assert main(["ls", str(FIXTURES / "multi_shard"), "--storage-option", "anon=true"]) == 2
+    assert "no argument is a URL" in capsys.readouterr().err

@@ -52,6 +52,7 @@ class Resolved:
     v1_files: tuple[str, ...] = ()
     store: Store = LOCAL
     saved_model: str | None = None
+    index: bytes | None = None  # the index's bytes, when resolving already fetched them
 
     @property
     def is_v1(self) -> bool:
@@ -166,8 +167,14 @@ def resolve(path: str | os.PathLike[str], storage_options: Mapping[str, Any] | N
 
 def resolve_in(store: Store, p: str) -> Resolved:
     """:func:`resolve` for the path ``p`` inside ``store``."""
-    if store is not LOCAL and not p.endswith("/") and store.isfile(p + ".index"):
-        return Resolved(p, store=store)  # a prefix URL: one request (listing a bucket costs more)
+    if store is not LOCAL and p.strip("/"):
+        # A prefix or .index URL: fetch the index at once, the one request opening needs
+        # anyway (probing, listing a bucket or a HEAD first would each cost a round trip).
+        prefix = p[: -len(".index")] if p.endswith(".index") else p
+        try:
+            return Resolved(prefix, store=store, index=store.get(prefix + ".index"))
+        except FileNotFoundError:
+            pass
     if store.isdir(p):
         return _from_directory(p, store)
     base = store.basename(p)

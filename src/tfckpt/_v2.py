@@ -58,12 +58,12 @@ def encode_name(name: str) -> bytes:
 class BundleReader:
     """All tensors of one V2 bundle. Not thread-safe for the first read of a shard."""
 
-    def __init__(self, prefix: str, *, verify: bool = True, store: Store = LOCAL) -> None:
+    def __init__(self, prefix: str, *, verify: bool = True, store: Store = LOCAL, index: bytes | None = None) -> None:
         self.prefix = prefix
         self.store = store
         self.index_path = store.url(index_filename(prefix))  # as the user would write it, for messages
         self.verify = verify
-        data = store.get(index_filename(prefix))  # one request for a remote index
+        data = index if index is not None else store.get(index_filename(prefix))  # one request for a remote index
         raw: dict[bytes, bytes] = {}
         it = iter_table(data, self.index_path)
         first = next(it, None)
@@ -75,7 +75,7 @@ class BundleReader:
         self._entries: dict[bytes, BundleEntry] = {}
         self._maps: dict[int, Buffer] = {}
         self._sizes: dict[int, int] = {}  # of shards that are not mapped (remote objects)
-        self._fetched: dict[tuple[int, int, int], bytes] = {}  # prefetch(): (shard, offset, size) -> payload
+        self._fetched: dict[tuple[int, int, int], bytes | memoryview] = {}  # prefetch(): (shard, offset, size) -> payload
         self._views: dict[int, memoryview] = {}  # of _maps, for slicing without copies
         self._fast: dict[bytes, tuple[np.dtype, tuple[int, ...], int, int]] = {}  # read()'s fast path
         self._verified: set[bytes] = set()

@@ -342,7 +342,7 @@ def open(path: str | os.PathLike[str], *, verify: bool = True, storage_options: 
         store.close()
         raise UnsupportedError(f"{store.url(resolved.prefix)} is a V1 checkpoint; V1 checkpoints are read from local files only")
     try:
-        reader = BundleReader(resolved.prefix, verify=verify, store=store)
+        reader = BundleReader(resolved.prefix, verify=verify, store=store, index=resolved.index)
     except BaseException:
         store.close()
         raise

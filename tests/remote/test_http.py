@@ -52,15 +52,30 @@ def test_state_file_and_prefix_need_no_listing(http_server: Any, big: tuple[str,
         assert "/big/" not in requested and "/big" not in requested, path  # never a directory
 
 
-def test_read_many_fetches_many_ranges(http_server: Any, big: tuple[str, dict[str, np.ndarray]]) -> None:
+def test_read_many_fetches_neighbours_as_one_range(http_server: Any, big: tuple[str, dict[str, np.ndarray]]) -> None:
     url, tensors = big
     with tfckpt.open(f"{url}/model.ckpt-5") as ckpt:
         http_server.reset()
         got = ckpt.read_many(list(tensors))
     assert all(np.array_equal(got[n], tensors[n]) for n in tensors)
     ranged = [entry for entry in http_server.log if entry[0] == "GET"]
-    assert len(ranged) == len(tensors) and all(entry[2] is not None for entry in ranged)
+    assert [entry[2] for entry in ranged] == ["bytes=0-8388607"]  # 8 contiguous tensors: one 8 MiB part
     assert http_server.sent == sum(t.nbytes for t in tensors.values())
+
+
+def test_read_many_with_gaps_and_parts(http_server: Any, monkeypatch: pytest.MonkeyPatch, big: tuple[str, Any]) -> None:
+    from tfckpt.storage import _fsspec
+
+    url, tensors = big
+    monkeypatch.setattr(_fsspec, "PART_SIZE", 1 << 19)
+    wanted = ["layer0/kernel", "layer1/kernel", "layer5/kernel"]  # 0 and 1 adjacent, then a gap of 3 MiB
+    with tfckpt.open(f"{url}/model.ckpt-5") as ckpt:
+        http_server.reset()
+        got = ckpt.read_many(wanted)
+    assert all(np.array_equal(got[n], tensors[n]) for n in wanted)
+    ranges = sorted(entry[2] for entry in http_server.log if entry[0] == "GET")
+    assert len(ranges) == 6  # 2 MiB run + 1 MiB run, in 512 KiB parts, all requested at once
+    assert http_server.sent == 3 << 20
 
 
 def test_large_tensor_arrives_in_parts(http_server: Any, monkeypatch: pytest.MonkeyPatch, big: tuple[str, Any]) -> None:

@@ -90,7 +90,7 @@ class Store(abc.ABC):
         """The whole object at ``path``; ``FileNotFoundError`` if there is none."""
 
     @abc.abstractmethod
-    def get_ranges(self, requests: Sequence[tuple[str, int, int]]) -> list[bytes]:
+    def get_ranges(self, requests: Sequence[tuple[str, int, int]]) -> Sequence[bytes | memoryview]:
         """The bytes ``[start, end)`` of each ``(path, start, end)``, in order.
 
         A range past the end of its object comes back short (callers check lengths).

@@ -144,7 +144,7 @@ class ArchiveStore(Store):
     def get(self, path: str) -> bytes:
         return bytes(self.mapping(path))
 
-    def get_ranges(self, requests: Sequence[tuple[str, int, int]]) -> list[bytes]:
+    def get_ranges(self, requests: Sequence[tuple[str, int, int]]) -> Sequence[bytes | memoryview]:
         return [bytes(self.mapping(path)[start:end]) for path, start, end in requests]
 
     def size(self, path: str) -> int:

@@ -4,11 +4,12 @@ fsspec is imported here only, when a user passes a URL. Credentials and endpoint
 the usual fsspec ways (environment, config files, ``storage_options``), as
 ``fsspec.core.url_to_fs`` takes them.
 
-Reads are exact byte ranges: :meth:`FsspecStore.get_ranges` cuts each range into parts of
-at most :data:`PART_SIZE` bytes and hands them all to ``cat_ranges``, which async file
-systems (s3fs, gcsfs, HTTP) fetch concurrently, so a large tensor also arrives over many
-connections. Nothing is read ahead: a one-tensor read transfers the index and that
-tensor's bytes.
+Reads are exact byte ranges: :meth:`FsspecStore.get_ranges` merges requests for
+neighbouring bytes (at most :data:`MERGE_GAP` apart) into runs, cuts runs into parts of at
+most :data:`PART_SIZE` bytes and hands them all to ``cat_ranges``, which async file systems
+(s3fs, gcsfs, HTTP) fetch concurrently, so a large tensor also arrives over many
+connections. Nothing is read ahead: a one-tensor read transfers the index and that tensor's
+bytes.
 
 Writes: :meth:`FsspecStore.put_file` uploads a finished local file (an object store makes
 it visible whole or not at all, multipart uploads included).
@@ -28,6 +29,10 @@ __all__ = ["PART_SIZE", "FsspecStore"]
 #: enough that per-request overhead is small, small enough that one 100 MB embedding
 #: table is a dozen requests in flight at once.
 PART_SIZE: Final = 8 << 20
+
+#: Requests of one object separated by at most this many bytes are fetched as one range:
+#: a gap this small costs less than a request (bundles have none: tensors are contiguous).
+MERGE_GAP: Final = 64 << 10
 
 #: Listing fields that carry a modification time, by file system (s3fs, gcsfs, local, memory).
 _MTIME_FIELDS: Final = ("mtime", "LastModified", "updated", "last_modified", "created")
@@ -49,8 +54,9 @@ def _timestamp(value: object) -> float:
 class FsspecStore(Store):
     """One fsspec file system; paths are its protocol-less paths."""
 
-    def __init__(self, fs: Any, url_prefix: str) -> None:
+    def __init__(self, fs: Any, url_prefix: str, part_size: int | None = None) -> None:
         self.fs = fs
+        self.part_size = PART_SIZE if part_size is None else part_size
         self._url_prefix = url_prefix
         self._http = any(p in ("http", "https") for p in _protocols(fs))
 
@@ -81,29 +87,31 @@ class FsspecStore(Store):
     def get(self, path: str) -> bytes:
         return bytes(self.fs.cat_file(path))
 
-    def get_ranges(self, requests: Sequence[tuple[str, int, int]]) -> list[bytes]:
+    def get_ranges(self, requests: Sequence[tuple[str, int, int]]) -> Sequence[bytes | memoryview]:
+        # Requests of one object at most MERGE_GAP apart become one run (tensors are stored
+        # back to back, so reading a whole model is a few runs, not a request per tensor);
+        # runs are cut into parts of at most part_size, all fetched concurrently.
+        runs = _runs(requests, MERGE_GAP)
         paths: list[str] = []
         starts: list[int] = []
         ends: list[int] = []
-        parts_of: list[int] = []
-        for path, start, end in requests:
-            n = 0
-            for part in range(start, max(end, start + 1), PART_SIZE):
+        for path, start, end, _ in runs:
+            for part in range(start, max(end, start + 1), self.part_size):
                 paths.append(path)
                 starts.append(part)
-                ends.append(min(end, part + PART_SIZE))
-                n += 1
-            parts_of.append(n)
+                ends.append(min(end, part + self.part_size))
         fetched = self.fs.cat_ranges(paths, starts, ends, on_error="return") if paths else []
-        out: list[bytes] = []
+        for part in fetched:
+            if isinstance(part, BaseException):
+                raise part
+        out: list[bytes | memoryview] = [b""] * len(requests)
         i = 0
-        for n in parts_of:
-            parts = fetched[i : i + n]
+        for _, start, end, members in runs:
+            n = max(1, -(-(end - start) // self.part_size))
+            data = fetched[i] if n == 1 else b"".join(fetched[i : i + n])
             i += n
-            for p in parts:
-                if isinstance(p, BaseException):
-                    raise p
-            out.append(parts[0] if n == 1 else b"".join(parts))
+            for index, (_, first, last) in members:
+                out[index] = data if (first, last) == (start, end) else memoryview(data)[first - start : last - start]
         return out
 
     def size(self, path: str) -> int:
@@ -148,6 +156,23 @@ class FsspecStore(Store):
             self.fs.rm_file(path)
         except FileNotFoundError:
             pass
+
+
+def _runs(
+    requests: Sequence[tuple[str, int, int]], gap: int
+) -> list[tuple[str, int, int, list[tuple[int, tuple[str, int, int]]]]]:
+    """Merge ``(path, start, end)`` requests into ``(path, start, end, [(index, request), ...])`` runs."""
+    order = sorted(range(len(requests)), key=lambda i: requests[i])
+    runs: list[tuple[str, int, int, list[tuple[int, tuple[str, int, int]]]]] = []
+    for i in order:
+        path, start, end = requests[i]
+        if runs and runs[-1][0] == path and start <= runs[-1][2] + gap:
+            last = runs[-1]
+            last[3].append((i, requests[i]))
+            runs[-1] = (path, last[1], max(last[2], end), last[3])
+        else:
+            runs.append((path, start, end, [(i, requests[i])]))
+    return runs
 
 
 def _protocols(fs: Any) -> tuple[str, ...]:

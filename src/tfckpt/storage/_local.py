@@ -40,7 +40,7 @@ class LocalStore(Store):
         with open(path, "rb") as f:
             return f.read()
 
-    def get_ranges(self, requests: Sequence[tuple[str, int, int]]) -> list[bytes]:
+    def get_ranges(self, requests: Sequence[tuple[str, int, int]]) -> Sequence[bytes | memoryview]:
         out = []
         for path, start, end in requests:
             with open(path, "rb") as f:

@@ -17,7 +17,9 @@ the client's interpreter) is started on 127.0.0.1 and stopped at the end. A chec
 
 Both sides use the same cached s3fs instance (warm connections). Loopback moto is CPU
 bound in Python, so absolute GB/s say more about moto than about the network; the ratios
-are the figure of merit. Finally, a one-tensor read against a loopback HTTP server that
+are the figure of merit. Beware: moto answers a ranged GET by reading the *whole* object and
+slicing it (``S3Response._handle_range_header``), so each request costs it the object's
+size, unlike S3 or GCS; ``--part-mib`` (larger parts, fewer requests) shows that effect. Finally, a one-tensor read against a loopback HTTP server that
 counts the bytes it sends (``tests/remote/servers.py``) gives the bytes transferred.
 """
 
@@ -65,8 +67,16 @@ def start_moto() -> tuple[subprocess.Popen[bytes], str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_case_arguments(parser, repeat=3)
+    parser.add_argument("--part-mib", type=float, default=None,
+                        help="ranged reads are cut into parts of this size (default: tfckpt's PART_SIZE, 8 MiB)")
     args = parser.parse_args()
     import fsspec.core
+
+    from tfckpt.storage import _fsspec
+
+    if args.part_mib:
+        _fsspec.PART_SIZE = int(args.part_mib * (1 << 20))
+    print(f"part size {_fsspec.PART_SIZE / (1 << 20):g} MiB", flush=True)
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")

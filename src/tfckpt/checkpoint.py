@@ -44,6 +44,8 @@ class Checkpoint:
     ``copy=True`` to :meth:`get_tensor` (or call ``.copy()``) for an array of your own.
     (A view that outlives :meth:`close` keeps its mapping alive rather than crashing.)
     Strings, partitioned variables and bundles of the other byte order are always copies.
+    Tensors read from a URL are read-only arrays over the fetched bytes: nothing is mapped,
+    and they stay valid after :meth:`close`.
 
     Attributes
     ----------

@@ -186,3 +186,24 @@ def test_memory_url_roundtrip() -> None:
             _same_as_bert(ckpt)
     finally:
         fs.rm("/tfckpt-test", recursive=True)
+
+
+@pytest.mark.parametrize(("path", "url"), [
+    ("s3://bucket/k", True), ("gs://t5-data/x", True), ("https://h/x", True), ("simplecache::s3://b/k", True),
+    ("file:///tmp/x", True), ("C:\\\\ckpt\\\\model", False), ("run/model.ckpt-1", False), ("/abs/x.zip/y", False),
+])
+def test_is_url(path: str, url: bool) -> None:
+    from tfckpt.storage import is_url
+
+    assert is_url(path) is url
+
+
+def test_split_archive(tmp_path: Path) -> None:
+    from tfckpt.storage import split_archive
+
+    archive = _zip(tmp_path / "a.zip", zipfile.ZIP_STORED)
+    assert split_archive(str(archive)) == (str(archive), "")
+    assert split_archive(f"{archive}/d/m.ckpt") == (str(archive), "d/m.ckpt")
+    assert split_archive(str(tmp_path / "missing.zip" / "m")) is None  # not an existing file
+    (tmp_path / "dir.zip").mkdir()
+    assert split_archive(str(tmp_path / "dir.zip" / "m")) is None  # a directory named like an archive

@@ -207,3 +207,10 @@ def test_split_archive(tmp_path: Path) -> None:
     assert split_archive(str(tmp_path / "missing.zip" / "m")) is None  # not an existing file
     (tmp_path / "dir.zip").mkdir()
     assert split_archive(str(tmp_path / "dir.zip" / "m")) is None  # a directory named like an archive
+
+
+def test_checkpoint_manager_on_a_file_url(tmp_path: Path) -> None:
+    manager = tfckpt.CheckpointManager(f"file://{tmp_path}/run", max_to_keep=1)
+    manager.save({"step": np.int64(1)})
+    manager.save({"step": np.int64(2)})
+    assert sorted(os.listdir(tmp_path / "run")) == ["checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index"]

@@ -140,6 +140,8 @@ class CheckpointManager:
         self._max_to_keep = max_to_keep
         self._keep_checkpoint_every_n_hours = keep_checkpoint_every_n_hours
         self._directory = os.fspath(directory)
+        if self._directory.startswith("file://") and "::" not in self._directory:
+            self._directory = self._directory[len("file://") :]  # a local directory, managed as one
         self._checkpoint_name = checkpoint_name
         self._storage_options = storage_options  # for a URL directory (s3://, gs://, ...)
         self._prefix = os.path.join(self._directory, checkpoint_name)

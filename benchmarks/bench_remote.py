@@ -94,8 +94,11 @@ def main() -> None:
                 for name, arr in float_tensors(args.count, elements):
                     writer.add(name, arr)
                     total += arr.nbytes
+            # moto needs long to assemble a 1 GiB multipart upload; wait instead of retrying
+            uploader, _ = fsspec.core.url_to_fs("s3://bench", skip_instance_cache=True,
+                                                config_kwargs={"read_timeout": 1800, "retries": {"max_attempts": 1}}, **options)
             for f in checkpoint_files(prefix):
-                fs.put_file(f, f"bench/run/{os.path.basename(f)}")
+                uploader.put_file(f, f"bench/run/{os.path.basename(f)}")
         url = "s3://bench/run/model.ckpt-1"
         objects = [f"bench/run/model.ckpt-1.{s}" for s in ("index", "data-00000-of-00001")]
 

@@ -167,7 +167,7 @@ def resolve(path: str | os.PathLike[str], storage_options: Mapping[str, Any] | N
 
 def resolve_in(store: Store, p: str) -> Resolved:
     """:func:`resolve` for the path ``p`` inside ``store``."""
-    if store is not LOCAL and p.strip("/"):
+    if store is not LOCAL and p.strip("/") and not p.endswith("/"):
         # A prefix or .index URL: fetch the index at once, the one request opening needs
         # anyway (probing, listing a bucket or a HEAD first would each cost a round trip).
         prefix = p[: -len(".index")] if p.endswith(".index") else p

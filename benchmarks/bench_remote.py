@@ -68,7 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_case_arguments(parser, repeat=3)
     parser.add_argument("--part-mib", type=float, default=None,
-                        help="ranged reads are cut into parts of this size (default: tfckpt's PART_SIZE, 8 MiB)")
+                        help="ranged reads are cut into parts of this size (default: tfckpt's PART_SIZE, 16 MiB)")
     args = parser.parse_args()
     import fsspec.core
 

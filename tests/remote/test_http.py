@@ -59,7 +59,7 @@ def test_read_many_fetches_neighbours_as_one_range(http_server: Any, big: tuple[
         got = ckpt.read_many(list(tensors))
     assert all(np.array_equal(got[n], tensors[n]) for n in tensors)
     ranged = [entry for entry in http_server.log if entry[0] == "GET"]
-    assert [entry[2] for entry in ranged] == ["bytes=0-8388607"]  # 8 contiguous tensors: one 8 MiB part
+    assert [entry[2] for entry in ranged] == ["bytes=0-8388607"]  # 8 contiguous tensors: one run, one request
     assert http_server.sent == sum(t.nbytes for t in tensors.values())
 
 

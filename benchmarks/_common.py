@@ -48,6 +48,20 @@ def warm(paths: list[str]) -> None:
                 pass
 
 
+def proc_status_mib(field: str) -> float:
+    """A memory figure of this process from ``/proc/self/status`` (``VmRSS``, ``VmHWM``,
+    ``RssAnon``, ...) in MiB; NaN where there is no /proc. Unlike ``ru_maxrss``, ``VmHWM``
+    can be reset (write ``5`` to ``/proc/self/clear_refs``) and excludes a parent's pages."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
 def checkpoint_files(prefix: str) -> list[str]:
     directory = os.path.dirname(prefix) or "."
     base = os.path.basename(prefix)

@@ -64,13 +64,7 @@ import json, os, sys, time, tracemalloc
 sys.path.insert(0, {bench_dir!r})
 import numpy as np
 import tfckpt
-
-def status_mib(field):  # from /proc: ru_maxrss would include the parent's pages (kept over exec)
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+from _common import proc_status_mib as status_mib  # ru_maxrss would include the parent's pages
 
 prefix, count, elements, trace = {prefix!r}, {count}, {elements}, {trace}
 if trace:

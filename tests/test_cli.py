@@ -141,8 +141,8 @@ def test_ls_table_totals_and_filters(capsys: pytest.CaptureFixture[str]) -> None
     code, out, _ = run(capsys, "ls", str(FIXTURES / "tf1_saver"))
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["name", "dtype", "shape", "size", "shard"]
-    assert lines[6].split() == ["dense1/kernel", "float32", "[3,", "5]", "60", "B", "0"]
+    assert lines[0].split() == ["name", "dtype", "shape", "size", "shard", "trainable"]  # model.ckpt-7.meta is beside
+    assert lines[6].split() == ["dense1/kernel", "float32", "[3,", "5]", "60", "B", "0", "yes"]
     assert "15 tensors, 400 B" in out
     # 99 numbers in all; the model's own are the two dense layers (3*5+5+5*2+2 = 32).
     assert "parameters: 99 in all, 32 in model variables" in out
@@ -403,7 +403,7 @@ def test_tree(capsys: pytest.CaptureFixture[str]) -> None:
     assert "│   ├── _inbound_nodes" in out.splitlines()
 
     code, out, _ = run(capsys, "tree", str(FIXTURES / "tf1_saver"))
-    assert code == 0 and "name-based (TF1)" in out and "│   ├── bias  float32 [5]" in out.splitlines()
+    assert code == 0 and "name-based (TF1)" in out and "│   ├── bias  float32 [5]  (trainable)" in out.splitlines()
 
 
 # -- convert ------------------------------------------------------------------------------

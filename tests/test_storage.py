@@ -214,3 +214,23 @@ def test_checkpoint_manager_on_a_file_url(tmp_path: Path) -> None:
     manager.save({"step": np.int64(1)})
     manager.save({"step": np.int64(2)})
     assert sorted(os.listdir(tmp_path / "run")) == ["checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index"]
+
+
+def test_writable_from_archives_and_urls(tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "b.zip", zipfile.ZIP_STORED)
+    with tfckpt.open(archive, writable=True) as ckpt:
+        arr = ckpt["bert/embeddings/word_embeddings"]
+        arr[0, 0] = 42.0  # a private copy: the archive never changes
+    with tfckpt.open(archive) as ckpt:
+        assert ckpt["bert/embeddings/word_embeddings"][0, 0] != 42.0
+    fsspec = pytest.importorskip("fsspec")
+    fs = fsspec.filesystem("memory")
+    for f in BERT.iterdir():
+        fs.pipe_file(f"/tfckpt-w/{f.name}", f.read_bytes())
+    try:
+        with tfckpt.open("memory://tfckpt-w", writable=True) as ckpt:
+            assert ckpt["bert/embeddings/word_embeddings"].flags.writeable
+        with tfckpt.open("memory://tfckpt-w") as ckpt:
+            assert not ckpt["bert/embeddings/word_embeddings"].flags.writeable
+    finally:
+        fs.rm("/tfckpt-w", recursive=True)

@@ -14,6 +14,8 @@ TensorFlow-compatible functions (``load_checkpoint``, ``list_variables``, ``load
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .checkpoint import Checkpoint, open
 from .compat import CheckpointReader, DType, list_variables, load_checkpoint, load_variable
 from .convert import convert_tf1_to_tf2, convert_tf2_to_tf1, rename, rename_plan
@@ -26,6 +28,24 @@ from .writer import Writer, save
 
 __version__ = "0.1.0"
 
+if TYPE_CHECKING:  # for type checkers; at run time __getattr__ imports them on first use
+    from .tools.average import average
+    from .tools.merge import merge
+    from .tools.meta import MetaGraph, SavedModelInfo, read_meta
+
+# Whole-checkpoint tools (tfckpt.tools), imported on first use: the graph protos cost import time.
+_TOOLS = {"average": "average", "merge": "merge", "read_meta": "meta", "MetaGraph": "meta", "SavedModelInfo": "meta"}
+
+
+def __getattr__(name: str) -> object:
+    module = _TOOLS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tfckpt' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".tools.{module}", __name__), name)
+
+
 __all__ = [
     "Checkpoint",
     "CheckpointError",
@@ -34,10 +54,13 @@ __all__ = [
     "CorruptionError",
     "DType",
     "InvalidArgumentError",
+    "MetaGraph",
     "NotFoundError",
     "ObjectGraph",
+    "SavedModelInfo",
     "UnsupportedError",
     "Writer",
+    "average",
     "convert_tf1_to_tf2",
     "convert_tf2_to_tf1",
     "get_checkpoint_state",
@@ -45,7 +68,9 @@ __all__ = [
     "list_variables",
     "load_checkpoint",
     "load_variable",
+    "merge",
     "open",
+    "read_meta",
     "rename",
     "rename_plan",
     "save",

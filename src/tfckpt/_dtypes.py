@@ -98,3 +98,41 @@ def dtype_for_array(dtype: np.dtype) -> DTypeInfo | None:
     """The row a numpy dtype is saved as (native or either byte order), or None."""
     enum = _ENUM_BY_NUMPY.get(dtype.newbyteorder("=")) if dtype.byteorder not in "=|" else _ENUM_BY_NUMPY.get(dtype)
     return None if enum is None else DTYPES[enum]
+
+
+# -- PyTorch's dtypes (written by :mod:`._tensors`, read by :mod:`tfckpt.torch`) -------------
+
+#: ``torch.<name>`` dtypes that are the TensorFlow dtype of the same name. torch's
+#: ``Tensor.numpy()`` and ``torch.from_numpy`` refuse the ``ml_dtypes`` ones (bfloat16,
+#: float8), which therefore travel as the same-width integers of :data:`INT_BY_WIDTH` and
+#: are reinterpreted on the other side (``Tensor.view(dtype)``, ``ndarray.view(dtype)``).
+#: Any other torch dtype (complex32, qint8, float8_e8m0fnu, the packed and sub-byte shells
+#: int1-7/uint1-7 and float4_e2m1fn_x2) has no TensorFlow counterpart.
+TORCH_DTYPES: Final[frozenset[str]] = frozenset(
+    {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+     "float16", "float32", "float64", "complex64", "complex128",
+     "bfloat16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz"}
+)  # fmt: skip
+
+#: The :data:`TORCH_DTYPES` that numpy has only as ml_dtypes' user-defined types
+#: (``isbuiltin == 2``): the ones that travel as integers.
+TORCH_VIEWED: Final[frozenset[str]] = frozenset(
+    name for name in TORCH_DTYPES if (row := DTYPE_BY_NAME[name].numpy) is not None and row.isbuiltin == 2
+)
+
+#: TensorFlow dtypes torch has no type for -> the torch dtype that holds each of their
+#: values exactly and computes (reading only; writing the tensor back stores that type).
+#: float4_e2m1fn (+-0..6, 1 mantissa bit) and float8_e4m3b11fnuz (2**-13..30, 3 mantissa
+#: bits, one NaN) both fit float16's 10-bit mantissa and 2**-24..65504 range.
+TORCH_WIDENED: Final[dict[str, str]] = {
+    "int4": "int8",
+    "int2": "int8",
+    "uint4": "uint8",
+    "uint2": "uint8",
+    "float4_e2m1fn": "float16",
+    "float8_e4m3b11fnuz": "float16",
+}
+
+#: Element width in bytes -> the integer dtype name whose array reinterprets one of that
+#: width without a copy (a name both numpy and torch know).
+INT_BY_WIDTH: Final[dict[int, str]] = {1: "uint8", 2: "int16", 4: "int32", 8: "int64"}

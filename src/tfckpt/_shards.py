@@ -23,6 +23,7 @@ __all__ = [
     "WRITEBACK_CHUNK",
     "Background",
     "Shard",
+    "drop_backups",
     "fsync_dir",
     "is_stale_shard",
     "put_back",
@@ -160,6 +161,13 @@ def put_back(placed: list[tuple[str, bool, str | None]]) -> None:
                 os.unlink(path)
         except OSError:
             pass
+
+
+def drop_backups(placed: list[tuple[str, bool, str | None]]) -> None:
+    """After a commit: delete the hard-link backups :func:`set_aside` made."""
+    for _, _, backup in placed:
+        if backup is not None:
+            remove_quietly(backup)
 
 
 _DATA_FILE_RE = re.compile(r"\.data-\d{5}-of-(\d{5})")

@@ -4,15 +4,35 @@ writer stores.
 Numbers become a numpy array of the dtype's numpy type; ``str``, ``bytes`` and numpy
 ``U``/``S`` data become an object array of ``bytes`` (``str`` encoded as UTF-8, numpy's
 trailing-NUL stripping avoided), which :func:`._bundle.encode_string_tensor` serializes.
+
+Other frameworks' arrays are recognised here, and only here, so every writer path (``save``,
+``Writer.add``/``add_slice``, ``save_objects``, ``save_like``, ``CheckpointManager``) takes
+them: ``torch.Tensor`` and ``jax.Array`` by :data:`_FRAMEWORK_ARRAYS`, other DLPack
+producers through ``numpy.from_dlpack``, anything with ``__array__`` through
+``numpy.asarray``. Neither torch nor jax is imported: a value can only be one of their
+arrays if its framework is already in ``sys.modules``.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from typing import Any, Final
 
 import numpy as np
 
-from ._dtypes import DTYPE_BY_NAME, DTYPES, RESOURCE, STRING, VARIANT, DTypeInfo, dtype_for_array
+from ._dtypes import (
+    DTYPE_BY_NAME,
+    DTYPES,
+    INT_BY_WIDTH,
+    RESOURCE,
+    STRING,
+    TORCH_DTYPES,
+    TORCH_VIEWED,
+    VARIANT,
+    DTypeInfo,
+    dtype_for_array,
+)
 from .errors import InvalidArgumentError
 
 __all__ = ["BUFFER_DTYPES", "ArrayLike", "byte_view", "to_tensor"]
@@ -36,6 +56,8 @@ def to_tensor(value: ArrayLike, *, dtype: str | None = None, name: str = "") -> 
 
 
 def _to_tensor(value: ArrayLike, dtype: str | None, name: str) -> tuple[DTypeInfo, np.ndarray]:
+    if not isinstance(value, (np.ndarray, np.generic, bytes, str, int, float, list, tuple)):
+        value = _foreign_array(value, name)
     if dtype is not None:
         info = DTYPE_BY_NAME.get(dtype) if isinstance(dtype, str) else None
         if info is None or info.enum in (RESOURCE, VARIANT):  # no array form to write from
@@ -74,6 +96,66 @@ def _to_tensor(value: ArrayLike, dtype: str | None, name: str) -> tuple[DTypeInf
     if arr.dtype != row.numpy:  # foreign byte order
         arr = arr.astype(row.numpy)
     return row, _c_order(arr)
+
+
+def _foreign_array(value: ArrayLike, name: str) -> ArrayLike:
+    """A framework's array as a numpy array (zero-copy where the framework allows); any
+    other value unchanged."""
+    for module, attribute, convert in _FRAMEWORK_ARRAYS:
+        framework = sys.modules.get(module)
+        cls = getattr(framework, attribute, None) if framework is not None else None
+        if cls is not None and isinstance(value, cls):
+            try:
+                return convert(framework, value, name)
+            except (RuntimeError, NotImplementedError, TypeError, ValueError) as e:  # torch/jax raise these
+                if isinstance(e, InvalidArgumentError):
+                    raise
+                raise InvalidArgumentError(f"{name!r}: cannot convert a {module}.{attribute} to a tensor: {e}") from e
+    if hasattr(value, "__dlpack__") and not hasattr(value, "__array__"):
+        try:
+            return np.from_dlpack(value)
+        except (BufferError, RuntimeError, TypeError, ValueError) as e:
+            raise InvalidArgumentError(f"{name!r}: cannot read {type(value).__name__} through DLPack: {e}") from e
+    return value
+
+
+def _from_torch(torch: Any, tensor: Any, name: str) -> np.ndarray:
+    """A ``torch.Tensor`` as numpy: detached from autograd, on the CPU, conjugation and
+    negation resolved; bfloat16 and float8 through a same-width integer view (zero-copy
+    for a CPU tensor)."""
+    dtype_name = str(tensor.dtype).removeprefix("torch.")
+    if dtype_name not in TORCH_DTYPES:
+        raise InvalidArgumentError(
+            f"{name!r}: torch dtype {dtype_name} has no TensorFlow counterpart (supported: {', '.join(sorted(TORCH_DTYPES))})"
+        )
+    if tensor.layout != torch.strided:  # sparse, mkldnn: dense first
+        tensor = tensor.to_dense()
+    tensor = tensor.detach().cpu().resolve_conj().resolve_neg()
+    numpy_type = DTYPE_BY_NAME[dtype_name].numpy
+    assert numpy_type is not None
+    if dtype_name in TORCH_VIEWED:
+        as_int = INT_BY_WIDTH[numpy_type.itemsize]
+        return tensor.view(getattr(torch, as_int)).numpy().view(numpy_type)  # type: ignore[no-any-return]
+    return tensor.numpy()  # type: ignore[no-any-return]
+
+
+def _from_jax(jax: Any, array: Any, name: str) -> np.ndarray:
+    """A ``jax.Array`` as numpy (JAX uses ``ml_dtypes`` itself, so every dtype converts);
+    a sharded array is assembled from its shards when this process holds all of them."""
+    if not array.is_fully_addressable:
+        raise InvalidArgumentError(
+            f"{name!r}: this jax.Array is sharded across processes and only part of it is here; "
+            "gather it first (jax.experimental.multihost_utils.process_allgather)"
+        )
+    return np.asarray(array)
+
+
+#: ``(module, class, converter)``: the framework arrays :func:`_foreign_array` recognises,
+#: by ``isinstance`` against the class of a module the caller has already imported.
+_FRAMEWORK_ARRAYS: Final[tuple[tuple[str, str, Callable[[Any, Any, str], np.ndarray]], ...]] = (
+    ("torch", "Tensor", _from_torch),
+    ("jax", "Array", _from_jax),
+)
 
 
 def _c_order(arr: np.ndarray) -> np.ndarray:

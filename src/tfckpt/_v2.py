@@ -3,13 +3,16 @@
 This is the layer between the byte formats (:mod:`._table`, :mod:`._bundle`) and the
 public :class:`tfckpt.Checkpoint`. It loads the whole index at open (every block checksum
 verified, every key kept as raw bytes) and parses an entry only when it is asked about.
-Data shards are memory-mapped on first use. Fixed-width tensors come out as read-only
-zero-copy views of the mapping when the bundle's byte order is the host's.
+Data shards are memory-mapped on first use. Fixed-width tensors come out as zero-copy views
+of the mapping when the bundle's byte order is the host's: read-only by default, writable
+with ``writable=True``, which maps the shards copy-on-write (``MAP_PRIVATE``, as
+``numpy.load(mmap_mode="c")``): a page is copied into the process when first written, and
+the file never changes.
 
 The bytes come from a :class:`tfckpt.storage.Store`. Local files and archive members are
 mappings, as above; remote objects (``s3://``, ``https://``, ...) are never mapped: each
-tensor's ``[offset, offset + size)`` is fetched when read, and :meth:`BundleReader.prefetch`
-fetches many at once.
+tensor's ``[offset, offset + size)`` is fetched when read (a private, writable copy when
+``writable=True``), and :meth:`BundleReader.prefetch` fetches many at once.
 """
 
 from __future__ import annotations
@@ -58,9 +61,12 @@ def encode_name(name: str) -> bytes:
 class BundleReader:
     """All tensors of one V2 bundle. Not thread-safe for the first read of a shard."""
 
-    def __init__(self, prefix: str, *, verify: bool = True, store: Store = LOCAL, index: bytes | None = None) -> None:
+    def __init__(
+        self, prefix: str, *, verify: bool = True, writable: bool = False, store: Store = LOCAL, index: bytes | None = None
+    ) -> None:
         self.prefix = prefix
         self.store = store
+        self._writable = writable
         self.index_path = store.url(index_filename(prefix))  # as the user would write it, for messages
         self.verify = verify
         data = index if index is not None else store.get(index_filename(prefix))  # one request for a remote index
@@ -141,7 +147,7 @@ class BundleReader:
             if not self.store.maps_objects:
                 self._sizes[shard_id] = self.store.size(path)
                 return self._sizes[shard_id]
-            buf = self.store.mapping(path)
+            buf = self.store.mapping(path, writable=self._writable)
         except FileNotFoundError:
             raise CorruptionError(f"data shard {self.store.basename(path)} is missing", path=self.store.url(path), tensor=name) from None
         assert buf is not None
@@ -186,7 +192,7 @@ class BundleReader:
                 f"expected {entry.size} bytes at [{entry.offset}, {entry.offset + entry.size}), got {len(data)}",
                 path=self.store.url(path), offset=entry.offset, tensor=name,
             )
-        return data, path
+        return (memoryview(bytearray(data)) if self._writable else data), path
 
     def prefetch(self, names: Iterable[str]) -> None:
         """Fetch the payloads of ``names`` (slices of partitioned ones too) concurrently.
@@ -255,7 +261,7 @@ class BundleReader:
                 ):
                     fast = self._fast[key] = (dtype, shape, shard_id, offset)
         if fast is not None:
-            # read-only (the map is), and 5x cheaper than frombuffer + reshape
+            # read-only or copy-on-write as the map is, and 5x cheaper than frombuffer + reshape
             arr = np.ndarray(fast[1], fast[0], self._maps[fast[2]], fast[3])
             return arr.copy() if copy else arr
         entry = self.entry(name)
@@ -372,16 +378,12 @@ class BundleReader:
 
     def close(self) -> None:
         self._fetched.clear()
+        # Drop the maps rather than closing them: read()'s fast-path arrays are built over
+        # the mmap object, which keeps it referenced but holds no buffer export, so
+        # mmap.close() would succeed and unmap memory they still point into. Each map is
+        # unmapped when its last array goes (at once when there is none).
         self._fast.clear()  # its entries point into the maps
-        for view in self._views.values():
-            view.release()
         self._views.clear()
-        for buf in self._maps.values():
-            if isinstance(buf, mmap.mmap):
-                try:
-                    buf.close()
-                except BufferError:
-                    pass  # zero-copy arrays still use it; it is unmapped when the last one goes
         self._maps.clear()
         self.store.close()
 

@@ -44,8 +44,11 @@ class Checkpoint:
     ``copy=True`` to :meth:`get_tensor` (or call ``.copy()``) for an array of your own.
     (A view that outlives :meth:`close` keeps its mapping alive rather than crashing.)
     Strings, partitioned variables and bundles of the other byte order are always copies.
-    Tensors read from a URL are read-only arrays over the fetched bytes: nothing is mapped,
-    and they stay valid after :meth:`close`.
+    Opened with ``writable=True``, the views are writable and copy-on-write: the file never
+    changes, and every read of a tensor from this ``Checkpoint`` sees the same memory, so
+    in-place writes show in later reads of it (see :func:`open`).
+    Tensors read from a URL are arrays over the fetched bytes (nothing is mapped; private
+    writable copies with ``writable=True``), and stay valid after :meth:`close`.
 
     Attributes
     ----------
@@ -291,7 +294,9 @@ class Checkpoint:
         return f"<tfckpt.Checkpoint {self.prefix!r} ({self.format}, {len(self)} tensors)>"
 
 
-def open(path: str | os.PathLike[str], *, verify: bool = True, storage_options: Mapping[str, Any] | None = None) -> Checkpoint:
+def open(
+    path: str | os.PathLike[str], *, verify: bool = True, writable: bool = False, storage_options: Mapping[str, Any] | None = None
+) -> Checkpoint:
     """Open a TensorFlow checkpoint for reading, without TensorFlow.
 
     Parameters
@@ -309,6 +314,13 @@ def open(path: str | os.PathLike[str], *, verify: bool = True, storage_options: 
     verify : bool
         Verify each tensor's CRC32C on its first read (default; bytes fetched from a URL
         on every read). Index block checksums are always verified.
+    writable : bool
+        Return writable zero-copy arrays: the data shards are mapped copy-on-write (private
+        mappings, as ``numpy.load(mmap_mode="c")``), so writing into an array copies the
+        touched pages (4 KiB each) into this process's memory and never reaches the file.
+        Reading costs the same as the default read-only mapping; memory grows only by the
+        pages written. Needed to hand arrays to frameworks that write in place
+        (``torch.from_numpy``, optimizer steps) or refuse read-only memory (DLPack).
     storage_options : mapping, optional
         For URLs: passed to the fsspec file system (``{"anon": True}``,
         ``{"client_kwargs": {"endpoint_url": ...}}``, ...), as ``fsspec.open`` takes them.
@@ -344,7 +356,7 @@ def open(path: str | os.PathLike[str], *, verify: bool = True, storage_options: 
         store.close()
         raise UnsupportedError(f"{store.url(resolved.prefix)} is a V1 checkpoint; V1 checkpoints are read from local files only")
     try:
-        reader = BundleReader(resolved.prefix, verify=verify, store=store, index=resolved.index)
+        reader = BundleReader(resolved.prefix, verify=verify, writable=writable, store=store, index=resolved.index)
     except BaseException:
         store.close()
         raise

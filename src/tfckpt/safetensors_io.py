@@ -42,7 +42,7 @@ import numpy as np
 from ._atomic import replacing
 from .errors import InvalidArgumentError
 
-__all__ = ["SAFETENSORS_DTYPES", "SafetensorsSpec", "safetensors_dtype", "write_safetensors"]
+__all__ = ["SAFETENSORS_DTYPES", "SafetensorsFile", "SafetensorsSpec", "safetensors_dtype", "write_safetensors"]
 
 #: TensorFlow dtype name -> (safetensors dtype code, element size in bytes).
 SAFETENSORS_DTYPES: Final[dict[str, tuple[str, int]]] = {
@@ -107,6 +107,11 @@ def _layout(specs: Sequence[SafetensorsSpec]) -> tuple[list[SafetensorsSpec], di
         offsets[s.name] = (pos, pos + s.nbytes)
         pos += s.nbytes
     return ordered, offsets
+
+
+def file_order(specs: Sequence[SafetensorsSpec]) -> list[str]:
+    """The names in the order :func:`write_safetensors` calls ``get`` (and lays them out)."""
+    return [s.name for s in _layout(specs)[0]]
 
 
 def _header(ordered: Sequence[SafetensorsSpec], offsets: Mapping[str, tuple[int, int]], metadata: Mapping[str, str] | None) -> bytes:
@@ -198,3 +203,92 @@ def write_safetensors(
 def iter_specs(items: Iterable[tuple[str, str, Sequence[int]]]) -> list[SafetensorsSpec]:
     """``(name, dtype, shape)`` triples -> specs."""
     return [SafetensorsSpec(n, d, tuple(int(x) for x in s)) for n, d, s in items]
+
+
+# -- reading -------------------------------------------------------------------------------
+
+#: safetensors dtype code -> TensorFlow dtype name (the first row of each code wins, so
+#: ``I8`` reads as int8, not qint8).
+TF_DTYPE_OF_SAFETENSORS: Final[dict[str, str]] = {}
+for _tf_name, (_code, _) in SAFETENSORS_DTYPES.items():
+    TF_DTYPE_OF_SAFETENSORS.setdefault(_code, _tf_name)
+
+
+class SafetensorsFile:
+    """A safetensors file read through a memory map: ``names``, ``spec(name)``, ``get(name)``.
+
+    The header is checked before any tensor is served: its length against the file size and
+    :data:`MAX_HEADER_SIZE`, every entry's dtype, shape and ``data_offsets`` against the byte
+    buffer (in bounds, sized ``prod(shape) * itemsize``). Arrays are read-only views valid
+    while the file is open.
+
+    Raises
+    ------
+    CorruptionError
+        The header is not what the format says (the message names the file and the entry).
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        from .errors import CorruptionError
+
+        self.path = os.fspath(path)
+        size = os.path.getsize(self.path)
+
+        def bad(offset: int, what: str) -> CorruptionError:
+            return CorruptionError(what, path=self.path, offset=offset)
+
+        with open(self.path, "rb") as f:
+            head = f.read(_HEADER_LENGTH.size)
+            if len(head) < _HEADER_LENGTH.size:
+                raise bad(0, f"expected an 8-byte header length, the file has {size} bytes")
+            (n,) = _HEADER_LENGTH.unpack(head)
+            if n > MAX_HEADER_SIZE or _HEADER_LENGTH.size + n > size:
+                raise bad(0, f"header length {n} exceeds the file ({size} bytes) or the {MAX_HEADER_SIZE}-byte limit")
+            try:
+                header = json.loads(f.read(n).decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                raise bad(_HEADER_LENGTH.size, f"header is not UTF-8 JSON ({e})") from None
+        if not isinstance(header, dict):
+            raise bad(_HEADER_LENGTH.size, "header is not a JSON object")
+        self._base = _HEADER_LENGTH.size + n
+        buffer = size - self._base
+        meta = header.pop("__metadata__", None)
+        self.metadata: dict[str, str] = dict(meta) if isinstance(meta, dict) else {}
+        self._specs: dict[str, tuple[SafetensorsSpec, int]] = {}
+        for name, entry in header.items():
+            try:
+                dtype = TF_DTYPE_OF_SAFETENSORS[entry["dtype"]]
+                shape = tuple(int(d) for d in entry["shape"])
+                begin, end = (int(x) for x in entry["data_offsets"])
+            except (KeyError, TypeError, ValueError) as e:
+                raise bad(_HEADER_LENGTH.size, f"entry {name!r}: expected dtype, shape and data_offsets ({e!r})") from None
+            spec = SafetensorsSpec(name, dtype, shape)
+            if min(shape, default=0) < 0 or not 0 <= begin <= end <= buffer or end - begin != spec.nbytes:
+                raise bad(self._base + begin, f"entry {name!r}: data_offsets [{begin}, {end}) do not hold {dtype}{list(shape)} "
+                          f"inside the {buffer}-byte buffer")
+            self._specs[name] = (spec, begin)
+        self._map = np.memmap(self.path, dtype=np.uint8, mode="r") if size else np.zeros(0, np.uint8)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._specs)
+
+    def spec(self, name: str) -> SafetensorsSpec:
+        return self._specs[name][0]
+
+    def get(self, name: str) -> np.ndarray:
+        from ._dtypes import DTYPE_BY_NAME
+
+        spec, begin = self._specs[name]
+        np_dtype = np.dtype(DTYPE_BY_NAME[spec.dtype].numpy).newbyteorder("<")
+        raw = self._map[self._base + begin : self._base + begin + spec.nbytes]
+        return raw.view(np_dtype).reshape(spec.shape)
+
+    def close(self) -> None:
+        self._map = np.zeros(0, np.uint8)
+
+    def __enter__(self) -> SafetensorsFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

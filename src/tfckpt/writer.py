@@ -69,6 +69,7 @@ from ._shards import (
     WRITEBACK_CHUNK,
     Background,
     Shard,
+    drop_backups,
     fsync_dir,
     is_stale_shard,
     put_back,
@@ -123,6 +124,10 @@ class Writer:
         Start a new data shard before a tensor that would take the current one past this
         many bytes (a tensor larger than the limit gets a shard of its own). Default: one
         shard, as TensorFlow's ``SaveV2``.
+    partial : bool
+        This bundle is one worker's part of a checkpoint, to be completed by
+        :func:`tfckpt.merge`: the slices of a partitioned variable need not cover its full
+        shape (other workers write the rest), as with TensorFlow's ``BundleWriter``.
     storage_options : mapping, optional
         For a URL prefix (``s3://``, ``gs://``, ``file://``, ...): the fsspec file system's
         options. The bundle is written to a local temporary directory, then uploaded: data
@@ -144,7 +149,12 @@ class Writer:
     """
 
     def __init__(
-        self, prefix: str | os.PathLike[str], *, max_shard_size: int | None = None, storage_options: Mapping[str, Any] | None = None
+        self,
+        prefix: str | os.PathLike[str],
+        *,
+        max_shard_size: int | None = None,
+        partial: bool = False,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.prefix = os.fspath(prefix)
         self._upload: Upload | None = None
@@ -159,6 +169,7 @@ class Writer:
         if max_shard_size is not None and max_shard_size <= 0:
             raise InvalidArgumentError(f"max_shard_size must be positive, got {max_shard_size}")
         self.max_shard_size = max_shard_size
+        self.partial = partial
         # Index entries are kept as rows of numbers and encoded all at once in finish()
         # (_bundle.encode_plain_entries): key -> _ENTRY_ROW-packed (prefix id, shard id,
         # offset, size, crc32c unmasked), where the prefix id names the entry's dtype and
@@ -235,8 +246,9 @@ class Writer:
     def add(self, name: str, value: ArrayLike, *, dtype: str | None = None) -> None:
         """Write tensor ``name`` now.
 
-        ``value`` is a numpy array (any supported dtype, any memory order), a numpy or
-        Python scalar, or a (nested) sequence; ``str``/``bytes`` data becomes a string
+        ``value`` is a numpy array (any supported dtype, any memory order), a
+        ``torch.Tensor`` or ``jax.Array`` (or any DLPack or ``__array__`` producer), a numpy
+        or Python scalar, or a (nested) sequence; ``str``/``bytes`` data becomes a string
         tensor. ``dtype`` forces a TensorFlow dtype by name (``"qint8"``, ``"bfloat16"``).
 
         Raises
@@ -373,7 +385,7 @@ class Writer:
                 self._entries[key] = self._entries.pop(encode_slice_key(key, *slices[0]))
                 continue
             covered = sum(int(np.prod(n)) for _, n in slices)
-            if covered != int(np.prod(full)):
+            if covered != int(np.prod(full)) and not self.partial:
                 raise InvalidArgumentError(
                     f"{key.decode('utf-8', 'surrogateescape')!r}: slices cover {covered} of {int(np.prod(full))} elements"
                 )
@@ -381,35 +393,7 @@ class Writer:
         return full_entries
 
     def _write_index(self, file: BinaryIO, encoded: dict[bytes, bytes]) -> None:
-        """Write the index table: the plain entries, encoded in bulk, and in key order
-        between them the ``encoded`` ones (the header first, then the full entries of
-        partitioned variables)."""
-        keys = sorted(self._entries)
-        table = TableBuilder(file)
-        start = 0
-        for key in sorted(encoded):
-            end = bisect.bisect_left(keys, key, start)
-            self._add_plain_entries(table, keys[start:end])
-            table.add(key, encoded[key])
-            start = end
-        self._add_plain_entries(table, keys[start:])
-        table.finish()
-
-    def _add_plain_entries(self, table: TableBuilder, keys: list[bytes]) -> None:
-        """Encode and add the entries of ``keys``, :data:`INDEX_CHUNK` at a time."""
-        prefix_lengths = np.array([len(p) for p in self._prefixes] or [0], np.int64)
-        width = int(prefix_lengths.max()) + _MAX_PLAIN_TAIL
-        for first in range(0, len(keys), INDEX_CHUNK):
-            chunk = keys[first : first + INDEX_CHUNK]
-            rows = np.frombuffer(b"".join(map(self._entries.__getitem__, chunk)), np.int64).reshape(-1, 5)
-            # The padded rows are as wide as the longest prefix (shape): bulk unless a few
-            # high-rank shapes among many small ones would make the padding dominate.
-            if len(chunk) >= BULK_MIN_ENTRIES and fits(len(chunk), width, int(prefix_lengths[rows[:, 0]].sum())):
-                values, lengths = encode_plain_entries(self._prefixes, rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4])
-                table.add_many(chunk, values, lengths)
-                continue
-            for key, (prefix_id, shard_id, offset, size, crc) in zip(chunk, rows.tolist()):
-                table.add(key, self._prefixes[prefix_id] + plain_entry_tail(shard_id, offset, size, mask_crc(crc)))
+        write_index(file, self._entries, self._prefixes, encoded)
 
     def _sync_shards(self) -> None:
         for shard in self._shards:
@@ -472,9 +456,7 @@ class Writer:
             raise
         finally:
             if committed:
-                for _, _, backup in placed:
-                    if backup is not None:
-                        remove_quietly(backup)
+                drop_backups(placed)
         self._state = "finished"
         remove_stale_shards(self.prefix, count)
         fsync_dir(directory)
@@ -515,6 +497,40 @@ class Writer:
     def __del__(self) -> None:
         if getattr(self, "_state", "finished") == "open":
             self.abandon()
+
+
+def write_index(file: BinaryIO, entries: dict[bytes, bytes], prefixes: list[bytes], encoded: dict[bytes, bytes]) -> None:
+    """Write an index table: the plain ``entries`` (key -> :data:`_ENTRY_ROW`-packed row whose
+    prefix id indexes ``prefixes``), encoded in bulk, and in key order between them the
+    ``encoded`` ones (the header first, then the full entries of partitioned variables).
+    :func:`tfckpt.merge` writes its index through this too."""
+    keys = sorted(entries)
+    table = TableBuilder(file)
+    start = 0
+    for key in sorted(encoded):
+        end = bisect.bisect_left(keys, key, start)
+        _add_plain_entries(table, keys[start:end], entries, prefixes)
+        table.add(key, encoded[key])
+        start = end
+    _add_plain_entries(table, keys[start:], entries, prefixes)
+    table.finish()
+
+
+def _add_plain_entries(table: TableBuilder, keys: list[bytes], entries: dict[bytes, bytes], prefixes: list[bytes]) -> None:
+    """Encode and add the entries of ``keys``, :data:`INDEX_CHUNK` at a time."""
+    prefix_lengths = np.array([len(p) for p in prefixes] or [0], np.int64)
+    width = int(prefix_lengths.max()) + _MAX_PLAIN_TAIL
+    for first in range(0, len(keys), INDEX_CHUNK):
+        chunk = keys[first : first + INDEX_CHUNK]
+        rows = np.frombuffer(b"".join(map(entries.__getitem__, chunk)), np.int64).reshape(-1, 5)
+        # The padded rows are as wide as the longest prefix (shape): bulk unless a few
+        # high-rank shapes among many small ones would make the padding dominate.
+        if len(chunk) >= BULK_MIN_ENTRIES and fits(len(chunk), width, int(prefix_lengths[rows[:, 0]].sum())):
+            values, lengths = encode_plain_entries(prefixes, rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4])
+            table.add_many(chunk, values, lengths)
+            continue
+        for key, (prefix_id, shard_id, offset, size, crc) in zip(chunk, rows.tolist()):
+            table.add(key, prefixes[prefix_id] + plain_entry_tail(shard_id, offset, size, mask_crc(crc)))
 
 
 def save(

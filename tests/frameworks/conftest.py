@@ -30,3 +30,20 @@ def handoff_dir(tmp_path: Path) -> Callable[[str], Path]:
         return path
 
     return make
+
+
+@pytest.fixture
+def mapped_ranges() -> Callable[[Path], list[tuple[int, int]]]:
+    """``mapped_ranges(path)``: the address ranges where this process maps ``path`` (from
+    Linux's /proc/self/maps), to check that a tensor's memory is the file's mapping."""
+
+    def find(path: Path) -> list[tuple[int, int]]:
+        ranges = []
+        for line in Path("/proc/self/maps").read_text().splitlines():
+            fields = line.split(maxsplit=5)
+            if len(fields) == 6 and fields[5] == str(path.resolve()):
+                start, end = (int(x, 16) for x in fields[0].split("-"))
+                ranges.append((start, end))
+        return ranges
+
+    return find

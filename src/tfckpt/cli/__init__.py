@@ -1,7 +1,7 @@
 """The ``tfckpt`` command line: look into, check, compare, repair and convert checkpoints.
 
 One module per command (``ls``, ``show``/``inspect``, ``verify``, ``diff``, ``state``/``latest``,
-``tree``, ``convert``), each with ``add_parser(subparsers)`` and ``run(args) -> int``.
+``tree``, ``convert``, ``average``, ``merge``, ``meta``), each with ``add_parser(subparsers)`` and ``run(args) -> int``.
 
 Exit codes: 0 success, 1 differences or corruption found, 2 usage error or unreadable
 input. Errors are one or two lines (``tfckpt CMD: error: ...`` and ``hint: ...``), never a
@@ -52,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     state.add_latest_parser(sub)
     tree.add_parser(sub)
     convert.add_parser(sub)
+    from . import average, merge, meta
+
+    average.add_parser(sub)
+    merge.add_parser(sub)
+    meta.add_parser(sub)
     for command in sub.choices.values():  # every command reads (or writes) URLs through fsspec
         command.add_argument(
             "--storage-option", metavar="KEY=VALUE", action="append", type=_common.storage_option,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -41,6 +41,9 @@ examples:
   tfckpt convert bert/ out/model.ckpt --to tf1 --rename bert/=encoder/ --exclude '^global_step$'
   tfckpt convert tf1/model.ckpt-7 tf2/ckpt-1 --to tf2                # restore with tf.train.Checkpoint(vars={...})
   tfckpt convert tf2/ckpt-5 tf1/model.ckpt --to tf1 --root model     # tf.compat.v1.train.Saver reads it
+  tfckpt convert uncased_L-12_H-768_A-12/ bert-hf/ --to transformers --model bert
+  tfckpt convert bert-hf/ bert-tf/bert_model.ckpt --to tf1 --model bert   # back to Google's names
+  tfckpt convert mine/ mine.safetensors --to safetensors --rename-re '/kernel$=.weight' --transpose '/kernel$'
 """
 
 _FLOAT8 = ("float8_e5m2", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2fnuz")
@@ -55,7 +58,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("src", metavar="SRC", help="checkpoint to read (prefix, .index/.data file, directory)")
     p.add_argument("dst", metavar="DST", help="prefix to write (tf1, tf2) or file (npz, safetensors)")
-    p.add_argument("--to", required=True, choices=["tf1", "tf2", "npz", "safetensors"], help="output format")
+    p.add_argument("--to", required=True, choices=["tf1", "tf2", "npz", "safetensors", "transformers"], help="output format")
     p.add_argument("--include", action="append", metavar="REGEX", help="only names matching REGEX (re.search; repeatable)")
     p.add_argument("--exclude", action="append", metavar="REGEX", help="leave out names matching REGEX (repeatable)")
     p.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
@@ -70,6 +73,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--strict", action="store_true", help="fail instead of skipping tensors the target cannot hold")
     p.add_argument("--compress", action="store_true", help="--to npz: deflate the archive (numpy.savez_compressed)")
     p.add_argument("--max-shard-size", type=int, default=None, metavar="BYTES", help="--to tf1/tf2: start a new data shard past this size")
+    p.add_argument("--transpose", action="append", default=[], metavar="REGEX",
+                   help="reverse the axes of tensors whose source name matches REGEX (a TF kernel [in, out] becomes a "
+                   "torch Linear weight [out, in]; repeatable)")
+    from .convert_transformers import add_arguments
+
+    add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -133,6 +142,10 @@ def _listing(skipped: list[tuple[str, str]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.to == "transformers" or args.model is not None:
+        from .convert_transformers import run as run_transformers
+
+        return run_transformers(args)
     if args.to in ("npz", "safetensors") and is_url(args.dst):
         raise CliError(f"--to {args.to} writes local files; DST {args.dst!r} is a URL",
                        "write it locally and upload it; --to tf1/tf2 write checkpoints to URLs")
@@ -164,6 +177,8 @@ def run(args: argparse.Namespace) -> int:
             jobs = [(k, n) for k, n in jobs if k not in bad]
         if not jobs:
             raise CliError("nothing left to write", None)
+        if args.transpose:
+            ckpt = _transposing(ckpt, [k for k, _ in jobs], args.transpose)
         sizes = {r.name: r.bytes for r in records(ckpt)}
         total = sum(sizes.get(k, 0) for k, _ in jobs)
         writer = {"tf1": _write_tf1, "tf2": _write_tf2, "npz": _write_npz, "safetensors": _write_safetensors}[args.to]
@@ -250,3 +265,38 @@ def _write_safetensors(ckpt: Checkpoint, jobs: list[tuple[str, str]], args: argp
                                  on_tensor=lambda spec: next(it, None))
     except InvalidArgumentError as e:
         raise CliError(str(e)) from None
+
+
+class _Transposed:
+    """A checkpoint whose tensors named in ``keys`` read with their axes reversed (``--transpose``)."""
+
+    def __init__(self, ckpt: Checkpoint, keys: set[str]) -> None:
+        self._ckpt = ckpt
+        self._keys = keys
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ckpt, name)
+
+    def __iter__(self) -> Any:
+        return iter(self._ckpt)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._ckpt
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        shape = self._ckpt.shape(key)
+        return tuple(reversed(shape)) if key in self._keys else shape
+
+    def get_tensor(self, key: str, **kwargs: Any) -> np.ndarray:
+        arr = self._ckpt.get_tensor(key, **kwargs)
+        return np.ascontiguousarray(arr.T) if key in self._keys else arr
+
+
+def _transposing(ckpt: Checkpoint, keys: list[str], patterns: list[str]) -> Checkpoint:
+    from ._common import compile_filters
+
+    matches = compile_filters(patterns, None)
+    chosen = {k for k in keys if matches(k)}
+    if not chosen:
+        raise CliError(f"--transpose {' '.join(patterns)}: matches no tensor being written", "check the names with 'tfckpt ls'")
+    return cast(Checkpoint, _Transposed(ckpt, chosen))

@@ -8,6 +8,7 @@ import sys
 
 from ._common import EXIT_OK, compile_filters, describe, open_ckpt, optimizer_predicate, records, shape_str
 from ._output import Style, human_bytes, human_count, table
+from .meta import trainable_beside
 
 EXAMPLES = """\
 examples:
@@ -27,7 +28,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("path", help="checkpoint prefix, .index or .data file, state file or directory")
     p.add_argument("--include", action="append", metavar="REGEX", help="only names matching REGEX (re.search; repeatable)")
     p.add_argument("--exclude", action="append", metavar="REGEX", help="leave out names matching REGEX (repeatable)")
-    p.add_argument("--json", action="store_true", help="print a JSON array of {name, dtype, shape, bytes, shard, optimizer}")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON array of {name, dtype, shape, bytes, shard, optimizer} (and trainable, from a .meta beside)")
     p.add_argument("--bytes", action="store_true", help="exact byte counts instead of KiB/MiB")
     p.set_defaults(func=run)
 
@@ -37,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     with open_ckpt(args.path) as ckpt:
         is_opt = optimizer_predicate(ckpt)
         rows = [r for r in records(ckpt) if keep(r.name)]
-        title = describe(ckpt)
+        prefix, title = ckpt.prefix, describe(ckpt)
+    trainable = trainable_beside(prefix)  # from a TF1 checkpoint's .meta graph, when there is one
     if args.json:
         out = []
         for r in rows:
@@ -45,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
                                        "shard": r.shard, "optimizer": is_opt(r.name)}
             if r.slices:
                 item["slices"] = r.slices
+            if trainable is not None:
+                item["trainable"] = r.name in trainable
             out.append(item)
         sys.stdout.write("[\n" + ",\n".join(" " + json.dumps(item) for item in out) + ("\n]\n" if out else "]\n"))
         return EXIT_OK
@@ -53,8 +58,10 @@ def run(args: argparse.Namespace) -> int:
     cells = []
     for r in rows:
         shard = str(r.shard) if r.shard is not None else (f"{len(r.slices)} slices" if r.slices else "-")
-        cells.append([r.name, r.dtype, shape_str(r.shape), size(r.bytes), shard])
-    print(table(cells, ["name", "dtype", "shape", "size", "shard"], right=[3], style=style))
+        cells.append([r.name, r.dtype, shape_str(r.shape), size(r.bytes), shard]
+                     + ([] if trainable is None else ["yes" if r.name in trainable else ""]))
+    print(table(cells, ["name", "dtype", "shape", "size", "shard"] + ([] if trainable is None else ["trainable"]),
+                right=[3], style=style))
     params = sum(r.numel for r in rows if r.numeric)
     model = sum(r.numel for r in rows if r.numeric and not is_opt(r.name))
     total = sum(r.bytes for r in rows)

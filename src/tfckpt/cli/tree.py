@@ -20,6 +20,7 @@ from ..checkpoint import Checkpoint
 from ..objects import OBJECT_GRAPH_KEY, SAVE_COUNTER, VARIABLE_VALUE, Node, ObjectGraph
 from ._common import EXIT_OK, open_ckpt, shape_str
 from ._output import Style
+from .meta import trainable_beside
 
 EXAMPLES = """\
 examples:
@@ -155,6 +156,7 @@ def _draw_names(ckpt: Checkpoint, args: argparse.Namespace) -> list[str]:
     tee, elbow, pipe, blank = _glyphs()
     style = Style()
     lines: list[str] = []
+    trainable = trainable_beside(ckpt.prefix) or set()  # from the .meta graph beside, when there is one
 
     def walk(node: dict, path: tuple[str, ...], indent: str, depth: int) -> None:  # type: ignore[type-arg]
         if args.depth is not None and depth >= args.depth:
@@ -167,6 +169,7 @@ def _draw_names(ckpt: Checkpoint, args: argparse.Namespace) -> list[str]:
             if p in leaves:
                 key = leaves[p]
                 label = f"{style(part, 'bold')}  {ckpt.dtype(key)} {shape_str(ckpt.shape(key))}"
+                label += "  (trainable)" if key in trainable else ""
             lines.append(f"{indent}{elbow if last else tee}{label}")
             walk(sub, p, indent + (blank if last else pipe), depth + 1)
 

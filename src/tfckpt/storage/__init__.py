@@ -33,7 +33,7 @@ from typing import Any, Final
 __all__ = ["ARCHIVE_RE", "Buffer", "Store", "is_url", "split_archive", "store_for"]
 
 #: What a store hands out for a whole object: a memory map, a slice of one, or bytes.
-Buffer = mmap.mmap | memoryview | bytes
+Buffer = mmap.mmap | memoryview | bytes | bytearray
 
 #: ``protocol://`` or a chained ``a::b://`` URL (fsspec's syntax); one-letter "protocols"
 #: are Windows drive letters (``C:\\...``), not URLs.
@@ -96,8 +96,12 @@ class Store(abc.ABC):
         A range past the end of its object comes back short (callers check lengths).
         """
 
-    def mapping(self, path: str) -> Buffer | None:
-        """A read-only zero-copy buffer of the whole object, or None if this store has none."""
+    def mapping(self, path: str, *, writable: bool = False) -> Buffer | None:
+        """A zero-copy buffer of the whole object, or None if this store has none.
+
+        Read-only, or with ``writable`` private to this process (copy-on-write, or a copy):
+        writes never reach the object.
+        """
         return None
 
     @abc.abstractmethod

@@ -117,17 +117,18 @@ class ArchiveStore(Store):
     def url(self, path: str) -> str:
         return f"{self.archive}/{path}" if path else self.archive
 
-    def mapping(self, path: str) -> Buffer:
+    def mapping(self, path: str, *, writable: bool = False) -> Buffer:
         if path not in self._members:
             raise FileNotFoundError(f"{self.archive} has no member {path}")
         where = self._members[path]
         if where is not None and self._map is not None:
             start, size = where
-            return memoryview(self._map)[start : start + size]
+            view = memoryview(self._map)[start : start + size]
+            return bytearray(view) if writable else view  # writable: a private copy of the member
         data = self._inflated.get(path)
         if data is None:
             data = self._inflated[path] = self._read_compressed(path)
-        return data
+        return bytearray(data) if writable else data
 
     def _read_compressed(self, path: str) -> bytes:
         try:
@@ -174,8 +175,4 @@ class ArchiveStore(Store):
         for handle in (self._zip, self._tar):
             if handle is not None:
                 handle.close()
-        if self._map is not None:
-            try:
-                self._map.close()
-            except BufferError:
-                pass  # zero-copy arrays still use it; it is unmapped when the last one goes
+        self._map = None  # dropped, not closed: arrays may still point into it; unmapped with the last

@@ -1,7 +1,8 @@
 """Files on this machine: OS paths, whole objects memory-mapped.
 
 The bundle reader keeps its zero-copy views: :meth:`LocalStore.mapping` is the same
-read-only ``mmap`` it always made (``MADV_SEQUENTIAL``: tensors are read in file order).
+``mmap`` it always made, read-only or copy-on-write (``MADV_SEQUENTIAL``: tensors are read
+in file order).
 Writes of whole bundles keep their own commit sequence in :mod:`tfckpt.writer`; ``put`` is
 for single files (a state file) and goes through :func:`tfckpt._atomic.replacing`.
 """
@@ -48,10 +49,11 @@ class LocalStore(Store):
                 out.append(f.read(max(0, end - start)))
         return out
 
-    def mapping(self, path: str) -> Buffer:
+    def mapping(self, path: str, *, writable: bool = False) -> Buffer:
+        access = mmap.ACCESS_COPY if writable else mmap.ACCESS_READ  # copy-on-write: MAP_PRIVATE
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
-            buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+            buf = mmap.mmap(f.fileno(), 0, access=access) if size else b""
         if isinstance(buf, mmap.mmap) and hasattr(mmap, "MADV_SEQUENTIAL"):
             buf.madvise(mmap.MADV_SEQUENTIAL)
         return buf

@@ -1,0 +1,284 @@
+"""Checkpoint averaging: :func:`average`, the ``avg_checkpoints`` of tensor2tensor and the
+translation toolkits, without TensorFlow.
+
+Per tensor, in the newest checkpoint's key order, streaming (one accumulator in memory)::
+
+    floating point (float16/32/64, bfloat16, float8, float4; complex):
+        acc = sum_i w_i * x_i  in float64 (complex128), then acc / sum_i w_i, cast back
+    everything else (integers, bool, strings), and the step counters (global_step,
+    save_counter) whatever their dtype:
+        the newest checkpoint's value
+
+With equal weights this is tensor2tensor's arithmetic (a float64 ``np.zeros`` accumulator,
+``+=`` each checkpoint, ``/=`` their count). The output keeps the inputs' kind: a name-based
+(TF1) checkpoint gets the same names; an object-based (TF2) one gets the same keys and the
+newest checkpoint's object graph, so TensorFlow restores it into the same objects.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Final
+
+import numpy as np
+
+from ..checkpoint import Checkpoint
+from ..checkpoint import open as open_checkpoint
+from ..errors import InvalidArgumentError, NotFoundError
+from ..object_writer import check_copyable
+from ..objects import OBJECT_GRAPH_KEY, SAVE_COUNTER, SUFFIX
+from ..proto.trackable_object_graph_pb2 import TrackableObjectGraph  # type: ignore[attr-defined, unused-ignore]
+from ..state import get_checkpoint_state
+from ..writer import Writer
+
+__all__ = ["AVERAGED_DTYPES", "average", "resolve_sources"]
+
+PathLike = str | os.PathLike[str]
+
+#: TensorFlow dtype -> the accumulator's numpy dtype; tensors of other dtypes are copied
+#: from the newest checkpoint.
+AVERAGED_DTYPES: Final[dict[str, type]] = {
+    **dict.fromkeys(
+        ("float16", "bfloat16", "float32", "float64", "float8_e5m2", "float8_e4m3fn", "float8_e4m3fnuz",
+         "float8_e4m3b11fnuz", "float8_e5m2fnuz", "float4_e2m1fn"),
+        np.float64,
+    ),
+    "complex64": np.complex128,
+    "complex128": np.complex128,
+}  # fmt: skip
+
+#: Step counters: taken from the newest checkpoint even when stored as floats.
+_COUNTERS: Final = ("global_step", f"{SAVE_COUNTER}{SUFFIX}")
+
+
+def _is_counter(key: str) -> bool:
+    return key in _COUNTERS or key.endswith("/global_step")
+
+
+def resolve_sources(sources: PathLike | Sequence[PathLike], last: int | None = None) -> list[str]:
+    """The checkpoints to average, oldest first: an explicit list as given, or a directory's
+    (or state file's) ``all_model_checkpoint_paths`` in the state file's order; ``last`` keeps
+    the newest ``last`` of them.
+
+    Raises
+    ------
+    NotFoundError
+        A directory without a state file, or a state file that lists no checkpoint.
+    InvalidArgumentError
+        ``last`` is not positive, or no checkpoint is given.
+    """
+    if last is not None and last < 1:
+        raise InvalidArgumentError(f"last must be at least 1, got {last}")
+    if isinstance(sources, (str, os.PathLike)):
+        path = os.fspath(sources)
+        directory = path if os.path.isdir(path) else os.path.dirname(path)
+        name = None if os.path.isdir(path) else os.path.basename(path)
+        state = get_checkpoint_state(directory or ".", name)
+        if state is None:
+            raise NotFoundError(
+                f"{path}: no checkpoint state file to take the last checkpoints from; pass the checkpoints as a list", name=path
+            )
+        paths = list(state.all_model_checkpoint_paths) or [state.model_checkpoint_path]
+        if state.model_checkpoint_path in paths:  # the newest is last, as TF's CheckpointManager keeps it
+            paths.remove(state.model_checkpoint_path)
+            paths.append(state.model_checkpoint_path)
+    else:
+        paths = [os.fspath(p) for p in sources]
+    if not paths:
+        raise InvalidArgumentError("no checkpoints to average")
+    return paths[-last:] if last is not None else paths
+
+
+def _prune_graph(data: bytes, keep: set[str]) -> bytes:
+    """The object graph without the attributes of dropped keys and without slot references,
+    so TensorFlow restores the model and finds nothing to restore for the optimizer."""
+    graph = TrackableObjectGraph()
+    graph.ParseFromString(data)
+    for node in graph.nodes:
+        kept = [a for a in node.attributes if a.checkpoint_key in keep]
+        if len(kept) != len(node.attributes):
+            del node.attributes[:]
+            node.attributes.extend(kept)
+            if not kept and not node.children:
+                node.has_checkpoint_values.value = False
+        del node.slot_variables[:]
+    return bytes(graph.SerializeToString(deterministic=True))
+
+
+def _keys(newest: Checkpoint, skip_optimizer: bool) -> list[str]:
+    """The keys to write, in the order TF writes data (graph last); with ``skip_optimizer``
+    only model variables (:meth:`Checkpoint.variables`, as ``convert --skip-optimizer``) and
+    the step counters."""
+    keys = [k for k in newest if k != OBJECT_GRAPH_KEY]
+    if skip_optimizer:
+        model = set(newest.variables().values())
+        keys = [k for k in keys if k in model or _is_counter(k)]
+    return keys + ([OBJECT_GRAPH_KEY] if OBJECT_GRAPH_KEY in newest else [])
+
+
+def average(
+    sources: PathLike | Sequence[PathLike],
+    dst: PathLike,
+    *,
+    last: int | None = None,
+    weights: Sequence[float] | None = None,
+    skip_optimizer: bool = False,
+    max_shard_size: int | None = None,
+) -> str:
+    """Average checkpoints into a new one at ``dst`` (see the module docs for the arithmetic).
+
+    Parameters
+    ----------
+    sources : path or sequence of paths
+        The checkpoints, oldest first (each anything :func:`tfckpt.open` accepts), or a
+        directory / state file whose ``all_model_checkpoint_paths`` are taken in order.
+        Integers, strings and step counters come from the last (newest) one.
+    dst : str or PathLike
+        The prefix to write.
+    last : int, optional
+        Average only the newest ``last`` checkpoints.
+    weights : sequence of float, optional
+        One non-negative weight per checkpoint (normalized by their sum). Default: equal.
+    skip_optimizer : bool
+        Leave out optimizer state (slot variables, Adam's powers; the object graph decides
+        for TF2 checkpoints, whose graph then keeps no reference to it). Step counters stay.
+    max_shard_size : int, optional
+        As for :class:`tfckpt.Writer`.
+
+    Returns
+    -------
+    str
+        ``dst``.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Checkpoints of different kinds or tensor sets, a tensor whose dtype or shape differs
+        between two checkpoints (both named), bad weights. Nothing is written at ``dst``.
+    NotFoundError, CorruptionError
+        A checkpoint is missing or damaged.
+    UnsupportedError
+        A variant tensor (tfckpt does not write them).
+
+    Examples
+    --------
+    >>> tfckpt.average("run/", "run/avg/model.ckpt", last=5)                  # doctest: +SKIP
+    'run/avg/model.ckpt'
+    >>> tfckpt.average(["a/ckpt-8", "a/ckpt-9"], "avg/ckpt-9", weights=[1, 3])  # doctest: +SKIP
+    'avg/ckpt-9'
+    """
+    paths = resolve_sources(sources, last)
+    if weights is None:
+        factors = None
+    else:
+        factors = [float(w) for w in weights]
+        if len(factors) != len(paths):
+            raise InvalidArgumentError(f"{len(factors)} weights for {len(paths)} checkpoints")
+        if any(not np.isfinite(w) or w < 0 for w in factors) or sum(factors) <= 0:
+            raise InvalidArgumentError(f"weights must be finite, non-negative and not all zero, got {factors}")
+    ckpts: list[Checkpoint] = []
+    try:
+        for p in paths:
+            ckpts.append(open_checkpoint(p))
+        newest = ckpts[-1]
+        keys = _keys(newest, skip_optimizer)
+        _check_alike(ckpts, keys)
+        check_copyable(newest, keys)
+        with Writer(dst, max_shard_size=max_shard_size) as writer, ThreadPoolExecutor(1) as pool:
+            # Tensor k is written (file I/O and its checksum, which release the GIL) while
+            # tensor k+1 is computed (numpy loops, which release it too): at most two outputs
+            # are in memory at once.
+            pending: Future[None] | None = None
+            try:
+                for key in keys:
+                    value, dtype = _output(ckpts, key, factors, skip_optimizer, keys)
+                    if pending is not None:
+                        pending.result()
+                    pending = pool.submit(writer.add, key, value, dtype=dtype)
+                if pending is not None:
+                    pending.result()
+            finally:
+                if pending is not None:
+                    wait([pending])  # before the writer is finished or abandoned
+        return writer.prefix
+    finally:
+        for ckpt in ckpts:
+            ckpt.close()
+
+
+#: Elements accumulated per step: the float64 (or complex128) block stays in the CPU cache
+#: while each checkpoint's slice is added to it, instead of streaming a whole-tensor
+#: accumulator through memory once per checkpoint (docs/tools.md has the figures).
+BLOCK_ELEMENTS: Final = 1 << 15
+
+
+def _output(
+    ckpts: list[Checkpoint], key: str, factors: list[float] | None, skip_optimizer: bool, keys: list[str]
+) -> tuple[np.ndarray, str]:
+    """The value to write for ``key`` and its dtype name."""
+    newest = ckpts[-1]
+    dtype = newest.dtype(key)
+    if key == OBJECT_GRAPH_KEY:
+        graph = bytes(newest[key][()])
+        if skip_optimizer:
+            graph = _prune_graph(graph, set(keys))
+        return np.array(graph, dtype=object), "string"
+    if dtype in AVERAGED_DTYPES and not _is_counter(key):
+        return _mean(ckpts, key, AVERAGED_DTYPES[dtype], factors), dtype
+    return newest[key], dtype
+
+
+def _mean(ckpts: list[Checkpoint], key: str, acc_dtype: type, factors: list[float] | None) -> np.ndarray:
+    """The weighted mean of tensor ``key``, accumulated in ``acc_dtype`` block by block (the
+    same operations, element by element, as one whole-tensor accumulator), in its own dtype."""
+    inputs = [ckpt[key].reshape(-1) for ckpt in ckpts]  # views of the mapped files (copies if partitioned)
+    first = ckpts[0][key]
+    out = np.empty(first.shape, first.dtype)
+    flat = out.reshape(-1)
+    total = len(ckpts) if factors is None else sum(factors)
+    acc: np.ndarray = np.empty(min(BLOCK_ELEMENTS, flat.size), acc_dtype)
+    scratch: np.ndarray = np.empty_like(acc) if factors is not None else acc
+    fused = out.dtype.kind != "V"  # numpy casts into its own dtypes inside the ufunc; ml_dtypes via astype
+    for start in range(0, flat.size, BLOCK_ELEMENTS):
+        end = min(start + BLOCK_ELEMENTS, flat.size)
+        block = acc[: end - start]
+        for i, x in enumerate(inputs):
+            if factors is not None:
+                weighted = scratch[: end - start]
+                np.multiply(x[start:end], factors[i], out=weighted, dtype=acc.dtype, casting="unsafe")
+                np.add(block if i else 0.0, weighted, out=block)
+            elif i:
+                np.add(block, x[start:end], out=block, casting="unsafe")
+            else:  # x + 0.0 is tensor2tensor's np.zeros(...) + x, -0.0 becoming 0.0 included
+                np.add(x[start:end], 0.0, out=block, dtype=acc.dtype, casting="unsafe")
+        if fused:
+            np.divide(block, total, out=flat[start:end], casting="unsafe")
+        else:
+            np.divide(block, total, out=block)
+            flat[start:end] = block.astype(out.dtype)
+    return out
+
+
+def _check_alike(ckpts: list[Checkpoint], keys: list[str]) -> None:
+    """Every checkpoint has each key with the newest one's dtype and shape."""
+    newest = ckpts[-1]
+    graph = OBJECT_GRAPH_KEY in newest
+    for ckpt in ckpts[:-1]:
+        if (OBJECT_GRAPH_KEY in ckpt) != graph:
+            kinds = {True: "object-based (TF2)", False: "name-based (TF1)"}
+            raise InvalidArgumentError(
+                f"{ckpt.prefix} is {kinds[not graph]} but {newest.prefix} is {kinds[graph]}; average checkpoints of one model"
+            )
+        for key in keys:
+            if key == OBJECT_GRAPH_KEY or (newest.dtype(key) not in AVERAGED_DTYPES) or _is_counter(key):
+                continue
+            if key not in ckpt:
+                raise InvalidArgumentError(f"tensor {key!r} of {newest.prefix} is missing from {ckpt.prefix}")
+            want = (newest.dtype(key), newest.shape(key))
+            got = (ckpt.dtype(key), ckpt.shape(key))
+            if got != want:
+                raise InvalidArgumentError(
+                    f"tensor {key!r} is {got[0]}{list(got[1])} in {ckpt.prefix} but {want[0]}{list(want[1])} in {newest.prefix}"
+                )

@@ -1,0 +1,123 @@
+"""tfckpt.average without TensorFlow: tensor2tensor's arithmetic, weights, kinds, errors.
+(tests/interop/test_average_interop.py has TensorFlow restore the outputs.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import tfckpt
+
+
+def _run(root: Path, n: int = 3) -> list[str]:
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(n):
+        p = str(root / f"model.ckpt-{(i + 1) * 100}")
+        tfckpt.save(p, {
+            "dense/kernel": rng.normal(size=(4, 3)).astype(np.float32),
+            "dense/kernel/Adam": rng.normal(size=(4, 3)).astype(np.float32),
+            "emb": rng.normal(size=(5,)).astype(ml_dtypes.bfloat16),
+            "half": rng.normal(size=(2,)).astype(np.float16),
+            "beta1_power": np.float32(0.9 ** (i + 1)),
+            "global_step": np.int64((i + 1) * 100),
+            "vocab_size": np.int32(5 + i),
+            "labels": [f"v{i}"],
+        })
+        paths.append(p)
+    tfckpt.update_checkpoint_state(str(root), paths[-1], all_model_checkpoint_paths=paths)
+    return paths
+
+
+def _t2t(paths: list[str], name: str) -> np.ndarray:
+    """tensor2tensor's avg_checkpoints: a float64 np.zeros accumulator, +=, /= count, cast."""
+    with tfckpt.open(paths[0]) as c:
+        acc = np.zeros(c.shape(name))
+        dtype = c[name].dtype
+    for p in paths:
+        with tfckpt.open(p) as c:
+            acc += c[name]
+    acc /= len(paths)
+    return acc.astype(dtype)
+
+
+def test_mean_of_floats_newest_for_the_rest(tmp_path: Path) -> None:
+    paths = _run(tmp_path / "run")
+    tfckpt.average(paths, tmp_path / "avg" / "model.ckpt-300")
+    with tfckpt.open(tmp_path / "avg" / "model.ckpt-300") as out:
+        assert sorted(out) == ["beta1_power", "dense/kernel", "dense/kernel/Adam", "emb", "global_step", "half", "labels", "vocab_size"]
+        for name in ("dense/kernel", "dense/kernel/Adam", "emb", "half", "beta1_power"):
+            want = _t2t(paths, name)
+            assert out[name].dtype == want.dtype and out[name].tobytes() == want.tobytes(), name
+        assert out["global_step"] == 300 and out["vocab_size"] == 7 and out["labels"].tolist() == [b"v2"]
+
+
+def test_directory_last_n_and_skip_optimizer(tmp_path: Path) -> None:
+    paths = _run(tmp_path / "run", 4)
+    tfckpt.average(tmp_path / "run", tmp_path / "avg", last=2, skip_optimizer=True)
+    with tfckpt.open(tmp_path / "avg") as out:
+        assert sorted(out) == ["dense/kernel", "emb", "global_step", "half", "labels", "vocab_size"]
+        assert out["dense/kernel"].tobytes() == _t2t(paths[-2:], "dense/kernel").tobytes()
+        assert out["global_step"] == 400
+
+
+def test_weights(tmp_path: Path) -> None:
+    paths = _run(tmp_path / "run", 2)
+    tfckpt.average(paths, tmp_path / "avg", weights=[1, 3])
+    with tfckpt.open(paths[0]) as a, tfckpt.open(paths[1]) as b, tfckpt.open(tmp_path / "avg") as out:
+        want = ((a["dense/kernel"].astype(np.float64) * 1 + b["dense/kernel"].astype(np.float64) * 3) / 4).astype(np.float32)
+        assert np.array_equal(out["dense/kernel"], want)
+    with pytest.raises(tfckpt.InvalidArgumentError, match="2 weights for 1"):
+        tfckpt.average(paths[:1], tmp_path / "x", weights=[1, 2])
+    with pytest.raises(tfckpt.InvalidArgumentError, match="non-negative"):
+        tfckpt.average(paths, tmp_path / "x", weights=[1, -2])
+
+
+def test_object_based_keeps_the_graph_and_prunes_it_without_optimizer(tmp_path: Path) -> None:
+    paths = []
+    for i in range(2):
+        p = str(tmp_path / f"ckpt-{i + 1}")
+        tfckpt.save_objects(p, {"model": {"dense": {"kernel": np.full((2, 2), i, np.float32)}}}, save_counter=i + 1)
+        paths.append(p)
+    tfckpt.average(paths, tmp_path / "avg" / "ckpt-2")
+    with tfckpt.open(tmp_path / "avg" / "ckpt-2") as out, tfckpt.open(paths[1]) as newest:
+        assert out["_CHECKPOINTABLE_OBJECT_GRAPH"][()] == newest["_CHECKPOINTABLE_OBJECT_GRAPH"][()]
+        assert out.variables() == newest.variables()
+        assert float(out["model/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE"][0, 0]) == 0.5
+        assert out["save_counter/.ATTRIBUTES/VARIABLE_VALUE"] == 2
+
+
+def test_disagreements_name_the_tensor_and_both_checkpoints(tmp_path: Path) -> None:
+    tfckpt.save(tmp_path / "a", {"w": np.ones((2, 3), np.float32)})
+    tfckpt.save(tmp_path / "b", {"w": np.ones((3, 2), np.float32)})
+    tfckpt.save(tmp_path / "c", {"w": np.ones((2, 3), np.float64)})
+    tfckpt.save(tmp_path / "d", {"v": np.ones((2, 3), np.float32)})
+    with pytest.raises(tfckpt.InvalidArgumentError, match=r"'w' is float32\[3, 2\] in .*/b but float32\[2, 3\] in .*/a"):
+        tfckpt.average([tmp_path / "b", tmp_path / "a"], tmp_path / "out")
+    with pytest.raises(tfckpt.InvalidArgumentError, match=r"'w' is float64\[2, 3\] in .*/c but float32"):
+        tfckpt.average([tmp_path / "c", tmp_path / "a"], tmp_path / "out")
+    with pytest.raises(tfckpt.InvalidArgumentError, match=r"'w' of .*/a is missing from .*/d"):
+        tfckpt.average([tmp_path / "d", tmp_path / "a"], tmp_path / "out")
+    tfckpt.save_objects(tmp_path / "e", {"w": np.ones((2, 3), np.float32)})
+    with pytest.raises(tfckpt.InvalidArgumentError, match="object-based"):
+        tfckpt.average([tmp_path / "e", tmp_path / "a"], tmp_path / "out")
+    with pytest.raises(tfckpt.NotFoundError, match="state file"):
+        tfckpt.average(tmp_path, tmp_path / "out")
+    assert not (tmp_path / "out.index").exists()
+
+
+def test_signed_zeros_nans_and_complex_as_tensor2tensor(tmp_path: Path) -> None:
+    values = [np.array([-0.0, -0.0, 1.0, np.nan, np.inf], np.float32), np.array([-0.0, 0.0, -1.0, 2.0, 1.0], np.float32)]
+    cplx = [np.array([1 + 2j, -0.0 - 0.0j], np.complex64), np.array([3 - 1j, -0.0 - 0.0j], np.complex64)]
+    paths = []
+    for i in range(2):
+        paths.append(str(tmp_path / f"c{i}"))
+        tfckpt.save(paths[-1], {"v": values[i], "c": cplx[i]})
+    tfckpt.average(paths, tmp_path / "avg")
+    with tfckpt.open(tmp_path / "avg") as out:
+        assert out["v"].tobytes() == _t2t(paths, "v").tobytes()  # -0.0 and -0.0 average to +0.0
+        want = ((np.zeros(2, np.complex128) + cplx[0] + cplx[1]) / 2).astype(np.complex64)
+        assert out["c"].tobytes() == want.tobytes()

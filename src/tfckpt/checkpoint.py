@@ -165,10 +165,14 @@ class Checkpoint:
         wanted = list(names)
         for name in wanted:
             self._check(name)
-        prefetch = getattr(self._source, "prefetch", None)
-        if prefetch is not None:
-            prefetch(wanted)
+        self._prefetch(wanted)
         return {name: self._source.read(name, copy=copy) for name in wanted}
+
+    def _prefetch(self, names: list[str]) -> None:
+        """Fetch the bytes of ``names`` concurrently when they are remote (else nothing)."""
+        prefetch = getattr(self._source, "prefetch", None)  # V2 bundles; V1 files are always local
+        if prefetch is not None:
+            prefetch(names)
 
     def shape(self, name: str) -> tuple[int, ...]:
         """The shape of ``name`` as a tuple of ints (no data is read)."""

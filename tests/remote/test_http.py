@@ -114,7 +114,10 @@ def test_cli_over_http(http_server: Any, big: tuple[str, Any], capsys: pytest.Ca
     url, _ = big
     assert main(["ls", f"{url}/model.ckpt-5"]) == 0
     assert f"{url}/model.ckpt-5 (V2): 8 tensors" in capsys.readouterr().out
+    http_server.reset()
     assert main(["verify", f"{url}/checkpoint"]) == 0
     assert "all 8 tensor checksums verified" in capsys.readouterr().out
+    data_gets = [e for e in http_server.log if e[0] == "GET" and ".data-" in e[1]]
+    assert len(data_gets) == 1  # the 8 tensors fetched together, not one request each
     assert main(["latest", url]) == 0
     assert capsys.readouterr().out.strip() == f"{url}/model.ckpt-5"

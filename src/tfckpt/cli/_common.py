@@ -12,7 +12,7 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -118,6 +118,29 @@ def describe(ckpt: Checkpoint) -> str:
     if ckpt.saved_model is not None:
         return f"{ckpt.prefix} ({ckpt.format}, the variables of the SavedModel {ckpt.saved_model})"
     return f"{ckpt.prefix} ({ckpt.format})"
+
+
+#: Bytes of remote tensors fetched ahead together by :func:`prefetched` (bounds memory).
+PREFETCH_BYTES: Final = 256 << 20
+
+
+def prefetched(ckpt: Checkpoint, rows: Sequence[Record]) -> Iterator[Record]:
+    """``rows`` in order; before each group of about :data:`PREFETCH_BYTES`, their tensors are
+    fetched concurrently when the checkpoint is remote (locally this is just the rows)."""
+    group: list[Record] = []
+    size = 0
+    for i, row in enumerate(rows):
+        if not group:
+            for ahead in rows[i:]:
+                group.append(ahead)
+                size += ahead.bytes
+                if size >= PREFETCH_BYTES:
+                    break
+            ckpt._prefetch([r.name for r in group])
+        group.pop(0)
+        if not group:
+            size = 0
+        yield row
 
 
 def storage_option(text: str) -> tuple[str, Any]:

@@ -18,7 +18,7 @@ from .._bundle import DATA_FILE_RE, HEADER_KEY
 from .._v2 import BundleReader, decode_name
 from ..checkpoint import Checkpoint
 from ..errors import CheckpointError, CorruptionError
-from ._common import EXIT_FOUND, EXIT_OK, describe, open_ckpt, records
+from ._common import EXIT_FOUND, EXIT_OK, describe, open_ckpt, prefetched, records
 from ._output import Style, human_bytes, progress
 
 EXAMPLES = """\
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             _check_shards(reader, report)
         failed_by_shard: dict[int | None, int] = {}
         tensors_by_shard: dict[int | None, int] = {}
-        for row in progress(rows, total=total, desc="verify", unit="B", weights=lambda r: r.bytes):
+        for row in progress(prefetched(ckpt, rows), total=total, desc="verify", unit="B", weights=lambda r: r.bytes):
             tensors_by_shard[row.shard] = tensors_by_shard.get(row.shard, 0) + 1
             try:
                 _check_tensor(ckpt, row.name)

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tfckpt
-from tfckpt._bundle import (
+from tfckpt.format._bundle import (
     BIG,
     BundleEntry,
     BundleHeader,
@@ -26,10 +26,10 @@ from tfckpt._bundle import (
     plain_entry_prefix,
     split_variant_tensor,
 )
-from tfckpt._coding import crc32c, encode_fixed32, encode_varint, mask_crc, unmask_crc
-from tfckpt._dtypes import DTYPE_BY_NAME, DTYPES
-from tfckpt._ordered_code import FULL_EXTENT, OrderedCodeError, decode_slice_key, encode_slice_key
-from tfckpt._table import TableBuilder
+from tfckpt.format._coding import crc32c, encode_fixed32, encode_varint, mask_crc, unmask_crc
+from tfckpt.format._dtypes import DTYPE_BY_NAME, DTYPES
+from tfckpt.format._ordered_code import FULL_EXTENT, OrderedCodeError, decode_slice_key, encode_slice_key
+from tfckpt.format._table import TableBuilder
 from tfckpt.proto.tensor_bundle_pb2 import BundleEntryProto, BundleHeaderProto  # type: ignore[attr-defined]
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
@@ -668,12 +668,12 @@ def test_header_decode_fuzz(raw: bytes) -> None:
 
 @pytest.mark.parametrize("big_endian", [False, True])
 def test_string_encoder_follows_the_writers_byte_order(big_endian: bool) -> None:
-    from tfckpt._bundle import decode_string_tensor, encode_string_tensor
-    from tfckpt._coding import unmask_crc
+    from tfckpt.format._bundle import decode_string_tensor, encode_string_tensor
+    from tfckpt.format._coding import unmask_crc
 
     values = [b"ab", b"", b"xyz" * 100]
     payload, crc = encode_string_tensor(values, big_endian=big_endian)
-    from tfckpt._coding import crc32c
+    from tfckpt.format._coding import crc32c
 
     order = ">" if big_endian else "<"
     assert payload[:4] == bytes.fromhex("0200ac02")  # varint lengths 2, 0, 300

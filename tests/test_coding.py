@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tfckpt._coding import (
+from tfckpt.format._coding import (
     CRC_MASK_DELTA,
     CodingError,
     crc32c,

@@ -40,12 +40,12 @@ from hypothesis import strategies as st
 from test_table import snappy_rewrite
 
 import tfckpt
-from tfckpt._block import iter_block
-from tfckpt._bundle import BundleHeader
-from tfckpt._coding import crc32c, encode_fixed32, mask_crc
-from tfckpt._ordered_code import encode_slice_key
-from tfckpt._table import TableBuilder, iter_table
-from tfckpt._table_format import BlockHandle, Footer, read_block
+from tfckpt.format._block import iter_block
+from tfckpt.format._bundle import BundleHeader
+from tfckpt.format._coding import crc32c, encode_fixed32, mask_crc
+from tfckpt.format._ordered_code import encode_slice_key
+from tfckpt.format._table import TableBuilder, iter_table
+from tfckpt.format._table_format import BlockHandle, Footer, read_block
 from tfckpt.proto.tensor_bundle_pb2 import BundleEntryProto  # type: ignore[attr-defined]
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -10,16 +10,16 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tfckpt._bundle import BundleEntry, _decode_plain_entry
-from tfckpt._dtypes import DTYPES
 from tfckpt.errors import CorruptionError
+from tfckpt.format._bundle import BundleEntry, _decode_plain_entry
+from tfckpt.format._dtypes import DTYPES
 
 _DTYPE_ENUMS = sorted(DTYPES)
 
 
 def _via_protobuf(value: bytes) -> BundleEntry | CorruptionError:
     """BundleEntry.decode with the fast path disabled (the reference)."""
-    import tfckpt._bundle as bundle
+    import tfckpt.format._bundle as bundle
 
     saved = bundle._decode_plain_entry
     bundle._decode_plain_entry = lambda value: None  # type: ignore[assignment]

@@ -1,4 +1,4 @@
-"""The vectorized byte helpers (tfckpt._rows) agree with their scalar twins byte for byte."""
+"""The vectorized byte helpers (tfckpt.format._rows) agree with their scalar twins byte for byte."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tfckpt._block import common_prefix_length
-from tfckpt._coding import encode_varint
-from tfckpt._rows import (
+from tfckpt.format._block import common_prefix_length
+from tfckpt.format._coding import encode_varint
+from tfckpt.format._rows import (
     MAX_MATRIX_BYTES,
     common_prefix_lengths,
     encode_varints,

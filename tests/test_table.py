@@ -16,13 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tfckpt
-import tfckpt._rows as rows_mod
-import tfckpt._table as table_mod
-from tfckpt._block import BlockBuilder, BlockFormatError, iter_block
-from tfckpt._coding import crc32c, encode_fixed32, encode_varint, mask_crc
-from tfckpt._rows import pad_rows
-from tfckpt._table import TableBuilder, find_short_successor, find_shortest_separator, iter_table
-from tfckpt._table_format import (
+import tfckpt.format._rows as rows_mod
+import tfckpt.format._table as table_mod
+from tfckpt.format._block import BlockBuilder, BlockFormatError, iter_block
+from tfckpt.format._coding import crc32c, encode_fixed32, encode_varint, mask_crc
+from tfckpt.format._rows import pad_rows
+from tfckpt.format._table import TableBuilder, find_short_successor, find_shortest_separator, iter_table
+from tfckpt.format._table_format import (
     BLOCK_TRAILER_SIZE,
     FOOTER_SIZE,
     SNAPPY_COMPRESSION,

@@ -17,7 +17,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 import numpy as np
 import pytest
 

@@ -14,9 +14,9 @@ import pytest
 from conftest import FIXTURES, canonical_bytes, expected
 
 import tfckpt
-from tfckpt._ordered_code import FULL_EXTENT, encode_slice_key
-from tfckpt._table import TableBuilder, iter_table
-from tfckpt._v1 import V1Reader
+from tfckpt.format._ordered_code import FULL_EXTENT, encode_slice_key
+from tfckpt.format._table import TableBuilder, iter_table
+from tfckpt.format._v1 import V1Reader
 from tfckpt.proto.saved_tensor_slice_pb2 import SavedSliceMeta, SavedTensorSlices, TensorProto
 from tfckpt.proto.tensor_slice_pb2 import TensorSliceProto
 

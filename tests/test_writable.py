@@ -131,7 +131,7 @@ def test_a_failing_dlpack_producer_is_named(tmp_path: Path) -> None:
 
 def test_import_tfckpt_imports_no_framework() -> None:
     code = (
-        "import sys, tfckpt, tfckpt.writer, tfckpt._tensors;"
+        "import sys, tfckpt, tfckpt.writer, tfckpt.format._tensors;"
         "print([m for m in ('torch', 'jax', 'keras', 'transformers', 'tensorflow') if m in sys.modules])"
     )
     result = subprocess.run(

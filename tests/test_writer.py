@@ -17,12 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tfckpt
-import tfckpt._rows as rows_mod
-import tfckpt._shards as shards_mod
-import tfckpt._table as table_mod
+import tfckpt.format._rows as rows_mod
+import tfckpt.format._table as table_mod
+import tfckpt.storage._shards as shards_mod
 import tfckpt.writer as writer_mod
-from tfckpt._dtypes import DTYPES
 from tfckpt.errors import InvalidArgumentError
+from tfckpt.format._dtypes import DTYPES
 
 NUMERIC = [r for r in DTYPES.values() if r.numpy is not None]
 

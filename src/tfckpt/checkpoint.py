@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
-from ._dtypes import DTYPES
-from ._paths import resolve
-from ._v2 import BundleReader
-from .storage._local import LOCAL
 from .errors import CorruptionError, NotFoundError, UnsupportedError
+from .format._dtypes import DTYPES
+from .format._v2 import BundleReader
+from .storage._local import LOCAL
+from .storage._paths import resolve
 
 if TYPE_CHECKING:
     from .objects import ObjectGraph
@@ -219,12 +219,13 @@ class Checkpoint:
             self._object_graph = ObjectGraph.parse(data, path=self.prefix)
         return self._object_graph
 
-    def object_paths(self, key: str) -> list[str]:
-        """Every path from the root object to the object that owns tensor ``key``.
+    def object_paths(self, key: str, *, limit: int = 10) -> list[str]:
+        """Paths from the root object to the object that owns tensor ``key``, at most ``limit``.
 
         Paths are ``/``-joined *unescaped* local names, shortest first; the first is the one
         TensorFlow keyed the tensor by. ``[]`` for a name-based checkpoint or a tensor no
-        object owns (such as the graph itself).
+        object owns (such as the graph itself). Work is bounded however many paths the
+        graph has (see :meth:`tfckpt.objects.ObjectGraph.paths_to`).
 
         Raises
         ------
@@ -240,7 +241,7 @@ class Checkpoint:
         """
         self._check(key)
         graph = self.object_graph
-        return [] if graph is None else graph.object_paths(key)
+        return [] if graph is None else graph.object_paths(key, limit=limit)
 
     def variables(self, names: Literal["path", "full"] = "path") -> dict[str, str]:
         """Clean name -> checkpoint key for the model's own variables.
@@ -354,7 +355,7 @@ def open(
     store = resolved.store
     if resolved.is_v1:
         if store is LOCAL:
-            from ._v1 import V1Reader
+            from .format._v1 import V1Reader
 
             return Checkpoint(V1Reader(list(resolved.v1_files), verify=verify), resolved.prefix, "V1")
         store.close()

@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ._dtypes import DTYPE_BY_NAME, DTYPES
-from ._v2 import BundleReader
 from .checkpoint import Checkpoint, open
 from .errors import NotFoundError
+from .format._dtypes import DTYPE_BY_NAME, DTYPES
+from .format._v2 import BundleReader
 from .state import latest_checkpoint
 
 __all__ = ["CheckpointReader", "DType", "list_variables", "load_checkpoint", "load_variable"]

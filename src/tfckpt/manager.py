@@ -20,9 +20,11 @@ manager can continue in a directory the other wrote:
   (kept on disk, dropped from the state) if ``keep_checkpoint_every_n_hours`` is set and its
   timestamp is at least that many hours after ``last_preserved_timestamp`` (which then moves
   to it); otherwise its ``.index`` and then all its ``.data-?????-of-?????`` shards are
-  deleted.
+  deleted. A path from the state file that resolves outside the directory is never taken
+  into the active set (nor deleted): it is ignored with a warning, except that another
+  machine's absolute path finds the checkpoint of the same base name here.
 
-Numbering is the one deliberate difference: TF numbers from the ``save_counter`` variable of
+Numbering is the other deliberate difference: TF numbers from the ``save_counter`` variable of
 the ``tf.train.Checkpoint`` object; there is no such object here, so ``N`` continues after
 the highest number found in the directory (files and state) when the manager was created.
 """
@@ -39,7 +41,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .errors import InvalidArgumentError
-from .state import _url_store, get_checkpoint_state, update_checkpoint_state
+from .state import _url_store, get_checkpoint_state, locate_checkpoint, update_checkpoint_state, within
 from .writer import save as _save
 
 __all__ = ["CheckpointManager", "delete_checkpoint"]
@@ -153,7 +155,7 @@ class CheckpointManager:
         if recovered is None:
             self._last_preserved_timestamp = current_clock - 1.0
         else:
-            self._latest_checkpoint = str(recovered.model_checkpoint_path)
+            self._latest_checkpoint = self._own_path(str(recovered.model_checkpoint_path))
             self._last_preserved_timestamp = float(recovered.last_preserved_timestamp)
             if current_clock < self._last_preserved_timestamp:
                 log.warning(
@@ -167,9 +169,19 @@ class CheckpointManager:
                 timestamps = [self._last_preserved_timestamp] * len(paths)
             for path, timestamp in zip(paths, timestamps):
                 timestamp = min(timestamp, current_clock)
-                if timestamp > self._last_preserved_timestamp:
-                    self._maybe_delete[path] = timestamp
+                owned = self._own_path(path)
+                if owned is not None and timestamp > self._last_preserved_timestamp:
+                    self._maybe_delete[owned] = timestamp
         self._highest_number = self._find_highest_number()
+
+    def _own_path(self, path: str) -> str | None:
+        """A path from the state file (joined onto the directory) as this manager may use it:
+        itself when inside the directory; else the same base name here if that checkpoint
+        exists (another machine's absolute path, as TF1's ``Saver`` records); else None,
+        with a warning unless it is just another machine's path that no longer exists."""
+        if within(path, self._directory):
+            return path
+        return locate_checkpoint(self._directory, path)
 
     # -- TF's public properties --------------------------------------------------------
 
@@ -306,6 +318,9 @@ class CheckpointManager:
             hours = self._keep_checkpoint_every_n_hours
             if hours and timestamp - hours * _SECONDS_PER_HOUR >= self._last_preserved_timestamp:
                 self._last_preserved_timestamp = timestamp
+                continue
+            if not within(filename, self._directory):  # never reached from the state file; a last guard
+                log.warning("%s: refusing to delete %s, which is outside the directory", self._directory, filename)
                 continue
             delete_checkpoint(filename, self._storage_options)
 

@@ -23,6 +23,11 @@ variant                         not storable
 
 ml_dtypes arrays are widened rather than stored as raw two-byte records because
 ``numpy.load`` would return them as an unusable ``V2`` (void) dtype.
+
+Names: a member is ``<name>.npy``, and ZIP cuts a member name at its first NUL byte, stores
+it as UTF-8 and in at most 65,535 bytes. So a name with a NUL (which includes every
+partitioned-variable slice key), one that is not valid UTF-8, or one longer than that is
+refused (:func:`check_npz_name`) rather than stored under another name.
 """
 
 from __future__ import annotations
@@ -34,10 +39,13 @@ from typing import Final
 
 import numpy as np
 
-from ._atomic import replacing
 from .errors import InvalidArgumentError
+from .storage._atomic import replacing
 
-__all__ = ["NPZ_WIDENED", "npz_array", "write_npz"]
+__all__ = ["NPZ_WIDENED", "check_npz_name", "npz_array", "write_npz"]
+
+#: Longest ZIP member name, in bytes (a 16-bit field).
+_ZIP_NAME_MAX: Final = 0xFFFF
 
 #: TensorFlow dtypes numpy cannot hold natively -> the numpy dtype they are widened to (exactly).
 NPZ_WIDENED: Final[dict[str, str]] = {
@@ -79,6 +87,24 @@ def npz_array(tf_dtype: str, arr: np.ndarray) -> tuple[np.ndarray | None, str]:
     return arr, ""
 
 
+def check_npz_name(name: str) -> None:
+    """Refuse a tensor name ``numpy.load`` would not give back unchanged (see the module docs).
+
+    Raises
+    ------
+    InvalidArgumentError
+        The name holds a NUL byte, is not valid UTF-8, or is too long for a ZIP member.
+    """
+    if "\0" in name:
+        raise InvalidArgumentError(f"{name!r}: a .npz cannot hold a name with a NUL byte (ZIP member names end at the first NUL)")
+    try:
+        size = len(name.encode("utf-8")) + len(".npy")
+    except UnicodeEncodeError:
+        raise InvalidArgumentError(f"{name!r}: a .npz stores names as UTF-8, and this name is not valid UTF-8") from None
+    if size > _ZIP_NAME_MAX:
+        raise InvalidArgumentError(f"{name[:40]!r}...: a name of {size - 4} bytes is too long for a .npz member (at most {_ZIP_NAME_MAX - 4})")
+
+
 def write_npz(
     path: str | os.PathLike[str],
     items: Iterable[tuple[str, np.ndarray]],
@@ -93,7 +119,8 @@ def write_npz(
     Raises
     ------
     InvalidArgumentError
-        A repeated name or an object array; nothing is left at ``path``.
+        A repeated name, a name a ``.npz`` cannot hold (:func:`check_npz_name`), an object
+        array, or an existing ``path`` that is not a regular file; nothing is left at ``path``.
 
     Examples
     --------
@@ -108,6 +135,7 @@ def write_npz(
             for name, arr in items:
                 if name in seen:
                     raise InvalidArgumentError(f"{name!r}: repeated name")
+                check_npz_name(name)
                 if arr.dtype == object:
                     raise InvalidArgumentError(f"{name!r}: object arrays need pickle; convert with npz_array() first")
                 seen.add(name)

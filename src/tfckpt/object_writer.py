@@ -116,9 +116,16 @@ def layout_tree(
 
 
 def _check_key(name: object, path: tuple[str, ...]) -> str:
+    where = "/".join(path) or "the root"
     if not isinstance(name, str) or not name:
-        where = "/".join(path) or "the root"
         raise InvalidArgumentError(f"object names must be non-empty strings, found {name!r} under {where}")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # a name read from undecodable bytes (surrogateescape)
+        raise InvalidArgumentError(
+            f"{name!r} under {where}: an object-based checkpoint stores names as UTF-8 protobuf strings, "
+            "and this name is not valid UTF-8"
+        ) from None
     return name
 
 

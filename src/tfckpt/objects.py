@@ -41,7 +41,7 @@ import re
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final, Literal, TypeAlias
 
 from google.protobuf.message import DecodeError
 
@@ -85,8 +85,16 @@ _SLOT_RE: Final = re.compile("(?:" + "|".join(map(re.escape, NAME_BASED_SLOT_NAM
 # global step that Saver numbers checkpoints with; Hugging Face's BERT converter skips the same).
 _NAME_BASED_STATE_RE: Final = re.compile(r"(?:.*/)?(?:beta[12]_power(?:_\d+)?|global_step)")
 
-# Work limits for enumerating every path through a hostile (densely cross-linked) graph.
-_MAX_PATH_STATES: Final = 1_000_000
+#: Paths :meth:`ObjectGraph.object_paths` returns by default (TF's own path is the first).
+DEFAULT_PATH_LIMIT: Final = 10
+#: Steps (partial paths extended, cycle checks) one :meth:`ObjectGraph.paths_to` call may take
+#: beyond the first path: a tiny graph can have exponentially many paths (a ladder of 20
+#: levels has 2**20), so enumeration is bounded by work as well as by ``limit``.
+MAX_PATH_WORK: Final = 200_000
+
+#: A partial path of :meth:`ObjectGraph.paths_to`, as a linked list: (node id, the partial
+#: path it extends, the local name of the edge taken); the root's has no parent.
+_Link: TypeAlias = "tuple[int, _Link | None, str]"
 
 
 def escape_local_name(name: str) -> str:
@@ -298,56 +306,149 @@ class ObjectGraph:
             self._parents = parents
         return self._parents
 
-    def bfs_paths(self, *, avoid: Iterable[Node] = ()) -> dict[int, tuple[str, ...]]:
-        """Node id -> the first path (unescaped local names) a breadth-first walk from the root
-        finds, in TF's order; nodes in ``avoid`` are neither entered nor reported."""
-        blocked = {n.node_id for n in avoid}
-        paths: dict[int, tuple[str, ...]] = {}
+    def _bfs_tree(self, blocked: set[int]) -> dict[int, tuple[int, str]]:
+        """TF's breadth-first walk from the root: node id -> (parent id, local name), in the
+        order nodes are found (the root maps to ``(-1, "")``); nodes in ``blocked`` are
+        neither entered nor reported. Linear in nodes plus edges."""
+        tree: dict[int, tuple[int, str]] = {}
         if self.root.node_id in blocked:
-            return paths
-        paths[self.root.node_id] = ()
+            return tree
+        tree[self.root.node_id] = (-1, "")
         queue = deque([self.root])
         while queue:
             node = queue.popleft()
-            base = paths[node.node_id]
             for name, child in node.children.items():
-                if child.node_id not in paths and child.node_id not in blocked:
-                    paths[child.node_id] = (*base, name)
+                if child.node_id not in tree and child.node_id not in blocked:
+                    tree[child.node_id] = (node.node_id, name)
                     queue.append(child)
-        return paths
+        return tree
 
-    def paths_to(self, target: Node, *, limit: int = 1000) -> list[tuple[str, ...]]:
-        """Every path of child edges from the root to ``target`` that visits no node twice,
-        shortest first (ties in TF's traversal order, so the first is the path TF keys the
-        object by); at most ``limit`` of them."""
-        # Only nodes from which ``target`` is reachable can lie on a path: walk parents back.
-        parents = self._parent_map()
-        useful = {target.node_id}
-        stack = [target.node_id]
-        while stack:
-            for parent, _ in parents.get(stack.pop(), ()):
-                if parent.node_id not in useful:
-                    useful.add(parent.node_id)
-                    stack.append(parent.node_id)
-        if self.root.node_id not in useful:
+    @staticmethod
+    def _tree_path(tree: dict[int, tuple[int, str]], node_id: int) -> tuple[str, ...]:
+        names: list[str] = []
+        while True:
+            parent, name = tree[node_id]
+            if parent < 0:
+                return tuple(reversed(names))
+            names.append(name)
+            node_id = parent
+
+    def bfs_paths(self, *, avoid: Iterable[Node] = ()) -> dict[int, tuple[str, ...]]:
+        """Node id -> the first path (unescaped local names) a breadth-first walk from the root
+        finds, in TF's order; nodes in ``avoid`` are neither entered nor reported.
+
+        The result holds every node's whole path, so it grows with nodes times depth; the
+        queries below keep parent links instead and spell only the paths they return.
+        """
+        tree = self._bfs_tree({n.node_id for n in avoid})
+        return {node_id: self._tree_path(tree, node_id) for node_id in tree}
+
+    def paths_to(self, target: Node, *, limit: int = DEFAULT_PATH_LIMIT) -> list[tuple[str, ...]]:
+        """Paths of child edges from the root to ``target`` that visit no node twice, at most
+        ``limit`` of them, shortest first; ``[]`` if the root does not reach it.
+
+        The first is the path TF keys the object by (its breadth-first path). The rest come
+        from a best-first search over partial paths ordered by their length plus the
+        distance still to go (exact, from a backward walk from ``target``), deeper partial
+        paths first among equals, then in stored child order. In a graph without cycles
+        every partial path it extends leads to a new path, so the work is about ``limit``
+        times the path length times the out-degree; cycles can make it extend partial paths
+        that lead nowhere, so it stops after :data:`MAX_PATH_WORK` steps, returning the
+        paths found so far (always at least the first).
+        """
+        if limit < 1:
             return []
-        found: list[tuple[str, ...]] = []
-        queue: deque[tuple[Node, tuple[str, ...], frozenset[int]]] = deque([(self.root, (), frozenset([self.root.node_id]))])
-        states = 0
-        while queue and len(found) < limit and states < _MAX_PATH_STATES:
-            node, path, seen = queue.popleft()
-            if node is target:
-                found.append(path)
+        tree = self._bfs_tree(set())
+        if target.node_id not in tree:
+            return []
+        first = self._tree_path(tree, target.node_id)
+        if limit == 1:
+            return [first]
+        to_go = self._distances_to(target)
+        acyclic = self._is_acyclic(set(to_go))
+        found = [first]
+        heap: list[tuple[int, int, int, _Link]] = [(to_go[self.root.node_id], 0, 0, (self.root.node_id, None, ""))]
+        counter = 0
+        work = 0
+        while heap and len(found) < limit and work < MAX_PATH_WORK:
+            _, neg_depth, _, link = heapq.heappop(heap)
+            node_id = link[0]
+            if node_id == target.node_id:
+                path = self._link_path(link)
+                if path != first:
+                    found.append(path)
                 continue
-            for name, child in node.children.items():
-                states += 1
-                if child.node_id in useful and child.node_id not in seen:
-                    queue.append((child, (*path, name), seen | {child.node_id}))
+            depth = 1 - neg_depth
+            for name, child in self.nodes[node_id].children.items():
+                work += 1
+                remaining = to_go.get(child.node_id)
+                if remaining is None:
+                    continue
+                if not acyclic:
+                    on_path, steps = self._on_path(link, child.node_id)
+                    work += steps
+                    if on_path:
+                        continue
+                counter += 1
+                heapq.heappush(heap, (depth + remaining, -depth, counter, (child.node_id, link, name)))
         return found
 
-    def object_paths(self, key: str, *, limit: int = 1000) -> list[str]:
-        """Every path from the root to the object that owns ``key``, as ``/``-joined unescaped
-        local names, shortest first; ``[]`` when no node owns ``key``.
+    def _distances_to(self, target: Node) -> dict[int, int]:
+        """Node id -> fewest child edges from it to ``target``, for every node that reaches it."""
+        parents = self._parent_map()
+        distance = {target.node_id: 0}
+        queue = deque([target.node_id])
+        while queue:
+            node_id = queue.popleft()
+            for parent, _ in parents.get(node_id, ()):
+                if parent.node_id not in distance:
+                    distance[parent.node_id] = distance[node_id] + 1
+                    queue.append(parent.node_id)
+        return distance
+
+    def _is_acyclic(self, among: set[int]) -> bool:
+        """True if the child edges between the nodes ``among`` form no cycle (Kahn's algorithm)."""
+        indegree = dict.fromkeys(among, 0)
+        for node_id in among:
+            for child in self.nodes[node_id].children.values():
+                if child.node_id in indegree:
+                    indegree[child.node_id] += 1
+        ready = [n for n, d in indegree.items() if d == 0]
+        seen = 0
+        while ready:
+            node_id = ready.pop()
+            seen += 1
+            for child in self.nodes[node_id].children.values():
+                if child.node_id in indegree:
+                    indegree[child.node_id] -= 1
+                    if indegree[child.node_id] == 0:
+                        ready.append(child.node_id)
+        return seen == len(among)
+
+    @staticmethod
+    def _on_path(link: _Link | None, node_id: int) -> tuple[bool, int]:
+        """Whether ``node_id`` is on the partial path ``link``, and the steps it took to tell."""
+        steps = 0
+        while link is not None:
+            steps += 1
+            if link[0] == node_id:
+                return True, steps
+            link = link[1]
+        return False, steps
+
+    @staticmethod
+    def _link_path(link: _Link) -> tuple[str, ...]:
+        names: list[str] = []
+        node: _Link | None = link
+        while node is not None and node[1] is not None:
+            names.append(node[2])
+            node = node[1]
+        return tuple(reversed(names))
+
+    def object_paths(self, key: str, *, limit: int = DEFAULT_PATH_LIMIT) -> list[str]:
+        """Paths from the root to the object that owns ``key``, as ``/``-joined unescaped
+        local names, shortest first, at most ``limit`` (see :meth:`paths_to`); ``[]`` when
+        no node owns ``key``. The first is the path TF keys the object by.
 
         A slot variable that is only reachable through its optimizer is reported as TF keys
         it: ``<variable path>/.OPTIMIZER_SLOT/<optimizer path>/<slot name>``.
@@ -392,12 +493,21 @@ class ObjectGraph:
         With ``names="path"`` the name is the shortest path that avoids optimizers, unescaped,
         without the ``.ATTRIBUTES/VARIABLE_VALUE`` suffix; with ``names="full"`` it is the
         variable's ``full_name`` where that is present and unique among the model variables,
-        else the path. Entries are in TF's traversal order.
+        else the path. Entries are in TF's traversal order. Linear in the nodes and edges
+        (plus the length of the names returned).
+
+        Names never collide and no variable is dropped: when two variables would get the
+        same name, both move on to their next choice (full name, then unescaped path, then
+        escaped path, e.g. ``a.Sb`` for the local name ``a/b``, which escaping keeps apart
+        from the path ``a/b``); see :func:`_unique_names`.
 
         Raises
         ------
         InvalidArgumentError
             ``names`` is neither ``"path"`` nor ``"full"``.
+        CorruptionError
+            One object holds two ``VARIABLE_VALUE`` attributes, so two variables have the
+            same path; the message names both keys.
         """
         if names not in ("path", "full"):
             raise InvalidArgumentError(f"names must be 'path' or 'full', got {names!r}")
@@ -405,46 +515,75 @@ class ObjectGraph:
         counter = self.root.children.get(SAVE_COUNTER)
         if counter is not None and counter.attributes:
             avoid.append(counter)
+        tree = self._bfs_tree({n.node_id for n in avoid})
         found: list[tuple[tuple[str, ...], Attribute]] = []
-        for node_id, path in self.bfs_paths(avoid=avoid).items():
-            for attr in self.nodes[node_id].attributes:
-                if attr.name == VARIABLE_VALUE:
-                    found.append((path, attr))
-        joined = ["/".join(p) for p, _ in found]
-        escaped = ["/".join(map(escape_local_name, p)) for p, _ in found]
-        # '/' inside local names can make two unescaped paths equal; those keep their escaped form.
-        counts: dict[str, int] = {}
-        for j in joined:
-            counts[j] = counts.get(j, 0) + 1
-        path_names = [j if counts[j] == 1 else e for j, e in zip(joined, escaped)]
-        chosen = list(path_names)
+        for node_id in tree:
+            attrs = [a for a in self.nodes[node_id].attributes if a.name == VARIABLE_VALUE]
+            if attrs:
+                path = self._tree_path(tree, node_id)  # spelled only for nodes that hold variables
+                found.extend((path, attr) for attr in attrs)
+        full_counts: dict[str, int] = {}
         if names == "full":
-            full_counts: dict[str, int] = {}
             for _, attr in found:
                 full_counts[attr.full_name] = full_counts.get(attr.full_name, 0) + 1
-            chosen = [
-                attr.full_name if attr.full_name and full_counts[attr.full_name] == 1 else p
-                for (_, attr), p in zip(found, path_names)
-            ]
-            chosen = _resolve_collisions(chosen, path_names)
+        # Each variable's names, most preferred first: its full name (mode "full", when present
+        # and unique), its unescaped path, its escaped path (distinct for distinct objects).
+        candidates = []
+        for path, attr in found:
+            ladder = [attr.full_name] if attr.full_name and full_counts.get(attr.full_name) == 1 else []
+            ladder += ["/".join(path), "/".join(map(escape_local_name, path))]
+            candidates.append(list(dict.fromkeys(ladder)))
+        chosen = _unique_names(candidates, [attr.checkpoint_key for _, attr in found])
         return {name: attr.checkpoint_key for name, (_, attr) in zip(chosen, found)}
 
     def __repr__(self) -> str:
         return f"<tfckpt.ObjectGraph {len(self.nodes)} nodes, {len(self._owners)} keys>"
 
 
-def _resolve_collisions(chosen: list[str], fallback: list[str]) -> list[str]:
-    """Replace every name that occurs twice by its (unique) fallback until all are unique."""
-    chosen = list(chosen)
-    while True:
-        seen: dict[str, list[int]] = {}
-        for i, name in enumerate(chosen):
-            seen.setdefault(name, []).append(i)
-        clashes = [i for idx in seen.values() if len(idx) > 1 for i in idx if chosen[i] != fallback[i]]
-        if not clashes:
-            return chosen
-        for i in clashes:
-            chosen[i] = fallback[i]
+def _unique_names(candidates: list[list[str]], keys: list[str]) -> list[str]:
+    """One name per entry, each the first of its ``candidates`` that no other entry shares.
+
+    Every entry starts at its first candidate; all entries of a name that more than one
+    holds move on to their next candidate (an entry already at its last keeps it), until
+    the names are distinct. Linear: each entry moves at most ``len(candidates[i]) - 1``
+    times. Deterministic: the outcome depends only on the candidates, not on any order.
+
+    Raises
+    ------
+    CorruptionError
+        Two entries end at the same last candidate (one object holding two
+        ``VARIABLE_VALUE`` attributes), naming both checkpoint keys.
+    """
+    level = [0] * len(candidates)
+    holders: dict[str, set[int]] = {}
+    for i, c in enumerate(candidates):
+        holders.setdefault(c[0], set()).add(i)
+    pending = [name for name, who in holders.items() if len(who) > 1]
+    while pending:
+        name = pending.pop()
+        who = holders[name]
+        if len(who) < 2:
+            continue
+        movable = [i for i in who if level[i] + 1 < len(candidates[i])]
+        stuck = sorted(i for i in who if level[i] + 1 >= len(candidates[i]))
+        if len(stuck) > 1:
+            a, b = (keys[i] for i in stuck[:2])
+            raise CorruptionError(
+                f"the variables {a!r} and {b!r} both have the clean name {name!r} "
+                "(one object holds two VARIABLE_VALUE attributes)",
+                tensor=OBJECT_GRAPH_KEY,
+            )
+        for i in movable:
+            who.discard(i)
+            level[i] += 1
+            new = candidates[i][level[i]]
+            others = holders.setdefault(new, set())
+            others.add(i)
+            if len(others) > 1:
+                pending.append(new)
+        if len(who) > 1:
+            pending.append(name)
+    return [c[level[i]] for i, c in enumerate(candidates)]
 
 
 def name_based_model_variables(names: Iterable[str]) -> list[str]:

@@ -39,8 +39,9 @@ from typing import Final
 
 import numpy as np
 
-from ._atomic import replacing
 from .errors import InvalidArgumentError
+from .storage._atomic import replacing
+from .storage._inputs import require_regular
 
 __all__ = ["SAFETENSORS_DTYPES", "SafetensorsFile", "SafetensorsSpec", "safetensors_dtype", "write_safetensors"]
 
@@ -232,6 +233,7 @@ class SafetensorsFile:
         from .errors import CorruptionError
 
         self.path = os.fspath(path)
+        require_regular(self.path, "a safetensors file")  # a FIFO or device would block or never end
         size = os.path.getsize(self.path)
 
         def bad(offset: int, what: str) -> CorruptionError:
@@ -277,7 +279,7 @@ class SafetensorsFile:
         return self._specs[name][0]
 
     def get(self, name: str) -> np.ndarray:
-        from ._dtypes import DTYPE_BY_NAME
+        from .format._dtypes import DTYPE_BY_NAME
 
         spec, begin = self._specs[name]
         np_dtype = np.dtype(DTYPE_BY_NAME[spec.dtype].numpy).newbyteorder("<")

@@ -11,9 +11,16 @@ The file is a ``CheckpointState`` message in protobuf text format
 
 TF2 and ``CheckpointManager`` write paths relative to the directory; TF1's ``Saver`` writes
 them as given (usually absolute). Readers join relative paths onto the directory they were
-asked about. These functions follow TensorFlow's semantics exactly, with one deliberate
-difference: existence checks take paths literally rather than as glob patterns, so a
-directory named ``run[1]`` works.
+asked about. These functions follow TensorFlow's semantics, with deliberate differences:
+
+* existence checks take paths literally rather than as glob patterns, so a directory
+  named ``run[1]`` works;
+* the file is data, not instructions: a path in it that resolves outside the directory
+  (``../other/ckpt``, an absolute path elsewhere, a symlinked subdirectory) is not followed
+  (:func:`locate_checkpoint`, :func:`within`); the same base name inside the directory is
+  used instead, which is also how a directory copied from another machine, whose state
+  file names that machine's absolute paths, keeps working;
+* the file must be a regular file of at most :data:`MAX_STATE_FILE_BYTES`.
 """
 
 from __future__ import annotations
@@ -22,15 +29,16 @@ import logging
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from google.protobuf import text_format
 
-from ._atomic import replacing
-from .storage import Store, is_url, store_for
-from .storage._local import LOCAL
 from .errors import InvalidArgumentError
 from .proto.checkpoint_state_pb2 import CheckpointState  # type: ignore[attr-defined, unused-ignore]
+from .storage import Store, is_url, store_for
+from .storage._atomic import replacing
+from .storage._inputs import read_regular
+from .storage._local import LOCAL
 
 __all__ = ["CheckpointState", "checkpoint_exists", "get_checkpoint_state", "latest_checkpoint", "update_checkpoint_state"]
 
@@ -38,6 +46,8 @@ log = logging.getLogger("tfckpt")
 
 #: ``checkpoint_management._GetCheckpointFilename`` default.
 STATE_FILENAME = "checkpoint"
+#: Largest state file read: TF writes about 100 bytes per checkpoint, so 4 MiB holds ~40,000.
+MAX_STATE_FILE_BYTES: Final = 4 << 20
 _V1_SHARDED_PATTERN = re.compile(r"^(?P<base>.*)-\?{5}-of-(?P<count>\d{5})$")
 
 
@@ -75,17 +85,53 @@ def checkpoint_exists(prefix: str, isfile: Callable[[str], bool] = os.path.isfil
     return isfile(prefix)
 
 
+def within(path: str, directory: str) -> bool:
+    """True if the files of checkpoint ``path`` are in ``directory`` or below it.
+
+    Symlinks and ``..`` are resolved first: ``run/link/ckpt-1`` with ``run/link`` pointing
+    elsewhere is outside ``run``. A prefix's files are ``<prefix>.index`` and so on, so
+    what counts is the directory that holds them.
+    """
+    home = os.path.realpath(directory or ".")
+    parent = os.path.realpath(os.path.dirname(path) or ".")
+    return parent == home or parent.startswith(home.rstrip(os.sep) + os.sep)
+
+
+def locate_checkpoint(directory: str, recorded: str, *, moved: bool = True) -> str | None:
+    """Where the checkpoint ``recorded`` in ``directory``'s state file is, or None.
+
+    As recorded (relative paths joined onto ``directory``) if that is inside ``directory``
+    and exists; else, with ``moved``, the same base name in ``directory`` (a directory
+    moved or copied from another machine). A recorded path that leads outside
+    ``directory`` is never used; when it is not simply another machine's absolute path, a
+    warning says so.
+    """
+    candidate = recorded if os.path.isabs(recorded) else os.path.join(directory, recorded)
+    if within(candidate, directory):
+        if checkpoint_exists(candidate):
+            return candidate
+    elif not os.path.isabs(recorded) or checkpoint_exists(candidate):
+        log.warning("%s: ignoring %r from the state file: it is outside the directory", directory, recorded)
+    if not moved:
+        return None
+    local = os.path.join(directory, os.path.basename(recorded))
+    return local if checkpoint_exists(local) else None
+
+
 def read_state_file(path: str, get: Callable[[str], bytes] | None = None) -> CheckpointState | None:
     """Parse a state file; None if it is absent, unreadable or unparsable (as TF).
 
     ``get`` reads it from another store (:meth:`tfckpt.storage.Store.get`).
+
+    Raises
+    ------
+    InvalidArgumentError
+        ``path`` is not a regular file (a FIFO, a device such as ``/dev/zero``) or is
+        larger than :data:`MAX_STATE_FILE_BYTES`.
     """
     try:
-        if get is not None:
-            text = get(path).decode("utf-8", "surrogateescape")
-        else:
-            with open(path, encoding="utf-8", errors="surrogateescape") as f:
-                text = f.read()
+        raw = get(path) if get is not None else read_regular(path, "a checkpoint state file", max_size=MAX_STATE_FILE_BYTES)
+        text = raw.decode("utf-8", "surrogateescape")
     except OSError:
         return None
     state = CheckpointState()
@@ -94,6 +140,14 @@ def read_state_file(path: str, get: Callable[[str], bytes] | None = None) -> Che
     except text_format.ParseError as e:
         log.warning("%s: unparsable checkpoint state file: %s", path, e)
         return None
+    return state
+
+
+def _recorded_state(directory: str, latest_filename: str | None, remote: Store | None = None) -> CheckpointState | None:
+    """The state file of ``directory`` with its paths as recorded (None if absent or unusable)."""
+    state = read_state_file(_state_path(directory, latest_filename), None if remote is None else remote.get)
+    if state is not None and not state.model_checkpoint_path:
+        raise ValueError(f"Invalid checkpoint state loaded from {directory}")
     return state
 
 
@@ -118,12 +172,9 @@ def get_checkpoint_state(
     'runs/1/ckpt-3'
     """
     directory = os.fspath(checkpoint_dir)
-    remote = _url_store(directory, storage_options)
-    state = read_state_file(_state_path(directory, latest_filename), None if remote is None else remote.get)
+    state = _recorded_state(directory, latest_filename, _url_store(directory, storage_options))
     if state is None:
         return None
-    if not state.model_checkpoint_path:
-        raise ValueError(f"Invalid checkpoint state loaded from {directory}")
     if not os.path.isabs(state.model_checkpoint_path):
         state.model_checkpoint_path = os.path.join(directory, state.model_checkpoint_path)
     for i, p in enumerate(state.all_model_checkpoint_paths):
@@ -135,16 +186,29 @@ def get_checkpoint_state(
 def latest_checkpoint(checkpoint_dir: str | os.PathLike[str], latest_filename: str | None = None) -> str | None:
     """The prefix of the latest checkpoint in ``checkpoint_dir``, as ``tf.train.latest_checkpoint``.
 
-    None when there is no state file or the checkpoint it names does not exist. (Use
-    :func:`tfckpt.open` on the directory to also find checkpoints whose state file is missing
-    or stale.)
+    None when there is no state file or the checkpoint it names does not exist, and (unlike
+    TensorFlow) when the recorded path leads outside ``checkpoint_dir``. (Use :func:`tfckpt.open` on the
+    directory to also find checkpoints whose state file is missing or stale.)
+
+    Raises
+    ------
+    InvalidArgumentError
+        The state file is not a regular file or too large (see :func:`read_state_file`).
     """
-    state = get_checkpoint_state(checkpoint_dir, latest_filename)
+    directory = os.fspath(checkpoint_dir)
+    remote = _url_store(directory, None)
+    state = _recorded_state(directory, latest_filename, remote)
     if state is None:
         return None
-    remote = _url_store(os.fspath(checkpoint_dir), None)
-    if checkpoint_exists(state.model_checkpoint_path, os.path.isfile if remote is None else remote.isfile):
-        return str(state.model_checkpoint_path)
+    if remote is not None:  # an object store: no symlinks or ".." to guard against
+        recorded = str(state.model_checkpoint_path)
+        candidate = recorded if remote.isabs(recorded) else remote.join(directory, recorded)
+        if checkpoint_exists(candidate, remote.isfile):
+            return candidate
+    else:
+        found = locate_checkpoint(directory, str(state.model_checkpoint_path), moved=False)
+        if found is not None:
+            return found
     log.error("Couldn't match files for checkpoint %s", state.model_checkpoint_path)
     return None
 

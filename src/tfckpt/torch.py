@@ -7,7 +7,7 @@ share the page cache with the file until written, in-place writes (``add_``, opt
 steps after ``load_state_dict(..., assign=True)``) copy only the pages they touch, and the
 file never changes. Dtypes map one to one, bfloat16 and float8 through a same-width integer
 view (``torch.from_numpy`` refuses ml_dtypes' types); the few TensorFlow dtypes torch lacks
-are widened exactly (:data:`tfckpt._dtypes.TORCH_WIDENED`). Writing goes through
+are widened exactly (:data:`tfckpt.format._dtypes.TORCH_WIDENED`). Writing goes through
 :func:`tfckpt.save`, which takes torch tensors directly (detached, moved to the CPU).
 
 Example::
@@ -28,9 +28,9 @@ from typing import Any, Final
 import numpy as np
 import torch
 
-from ._dtypes import INT_BY_WIDTH, TORCH_VIEWED, TORCH_WIDENED, dtype_for_array
 from ._frameworks import Names, load_arrays
 from .errors import UnsupportedError
+from .format._dtypes import INT_BY_WIDTH, TORCH_VIEWED, TORCH_WIDENED, dtype_for_array
 from .writer import save as _save
 
 __all__ = ["load", "save"]
@@ -107,7 +107,7 @@ def save(
     """Write ``state_dict`` (name -> tensor) as a TensorFlow checkpoint; names as given.
 
     The same as :func:`tfckpt.save`: any mix of torch tensors (every dtype in
-    :data:`tfckpt._dtypes.TORCH_DTYPES`; parameters are detached, other devices copied to
+    :data:`tfckpt.format._dtypes.TORCH_DTYPES`; parameters are detached, other devices copied to
     the CPU), numpy arrays and Python numbers. Tied weights are written once per name.
 
     Raises

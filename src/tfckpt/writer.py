@@ -48,8 +48,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 import numpy as np
 
-from ._atomic import remove_quietly
-from ._bundle import (
+from .errors import InvalidArgumentError
+from .format._bundle import (
     HEADER_KEY,
     BundleEntry,
     BundleHeader,
@@ -60,11 +60,15 @@ from ._bundle import (
     plain_entry_prefix,
     plain_entry_tail,
 )
-from ._coding import MAX_VARINT64_BYTES, crc32c, crc32c_function, mask_crc
-from ._dtypes import DTYPES, STRING, DTypeInfo
-from ._ordered_code import encode_slice_key
-from ._rows import fits
-from ._shards import (
+from .format._coding import MAX_VARINT64_BYTES, crc32c, crc32c_function, mask_crc
+from .format._dtypes import DTYPES, STRING, DTypeInfo
+from .format._ordered_code import encode_slice_key
+from .format._rows import fits
+from .format._table import BULK_MIN_ENTRIES, TableBuilder
+from .format._tensors import BUFFER_DTYPES, ArrayLike, byte_view, to_tensor
+from .storage import is_url
+from .storage._atomic import check_output, remove_quietly
+from .storage._shards import (
     PARALLEL_CRC_MIN,
     WRITEBACK_CHUNK,
     Background,
@@ -78,10 +82,6 @@ from ._shards import (
     temp_name,
     write_and_checksum,
 )
-from ._table import BULK_MIN_ENTRIES, TableBuilder
-from ._tensors import BUFFER_DTYPES, ArrayLike, byte_view, to_tensor
-from .errors import InvalidArgumentError
-from .storage import is_url
 
 if TYPE_CHECKING:
     from .storage._upload import Upload
@@ -136,8 +136,10 @@ class Writer:
     Raises
     ------
     InvalidArgumentError
-        ``prefix`` names a directory, or ``max_shard_size`` is not positive; from
-        :meth:`add`/:meth:`add_slice`/:meth:`finish`, bad names, values or slices.
+        ``prefix`` names a directory, or ``max_shard_size`` is not positive; its
+        ``.index`` or a data file exists and is not a regular file (a device, a FIFO, a
+        directory: never replaced); from :meth:`add`/:meth:`add_slice`/:meth:`finish`,
+        bad names, values or slices.
     OSError
         The directory cannot be created or written; the prefix is left as it was.
 
@@ -181,6 +183,7 @@ class Writer:
         self._partitioned: dict[bytes, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {}
         self._partition_meta: dict[bytes, tuple[int, tuple[int, ...]]] = {}
         self._shards: list[Shard] = []
+        check_output(index_filename(self.prefix))  # fail before writing gigabytes, not at finish()
         self._state = "open"
         directory = os.path.dirname(self.prefix)
         if directory:
@@ -403,10 +406,14 @@ class Writer:
         """Write the index and rename everything into place; return the prefix.
 
         Order: fsync the data shards while the index is built and written under a
-        temporary name and fsynced, rename the shards into place (hard-linking any file
-        they replace aside first), fsync the directory, rename the index into place (the
-        commit point), then delete the set-aside files and any data shards of a previous
-        checkpoint at this prefix that had a different shard count.
+        temporary name and fsynced; if a checkpoint exists at the prefix, remove its index
+        (hard-linked aside first) and fsync the directory; rename the shards into place
+        (hard-linking any file they replace aside first), fsync the directory, rename the
+        index into place (the commit point), then delete the set-aside files and any data
+        shards of a previous checkpoint at this prefix that had a different shard count.
+        A process killed at any moment leaves the previous checkpoint or the new one, or,
+        when it overwrites a prefix and dies between removing the old index and renaming
+        the new one, no checkpoint there; never an index over data it does not describe.
 
         Raises
         ------
@@ -428,6 +435,8 @@ class Writer:
             count = len(self._shards)
             for i, shard in enumerate(self._shards):
                 shard.final_path = data_filename(self.prefix, i, count)
+                check_output(shard.final_path)
+            check_output(index_filename(self.prefix))
             # fsync is disk-bound and releases the GIL: it overlaps building the index.
             syncing = Background(self._sync_shards)
             index_temp = temp_name(index_filename(self.prefix))
@@ -438,6 +447,14 @@ class Writer:
             syncing.wait()
             for shard in self._shards:
                 shard.file.close()
+            index_path = index_filename(self.prefix)
+            if os.path.lexists(index_path):
+                # Overwriting: the old index goes first (kept aside for put_back), so a crash
+                # between the shard renames and the index rename leaves no checkpoint at the
+                # prefix, never the old index over new data.
+                placed.append(set_aside(index_path))
+                os.unlink(index_path)
+                fsync_dir(directory)
             for shard in self._shards:
                 placed.append(set_aside(shard.final_path))
                 os.replace(shard.temp_path, shard.final_path)

@@ -23,7 +23,7 @@ torch = pytest.importorskip("torch")
 
 import tfckpt  # noqa: E402
 import tfckpt.torch  # noqa: E402
-from tfckpt._dtypes import TORCH_DTYPES, TORCH_WIDENED  # noqa: E402
+from tfckpt.format._dtypes import TORCH_DTYPES, TORCH_WIDENED  # noqa: E402
 
 SRC = Path(tfckpt.__file__).resolve().parents[1]
 
@@ -169,7 +169,7 @@ def test_a_bfloat16_model_saves_and_loads_into_a_fresh_model(tmp_path: Path) -> 
 
 def every_tensorflow_dtype() -> dict[str, np.ndarray]:
     """One small array per fixed-width TensorFlow dtype, keyed by the dtype's name."""
-    from tfckpt._dtypes import DTYPES
+    from tfckpt.format._dtypes import DTYPES
 
     signed, unsigned = np.array([[-2, -1, 0], [1, 0, 1]]), np.array([[0, 1, 2], [3, 0, 1]])  # int2 / uint2 hold these
     return {

@@ -18,11 +18,11 @@ from typing import Any, Final
 
 import numpy as np
 
-from .._bundle import DATA_FILE_RE
-from .._dtypes import DTYPE_BY_NAME, STRING
 from ..checkpoint import Checkpoint
 from ..checkpoint import open as open_checkpoint
 from ..errors import CheckpointError, InvalidArgumentError, NotFoundError
+from ..format._bundle import DATA_FILE_RE
+from ..format._dtypes import DTYPE_BY_NAME, STRING
 
 __all__ = [
     "EXIT_FOUND",
@@ -262,8 +262,8 @@ class Record:
 
 def records(ckpt: Checkpoint) -> list[Record]:
     """Name, dtype, shape, stored bytes and shard of every tensor, without reading data."""
-    from .._ordered_code import FULL_EXTENT, encode_slice_key
-    from .._v2 import BundleReader, encode_name
+    from ..format._ordered_code import FULL_EXTENT, encode_slice_key
+    from ..format._v2 import BundleReader, encode_name
 
     source = ckpt._source
     out = []

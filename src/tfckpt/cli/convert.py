@@ -133,6 +133,24 @@ def _unsupported(args: argparse.Namespace, ckpt: Checkpoint, key: str) -> str | 
     return None
 
 
+def _unstorable_name(to: str, name: str) -> str | None:
+    """Why the target format cannot hold the output name ``name`` unchanged, or None."""
+    if to == "npz":
+        from ..npz_io import check_npz_name
+
+        try:
+            check_npz_name(name)
+        except InvalidArgumentError as e:
+            return f"name {str(e).split(': ', 1)[-1]}"
+        return None
+    if to in ("tf2", "safetensors"):  # both store names as UTF-8 (protobuf strings, JSON)
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            return "name not valid UTF-8"
+    return None
+
+
 def _listing(skipped: list[tuple[str, str]]) -> str:
     """``reason: name, name; reason: name`` for a warning or error."""
     groups: dict[str, list[str]] = {}
@@ -166,7 +184,11 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(str(e).replace("pass allow_unmatched=True to allow this", "check the spelling with 'tfckpt ls'"),
                            f"'tfckpt ls {args.src}' lists the names") from None
         jobs = [(source[old], new) for old, new in plan.items()]  # (checkpoint key, output name)
-        skipped = [(key, why) for key, _ in jobs if (why := _unsupported(args, ckpt, key)) is not None]
+        skipped = [
+            (key, why)
+            for key, new in jobs
+            if (why := _unsupported(args, ckpt, key) or _unstorable_name(args.to, new)) is not None
+        ]
         if skipped:
             listing = _listing(skipped)
             if args.strict:

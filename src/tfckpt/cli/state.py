@@ -18,10 +18,21 @@ import argparse
 import datetime
 import os
 
-from .._paths import bundles_in, resolve
 from ..storage import is_url
 from ..errors import CheckpointError
-from ..state import STATE_FILENAME, checkpoint_exists, format_state, latest_checkpoint, read_state_file, update_checkpoint_state
+from ..state import (
+    MAX_STATE_FILE_BYTES,
+    STATE_FILENAME,
+    checkpoint_exists,
+    format_state,
+    latest_checkpoint,
+    locate_checkpoint,
+    read_state_file,
+    update_checkpoint_state,
+    within,
+)
+from ..storage._inputs import read_regular
+from ..storage._paths import bundles_in, resolve
 from ._common import EXIT_FOUND, EXIT_OK, CliError, _strip_suffix
 from ._output import Style
 
@@ -78,15 +89,6 @@ def _abs(directory: str, p: str) -> str:
     return p if os.path.isabs(p) else os.path.join(directory, p)
 
 
-def _locate(directory: str, recorded: str) -> str | None:
-    """Where the checkpoint ``recorded`` in the state file is now: as recorded, or by base name in ``directory``."""
-    candidate = _abs(directory, recorded)
-    if checkpoint_exists(candidate):
-        return candidate
-    local = os.path.join(directory, os.path.basename(recorded))
-    return local if checkpoint_exists(local) else None
-
-
 def run_state(args: argparse.Namespace) -> int:
     if is_url(args.dir):
         raise CliError(f"{args.dir}: 'tfckpt state' shows and fixes state files of local directories only",
@@ -114,7 +116,7 @@ def run_state(args: argparse.Namespace) -> int:
     stamps = list(state.all_model_checkpoint_timestamps)
     print("checkpoints:")
     for i, recorded in enumerate(listed):
-        found = _locate(directory, recorded)
+        found = locate_checkpoint(directory, recorded)
         when = ""
         if len(stamps) == len(state.all_model_checkpoint_paths) and i < len(stamps):
             when = "  " + datetime.datetime.fromtimestamp(stamps[i], datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -131,7 +133,7 @@ def run_state(args: argparse.Namespace) -> int:
     if not state.model_checkpoint_path:
         problems += 1
         print(style("  model_checkpoint_path is empty (TensorFlow rejects this file)", "red"))
-    unlisted = [p for p in present if all(os.path.normpath(p) != os.path.normpath(_locate(directory, r) or "") for r in listed)]
+    unlisted = [p for p in present if all(os.path.normpath(p) != os.path.normpath(locate_checkpoint(directory, r) or "") for r in listed)]
     if unlisted:
         print(f"not listed: {', '.join(os.path.basename(p) for p in unlisted)}")
     if problems:
@@ -143,10 +145,9 @@ def run_state(args: argparse.Namespace) -> int:
 def _write(directory: str, set_prefix: str | None) -> int:
     path = os.path.join(directory, STATE_FILENAME)
     old_text = None
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            old_text = f.read()
-    state = read_state_file(path)
+    state = read_state_file(path)  # refuses a FIFO, a device or an oversized file
+    if state is not None:
+        old_text = read_regular(path, "a checkpoint state file", max_size=MAX_STATE_FILE_BYTES).decode("utf-8", "surrogateescape")
     present = bundles_in(directory)
     paths: list[str] = []
     stamps: list[float] = []
@@ -158,7 +159,7 @@ def _write(directory: str, set_prefix: str | None) -> int:
         old_stamps = list(state.all_model_checkpoint_timestamps)
         keep_stamps = len(old_stamps) == len(recorded)
         for i, r in enumerate(recorded):
-            found = _locate(directory, r)
+            found = locate_checkpoint(directory, r)
             if found is None:
                 dropped.append(r)
             elif found not in paths:
@@ -169,7 +170,7 @@ def _write(directory: str, set_prefix: str | None) -> int:
             stamps = []
         last_preserved = state.last_preserved_timestamp
         if state.model_checkpoint_path:
-            latest = _locate(directory, state.model_checkpoint_path)
+            latest = locate_checkpoint(directory, state.model_checkpoint_path)
             if latest is None and state.model_checkpoint_path not in dropped:
                 dropped.append(state.model_checkpoint_path)
     if not paths and latest is None:
@@ -191,8 +192,7 @@ def _write(directory: str, set_prefix: str | None) -> int:
         stamps = []
     update_checkpoint_state(directory, latest, paths, all_model_checkpoint_timestamps=stamps or None,
                             last_preserved_timestamp=last_preserved or None, save_relative_paths=True)
-    with open(path, encoding="utf-8", errors="surrogateescape") as f:
-        new_text = f.read()
+    new_text = read_regular(path, "a checkpoint state file", max_size=MAX_STATE_FILE_BYTES).decode("utf-8", "surrogateescape")
     for d in dropped:
         print(f"dropped {d}: no such checkpoint")
     if new_text == old_text:
@@ -208,14 +208,9 @@ def _find_prefix(directory: str, given: str, present: list[str]) -> str:
         stripped = _strip_suffix(candidate) or candidate
         for c in (candidate, stripped):
             if checkpoint_exists(c) and not os.path.isdir(c):
-                return os.path.join(directory, os.path.relpath(c, directory)) if _inside(c, directory) else c
+                return os.path.join(directory, os.path.relpath(c, directory)) if within(c, directory) else c
     names = ", ".join(os.path.basename(p) for p in present) or "none"
     raise CliError(f"--set {given}: no such checkpoint in {directory}", f"checkpoints here: {names}")
-
-
-def _inside(path: str, directory: str) -> bool:
-    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(directory))
-    return not rel.startswith(os.pardir)
 
 
 def run_latest(args: argparse.Namespace) -> int:

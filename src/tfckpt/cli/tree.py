@@ -52,23 +52,31 @@ def _glyphs() -> tuple[str, str, str, str]:
     return _UNICODE if encoding.startswith("utf") else _ASCII
 
 
-def _homes(graph: ObjectGraph) -> dict[int, tuple[str, ...]]:
-    """Node id -> the path it is drawn at: breadth-first avoiding optimizers, slots and the
-    counter first (model variables get their model path), then breadth-first onward from
-    every node reached so far. Each home extends its parent's home, so every home is drawn."""
+#: Levels drawn without ``--depth``: a hostile graph can be thousands of levels deep, and the
+#: indentation alone would make the output grow with the square of the depth.
+MAX_DEPTH: Final = 64
+
+Home = dict[int, tuple[int, str]]  # node id -> (parent id, name) of the path it is drawn at; root -> (-1, "")
+
+
+def _homes(graph: ObjectGraph) -> Home:
+    """Node id -> where it is drawn: breadth-first avoiding optimizers, slots and the counter
+    first (model variables get their model path), then breadth-first onward from every node
+    reached so far. Each home extends its parent's home, so every home is drawn. Kept as
+    parent links (linear in nodes and edges); :func:`_spell` writes a path out."""
     avoid = {n.node_id for n in graph.optimizer_nodes()}
     avoid.update(s.slot_variable.node_id for n in graph.nodes for s in n.slot_variables)
     counter = graph.root.children.get(SAVE_COUNTER)
     if counter is not None:
         avoid.add(counter.node_id)
-    home: dict[int, tuple[str, ...]] = {graph.root.node_id: ()}
+    home: Home = {graph.root.node_id: (-1, "")}
     order = [graph.root]
     queue = deque([graph.root])
     while queue:
         node = queue.popleft()
         for name, child in node.children.items():
             if child.node_id not in home and child.node_id not in avoid:
-                home[child.node_id] = (*home[node.node_id], name)
+                home[child.node_id] = (node.node_id, name)
                 order.append(child)
                 queue.append(child)
     queue = deque(order)
@@ -76,9 +84,17 @@ def _homes(graph: ObjectGraph) -> dict[int, tuple[str, ...]]:
         node = queue.popleft()
         for name, child in node.children.items():
             if child.node_id not in home:
-                home[child.node_id] = (*home[node.node_id], name)
+                home[child.node_id] = (node.node_id, name)
                 queue.append(child)
     return home
+
+
+def _spell(home: Home, node_id: int) -> str:
+    names = []
+    while home[node_id][0] >= 0:
+        node_id, name = home[node_id]
+        names.append(name)
+    return "/".join(reversed(names))
 
 
 class _Drawer:
@@ -93,15 +109,18 @@ class _Drawer:
         self._valued = self._valued_nodes()
 
     def _valued_nodes(self) -> set[int]:
-        """Nodes with a value at or below them (fixpoint over the child edges)."""
-        valued = {n.node_id for n in self.graph.nodes if n.attributes}
-        changed = True
-        while changed:
-            changed = False
-            for n in self.graph.nodes:
-                if n.node_id not in valued and (any(c.node_id in valued for c in n.children.values()) or n.slot_variables):
-                    valued.add(n.node_id)
-                    changed = True
+        """Nodes with a value (or slots) at or below them: a backward walk over the child edges."""
+        parents: dict[int, list[int]] = {}
+        for n in self.graph.nodes:
+            for c in n.children.values():
+                parents.setdefault(c.node_id, []).append(n.node_id)
+        valued = {n.node_id for n in self.graph.nodes if n.attributes or n.slot_variables}
+        stack = list(valued)
+        while stack:
+            for parent in parents.get(stack.pop(), ()):
+                if parent not in valued:
+                    valued.add(parent)
+                    stack.append(parent)
         return valued
 
     def _label(self, name: str, node: Node) -> str:
@@ -118,9 +137,7 @@ class _Drawer:
             parts.append(f"{prefix}{what}{self.style(own, 'dim')}" + (f"  {self.style(key, 'dim')}" if self.args.keys else ""))
         return "  ".join(parts)
 
-    def draw(self, node: Node, path: tuple[str, ...], indent: str, depth: int) -> None:
-        if self.args.depth is not None and depth >= self.args.depth:
-            return
+    def _entries(self, node: Node) -> list[tuple[str, Node, str]]:
         entries: list[tuple[str, Node, str]] = []
         for name, child in node.children.items():
             if not self.args.all and child.node_id not in self._valued:
@@ -128,52 +145,80 @@ class _Drawer:
             entries.append((name, child, ""))
         for slot in node.slot_variables:
             if slot.slot_variable.node_id not in self.home:  # not reachable as a child: list it here
-                var_home = "/".join(self.home.get(slot.original_variable.node_id, ("?",)))
+                var = slot.original_variable.node_id
+                var_home = _spell(self.home, var) if var in self.home else "?"
                 entries.append((f"[slot {slot.slot_name} of {var_home}]", slot.slot_variable, "slot"))
+        return entries
+
+    def draw(self, root: Node) -> None:
+        """Depth first from ``root``, with an explicit stack (graphs can be deeper than Python's recursion)."""
+        limit = self.args.depth if self.args.depth is not None else MAX_DEPTH
         tee, elbow, pipe, blank = self.glyphs
-        for i, (name, child, kind) in enumerate(entries):
-            last = i == len(entries) - 1
+        # One frame per level being drawn: (node id, its entries, how many are drawn, indent).
+        stack = [(root.node_id, self._entries(root), [0], "")] if limit > 0 else []
+        while stack:
+            node_id, entries, done, indent = stack[-1]
+            if done[0] == len(entries):
+                stack.pop()
+                continue
+            name, child, kind = entries[done[0]]
+            done[0] += 1
+            last = done[0] == len(entries)
             branch = elbow if last else tee
-            child_path = (*path, name)
             home = self.home.get(child.node_id)
-            if kind != "slot" and home is not None and home != child_path:
-                self.lines.append(f"{indent}{branch}{name} -> {'/'.join(home)}")
+            if kind != "slot" and home is not None and home != (node_id, name):
+                self.lines.append(f"{indent}{branch}{name} -> {_spell(self.home, child.node_id)}")
                 continue
             self.lines.append(f"{indent}{branch}{self._label(name, child)}")
-            self.draw(child, child_path, indent + (blank if last else pipe), depth + 1)
+            below = self._entries(child)
+            child_indent = indent + (blank if last else pipe)
+            if not below:
+                continue
+            if len(stack) >= limit:
+                if self.args.depth is None:
+                    self.lines.append(f"{child_indent}... deeper than {MAX_DEPTH} levels; pass --depth N to draw more")
+                continue
+            stack.append((child.node_id, below, [0], child_indent))
 
 
 def _draw_names(ckpt: Checkpoint, args: argparse.Namespace) -> list[str]:
-    """A name-based checkpoint: ``/``-separated scopes as a tree."""
+    """A name-based checkpoint: ``/``-separated scopes as a tree (drawn with an explicit stack)."""
     tree: dict[str, dict] = {}  # type: ignore[type-arg]
-    leaves: dict[tuple[str, ...], str] = {}
+    leaves: dict[int, str] = {}  # id() of a scope's dict -> the tensor named by that scope
     for name in ckpt:
-        parts = tuple(name.split("/"))
         node = tree
-        for p in parts:
+        for p in name.split("/"):
             node = node.setdefault(p, {})
-        leaves[parts] = name
+        leaves[id(node)] = name
     tee, elbow, pipe, blank = _glyphs()
     style = Style()
     lines: list[str] = []
     trainable = trainable_beside(ckpt.prefix) or set()  # from the .meta graph beside, when there is one
-
-    def walk(node: dict, path: tuple[str, ...], indent: str, depth: int) -> None:  # type: ignore[type-arg]
-        if args.depth is not None and depth >= args.depth:
-            return
-        items = list(node.items())
-        for i, (part, sub) in enumerate(items):
-            last = i == len(items) - 1
-            p = (*path, part)
-            label = part
-            if p in leaves:
-                key = leaves[p]
-                label = f"{style(part, 'bold')}  {ckpt.dtype(key)} {shape_str(ckpt.shape(key))}"
-                label += "  (trainable)" if key in trainable else ""
-            lines.append(f"{indent}{elbow if last else tee}{label}")
-            walk(sub, p, indent + (blank if last else pipe), depth + 1)
-
-    walk(tree, (), "", 0)
+    limit = args.depth if args.depth is not None else MAX_DEPTH
+    stack = [(iter(list(tree.items())), "", 0, len(tree), [0])] if limit > 0 else []
+    while stack:
+        items, indent, depth, count, position = stack[-1]
+        item = next(items, None)
+        if item is None:
+            stack.pop()
+            continue
+        part, sub = item
+        position[0] += 1
+        last = position[0] == count
+        label = part
+        key = leaves.get(id(sub))
+        if key is not None:
+            label = f"{style(part, 'bold')}  {ckpt.dtype(key)} {shape_str(ckpt.shape(key))}"
+            label += "  (trainable)" if key in trainable else ""
+        lines.append(f"{indent}{elbow if last else tee}{label}")
+        child_indent = indent + (blank if last else pipe)
+        if not sub:
+            continue
+        if depth + 1 >= limit:
+            if args.depth is None:
+                lines.append(f"{child_indent}... deeper than {MAX_DEPTH} levels; pass --depth N to draw more")
+            continue
+        stack.append((iter(list(sub.items())), child_indent, depth + 1, len(sub), [0]))
     return lines
 
 
@@ -186,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
                 print(line)
             return EXIT_OK
         drawer = _Drawer(ckpt, graph, args)
-        drawer.draw(graph.root, (), "", 0)
+        drawer.draw(graph.root)
         unowned = [k for k in ckpt if k != OBJECT_GRAPH_KEY and graph.owner(k) is None]
         print(f"{ckpt.prefix}: object graph of {len(graph.nodes)} objects, {len(graph.checkpoint_keys)} saved tensors")
         print("(root)")

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 from dataclasses import dataclass, field
 
-from .._bundle import DATA_FILE_RE, HEADER_KEY
-from .._v2 import BundleReader, decode_name
 from ..checkpoint import Checkpoint
 from ..errors import CheckpointError, CorruptionError
+from ..format._bundle import DATA_FILE_RE, HEADER_KEY
+from ..format._v2 import BundleReader, decode_name
+from ..storage._inputs import describe_kind
+from ..storage._local import LOCAL
 from ._common import EXIT_FOUND, EXIT_OK, describe, open_ckpt, prefetched, records
 from ._output import Style, human_bytes, progress
 
@@ -49,8 +52,16 @@ class Report:
         self.problems.append(f"{what}: {message}")
 
 
+#: Missing shards that hold no tensors are listed one by one up to this many, then summarized.
+_MISSING_LISTED = 10
+
+
 def _check_shards(reader: BundleReader, report: Report) -> None:
-    """Missing, short, long and stray data files of a V2 bundle."""
+    """Missing, short, long and stray data files of a V2 bundle.
+
+    Work is proportional to the entries and the directory listing, never to the header's
+    shard count, which a damaged header can set to 2**31-1.
+    """
     count = reader.header.num_shards
     extents: dict[int, int] = {}
     for key in reader._raw:
@@ -67,11 +78,38 @@ def _check_shards(reader: BundleReader, report: Report) -> None:
             continue  # reported when the tensor is read
         extents[entry.shard_id] = max(extents.get(entry.shard_id, 0), entry.offset + entry.size)
     store = reader.store
-    for shard in range(count):
+    directory = store.dirname(reader.prefix) or "."
+    base = store.basename(reader.prefix)
+    if store is LOCAL:
+        try:
+            listing = sorted(os.listdir(directory))
+        except OSError:
+            listing = []
+    else:
+        listing = sorted(name for name, _ in store.listdir(directory))
+    present: set[int] = set()
+    for fname in listing:
+        m = DATA_FILE_RE.match(fname)
+        if not m or m.group("prefix") != base:
+            continue
+        if int(m.group("count")) != count or int(m.group("shard")) >= count:
+            report.add(f"shard {fname}", f"left over from a different save (this checkpoint has {count} shard"
+                       f"{'s' if count != 1 else ''}, named -of-{count:05d}); delete it")
+        else:
+            present.add(int(m.group("shard")))
+    for shard in sorted(present | set(extents)):
         path = reader.shard_path(shard)
         name = store.basename(path)
         try:
-            size = store.size(path)
+            if store is LOCAL:
+                st = os.stat(path)
+                if not stat.S_ISREG(st.st_mode):
+                    report.add(f"shard {name}", f"{describe_kind(st.st_mode)}, not a regular file")
+                    report.bad_shards.add(shard)
+                    continue
+                size = st.st_size
+            else:
+                size = store.size(path)
         except OSError:
             report.add(f"shard {name}", "missing")
             report.bad_shards.add(shard)
@@ -81,17 +119,17 @@ def _check_shards(reader: BundleReader, report: Report) -> None:
             report.add(f"shard {name}", f"truncated: {size} bytes, but its tensors end at byte {need}")
             report.bad_shards.add(shard)
         elif size > need:
-            report.add(f"shard {name}", f"{size - need} bytes after the last tensor (its tensors end at byte {need} of {size}): "
-                       "the file belongs to a different save")
+            report.add(f"shard {name}", f"{size - need} bytes after the last tensor (its tensors end at byte {need} of "
+                       f"{size}): the file belongs to a different save")
             report.bad_shards.add(shard)
-    directory = store.dirname(reader.prefix) or "."
-    base = store.basename(reader.prefix)
-    listing = sorted(name for name, _ in store.listdir(directory))
-    for fname in listing:
-        m = DATA_FILE_RE.match(fname)
-        if m and m.group("prefix") == base and (int(m.group("count")) != count or int(m.group("shard")) >= count):
-            report.add(f"shard {fname}", f"left over from a different save (this checkpoint has {count} shard"
-                       f"{'s' if count != 1 else ''}, named -of-{count:05d}); delete it")
+    # Shards that hold no tensor and are absent: TF writes every shard, so they are missing too.
+    missing = count - len(present | set(extents))
+    if 0 < missing <= _MISSING_LISTED:
+        for shard in (i for i in range(count) if i not in present and i not in extents):
+            report.add(f"shard {os.path.basename(reader.shard_path(shard))}", "missing")
+    elif missing:
+        report.add("shards", f"{missing} of {count} data shards are missing (the header says {count}; "
+                   f"{len(present)} exist{'s' if len(present) == 1 else ''})")
 
 
 def _check_tensor(ckpt: Checkpoint, name: str) -> None:

@@ -1,11 +1,21 @@
-"""Where a checkpoint's bytes live: one small interface, three kinds of store.
+"""Where checkpoint files live, below the format layers: one small interface, three stores.
 
-Everything above this package (path resolution, the bundle reader and writer) speaks to a
+Modules:
+
+- ``_inputs``: every local file the library reads is opened here (regular files only, no
+  FIFOs or devices; reads bounded by the file's size).
+- ``_paths``: what a user named (prefix, ``.index``, data shard, state file, directory,
+  SavedModel, archive, URL) to a checkpoint prefix in a store.
+- ``_shards``: a write's shard files, temporary names and commit renames.
+- ``_atomic``: atomic replacement and removal; outputs that are not regular files refused.
+- ``_local``, ``_fsspec``, ``_archive``: the stores; ``_upload``: writing a bundle to a URL.
+
+Everything above this package (the bundle reader and writer, path resolution) speaks to a
 :class:`Store` and never asks where the bytes come from, as zarr v3's stores keep storage
 apart from the array core. The stores:
 
 * :class:`~._local.LocalStore`: files on this machine; whole objects are memory-mapped
-  (the bundle reader's zero-copy views) and nothing else changes.
+  (the bundle reader's zero-copy views) through ``_inputs``, and nothing else changes.
 * :class:`~._fsspec.FsspecStore`: any fsspec URL (``s3://``, ``gs://``, ``https://``,
   ``memory://``, chained ``simplecache::s3://...``). Tensors are fetched as byte ranges,
   many at once (fsspec's ``cat_ranges``, as zarr's ``get_partial_values``).
@@ -17,7 +27,8 @@ protocol-less fsspec path for URLs, ``dir/name`` for archive members. :meth:`Sto
 turns it back into what the user would type, for messages and ``Checkpoint.prefix``.
 
 :func:`store_for` picks the store for a user's path; fsspec is imported only when the
-path is a URL, so ``import tfckpt`` never imports it.
+path is a URL, so ``import tfckpt`` never imports it. Nothing here is public API:
+:mod:`tfckpt` re-exports what users need.
 """
 
 from __future__ import annotations
@@ -86,8 +97,11 @@ class Store(abc.ABC):
     # -- reads -----------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def get(self, path: str) -> bytes:
-        """The whole object at ``path``; ``FileNotFoundError`` if there is none."""
+    def get(self, path: str, *, what: str = "a checkpoint file") -> bytes:
+        """The whole object at ``path``; ``FileNotFoundError`` if there is none.
+
+        ``what`` names the object in errors (``"a checkpoint index"``).
+        """
 
     @abc.abstractmethod
     def get_ranges(self, requests: Sequence[tuple[str, int, int]]) -> Sequence[bytes | memoryview]:
@@ -96,7 +110,7 @@ class Store(abc.ABC):
         A range past the end of its object comes back short (callers check lengths).
         """
 
-    def mapping(self, path: str, *, writable: bool = False) -> Buffer | None:
+    def mapping(self, path: str, *, writable: bool = False, what: str = "a data shard") -> Buffer | None:
         """A zero-copy buffer of the whole object, or None if this store has none.
 
         Read-only, or with ``writable`` private to this process (copy-on-write, or a copy):
@@ -116,7 +130,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def listdir(self, directory: str) -> list[tuple[str, float]]:
-        """``(name, modification time)`` of each object directly in ``directory``; [] if none.
+        """``(name, modification time)`` of each object (regular file) directly in ``directory``; [] if none.
 
         Stores without times (archives, some servers) give 0.0; callers break ties by name.
         """

@@ -117,7 +117,7 @@ class ArchiveStore(Store):
     def url(self, path: str) -> str:
         return f"{self.archive}/{path}" if path else self.archive
 
-    def mapping(self, path: str, *, writable: bool = False) -> Buffer:
+    def mapping(self, path: str, *, writable: bool = False, what: str = "a data shard") -> Buffer:
         if path not in self._members:
             raise FileNotFoundError(f"{self.archive} has no member {path}")
         where = self._members[path]
@@ -142,7 +142,7 @@ class ArchiveStore(Store):
         except (zipfile.BadZipFile, tarfile.TarError, EOFError, KeyError) as e:
             raise CorruptionError(f"member {path}: cannot decompress: {e}", path=self.archive) from e
 
-    def get(self, path: str) -> bytes:
+    def get(self, path: str, *, what: str = "a checkpoint file") -> bytes:
         return bytes(self.mapping(path))
 
     def get_ranges(self, requests: Sequence[tuple[str, int, int]]) -> Sequence[bytes | memoryview]:

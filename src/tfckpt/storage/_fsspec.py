@@ -84,7 +84,7 @@ class FsspecStore(Store):
     def url(self, path: str) -> str:
         return self._url_prefix + path
 
-    def get(self, path: str) -> bytes:
+    def get(self, path: str, *, what: str = "a checkpoint file") -> bytes:
         return bytes(self.fs.cat_file(path))
 
     def get_ranges(self, requests: Sequence[tuple[str, int, int]]) -> Sequence[bytes | memoryview]:

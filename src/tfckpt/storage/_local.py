@@ -1,21 +1,24 @@
-"""Files on this machine: OS paths, whole objects memory-mapped.
+"""Files on this machine: OS paths, whole objects memory-mapped, regular files only.
 
 The bundle reader keeps its zero-copy views: :meth:`LocalStore.mapping` is the same
 ``mmap`` it always made, read-only or copy-on-write (``MADV_SEQUENTIAL``: tensors are read
 in file order).
 Writes of whole bundles keep their own commit sequence in :mod:`tfckpt.writer`; ``put`` is
-for single files (a state file) and goes through :func:`tfckpt._atomic.replacing`.
+for single files (a state file) and goes through :func:`._atomic.replacing`. Reads go
+through :mod:`._inputs` (no FIFOs or devices; bounded by the file's size).
 """
 
 from __future__ import annotations
 
 import mmap
 import os
+import stat
 from collections.abc import Sequence
 from typing import Final
 
-from .._atomic import remove_quietly, replacing
 from . import Buffer, Store
+from ._atomic import remove_quietly, replacing
+from ._inputs import map_regular, read_regular
 
 __all__ = ["LOCAL", "LocalStore"]
 
@@ -37,9 +40,8 @@ class LocalStore(Store):
     def isabs(self, path: str) -> bool:
         return os.path.isabs(path)
 
-    def get(self, path: str) -> bytes:
-        with open(path, "rb") as f:
-            return f.read()
+    def get(self, path: str, *, what: str = "a checkpoint file") -> bytes:
+        return read_regular(path, what)
 
     def get_ranges(self, requests: Sequence[tuple[str, int, int]]) -> Sequence[bytes | memoryview]:
         out = []
@@ -49,11 +51,9 @@ class LocalStore(Store):
                 out.append(f.read(max(0, end - start)))
         return out
 
-    def mapping(self, path: str, *, writable: bool = False) -> Buffer:
+    def mapping(self, path: str, *, writable: bool = False, what: str = "a data shard") -> Buffer:
         access = mmap.ACCESS_COPY if writable else mmap.ACCESS_READ  # copy-on-write: MAP_PRIVATE
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            buf = mmap.mmap(f.fileno(), 0, access=access) if size else b""
+        buf = map_regular(path, what, access=access)
         if isinstance(buf, mmap.mmap) and hasattr(mmap, "MADV_SEQUENTIAL"):
             buf.madvise(mmap.MADV_SEQUENTIAL)
         return buf
@@ -75,9 +75,11 @@ class LocalStore(Store):
         found = []
         for name in names:
             try:
-                found.append((name, os.stat(os.path.join(directory, name)).st_mtime))
+                st = os.stat(os.path.join(directory, name))
             except OSError:
                 continue  # deleted meanwhile
+            if stat.S_ISREG(st.st_mode):  # a FIFO or device named *.index is no bundle
+                found.append((name, st.st_mtime))
         return found
 
     def put(self, path: str, data: bytes) -> None:

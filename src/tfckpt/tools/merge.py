@@ -36,14 +36,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
 
-from .._atomic import remove_quietly
-from .._bundle import HEADER_KEY, BundleEntry, BundleHeader, _decode_plain_entry, data_filename, index_filename, plain_entry_prefix
-from .._coding import unmask_crc
-from .._dtypes import DTYPES
-from .._shards import drop_backups, fsync_dir, put_back, remove_stale_shards, set_aside, temp_name
-from .._table import iter_table
-from .._v2 import decode_name
 from ..errors import CorruptionError, InvalidArgumentError
+from ..format._bundle import (
+    HEADER_KEY,
+    BundleEntry,
+    BundleHeader,
+    _decode_plain_entry,
+    data_filename,
+    index_filename,
+    plain_entry_prefix,
+)
+from ..format._coding import unmask_crc
+from ..format._dtypes import DTYPES
+from ..format._table import iter_table
+from ..format._v2 import decode_name
+from ..storage._atomic import check_output, remove_quietly
+from ..storage._inputs import read_regular
+from ..storage._shards import drop_backups, fsync_dir, put_back, remove_stale_shards, set_aside, temp_name
 from ..writer import write_index
 
 __all__ = ["MergePlan", "commit_merge", "merge", "plan_merge"]
@@ -79,8 +88,7 @@ class MergePlan:
 def _read_index(prefix: str) -> tuple[BundleHeader, list[tuple[bytes, bytes]]]:
     path = index_filename(prefix)
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = read_regular(path, "a checkpoint index")
     except FileNotFoundError:
         raise FileNotFoundError(2, "no such checkpoint index (merge needs every part's .index file)", path) from None
     items = list(iter_table(data, path))
@@ -271,6 +279,8 @@ def commit_merge(plan: MergePlan, sources: list[str], target: str, *, delete_inp
     os.makedirs(directory, exist_ok=True)
     count = len(plan.data_files)
     finals = [data_filename(target, i, count) for i in range(count)]
+    for final in (*finals, index_filename(target)):
+        check_output(final)  # never replace a device, FIFO or directory
     temps: list[tuple[str, bool]] = []  # (temporary name, whether the input was renamed to it)
     placed: list[tuple[str, bool, str | None]] = []
     index_temp: str | None = None

@@ -29,11 +29,12 @@ from typing import Final
 
 from google.protobuf.message import DecodeError
 
-from .._dtypes import DTYPES
 from ..errors import CorruptionError, InvalidArgumentError
+from ..format._dtypes import DTYPES
 from ..proto.meta_graph_pb2 import MetaGraphDef  # type: ignore[attr-defined, unused-ignore]
 from ..proto.saved_model_pb2 import SavedModel  # type: ignore[attr-defined, unused-ignore]
 from ..proto.variable_pb2 import VariableDef  # type: ignore[attr-defined, unused-ignore]
+from ..storage._inputs import require_regular
 
 __all__ = ["MetaGraph", "SavedModelInfo", "SaverInfo", "Signature", "SliceInfo", "TensorSpec", "Variable", "read_meta"]
 
@@ -290,6 +291,7 @@ def read_meta(path: str | os.PathLike[str]) -> MetaGraph | SavedModelInfo:
     file = _graph_file(os.fspath(path))
     if file.endswith(".index") or ".data-" in os.path.basename(file):
         raise InvalidArgumentError(f"{file} is part of a checkpoint bundle, not a graph; pass the .meta file or saved_model.pb")
+    require_regular(file, "a graph file")  # a FIFO or device would block or never end
     size = os.path.getsize(file)
     if size > MAX_GRAPH_BYTES:
         raise InvalidArgumentError(f"{file}: {size} bytes, larger than any protocol buffer can be")

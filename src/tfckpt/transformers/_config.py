@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import InvalidArgumentError
+from ..storage._inputs import read_regular
 from ._family import Family, Part
 from ._rules import Match
 
@@ -24,9 +25,8 @@ __all__ = ["find_google_config", "google_config", "hf_config", "read_json"]
 def read_json(path: str, what: str) -> dict[str, Any]:
     """A JSON object from ``path``; anything else is an error naming the file."""
     try:
-        with open(path, encoding="utf-8") as f:
-            value = json.load(f)
-    except json.JSONDecodeError as e:
+        value = json.loads(read_regular(path, what).decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InvalidArgumentError(f"{path}: {what} is not valid JSON ({e})") from None
     if not isinstance(value, dict):
         raise InvalidArgumentError(f"{path}: {what} must hold a JSON object, found {type(value).__name__}")

@@ -23,8 +23,8 @@ from ..safetensors_io import SAFETENSORS_DTYPES, SafetensorsSpec
 from ..writer import Writer
 from ._config import find_google_config, google_config, hf_config, read_json
 from ._family import Family, Part
-from ._registry import family as find_family
 from ._hub import CONFIG_FILE, DEFAULT_MAX_SHARD_SIZE, open_weights, write_json, write_model_dir
+from ._registry import family as find_family
 from ._rules import TRANSFORMS, CompiledRules
 
 __all__ = ["Report", "export", "to_tf1"]

@@ -24,9 +24,10 @@ from typing import Any, Final
 
 import numpy as np
 
-from .._atomic import remove_quietly, replacing
 from ..errors import InvalidArgumentError, NotFoundError
 from ..safetensors_io import SafetensorsFile, SafetensorsSpec, file_order, write_safetensors
+from ..storage._atomic import remove_quietly, replacing
+from ..storage._inputs import read_regular
 
 __all__ = ["DEFAULT_MAX_SHARD_SIZE", "open_weights", "shard", "write_json", "write_model_dir"]
 
@@ -108,11 +109,10 @@ def open_weights(directory: str) -> dict[str, SafetensorsFile]:
     if not os.path.isfile(index):
         raise NotFoundError(f"{directory}: neither {SINGLE_FILE} nor {INDEX_FILE} (a PyTorch .bin model? save it with "
                             "safe_serialization=True)", name=directory)
-    with open(index, encoding="utf-8") as fh:
-        try:
-            weight_map = json.load(fh)["weight_map"]
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise InvalidArgumentError(f"{index}: expected a JSON object with a weight_map ({e!r})") from None
+    try:
+        weight_map = json.loads(read_regular(index, "a safetensors index").decode("utf-8"))["weight_map"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+        raise InvalidArgumentError(f"{index}: expected a JSON object with a weight_map ({e!r})") from None
     files: dict[str, SafetensorsFile] = {}
     out: dict[str, SafetensorsFile] = {}
     for name, file in weight_map.items():

@@ -4,8 +4,9 @@ Accepted: a prefix (``run/model.ckpt-7``), its ``.index`` file, any of its
 ``.data-XXXXX-of-NNNNN`` shards, the ``checkpoint`` state file, a directory, or a V1
 checkpoint file. A directory resolves through its state file; when that is missing or
 names paths that no longer exist (a directory copied from another machine), the bundle
-in the directory with the same base name wins, else the newest bundle there. Paths are
-always taken literally, never as glob patterns.
+in the directory with the same base name wins, else the newest bundle there. A state file's path
+that leads outside the directory is never followed. Paths are always taken literally,
+never as glob patterns.
 
 The same rules hold in every store (:mod:`tfckpt.storage`): a URL, or a path through a local
 archive, resolves as a local path does. Two more forms: a SavedModel (its directory,
@@ -21,14 +22,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from ._bundle import DATA_FILE_RE
-from .errors import InvalidArgumentError, NotFoundError
-from .state import STATE_FILENAME, checkpoint_exists, read_state_file, v1_shard_files
-from .storage import Store, store_for
-from .storage._local import LOCAL
+from ..errors import InvalidArgumentError, NotFoundError
+from ..format._bundle import DATA_FILE_RE
+from ..state import STATE_FILENAME, checkpoint_exists, locate_checkpoint, read_state_file, v1_shard_files
+from . import Store, store_for
+from ._inputs import require_regular
+from ._local import LOCAL
 
 if TYPE_CHECKING:
-    from .storage._archive import ArchiveStore
+    from ._archive import ArchiveStore
 
 __all__ = ["Resolved", "bundles_in", "resolve"]
 
@@ -75,25 +77,30 @@ def _from_directory(directory: str, store: Store) -> Resolved:
         return _from_saved_model(directory, store)
     state = read_state_file(store.join(directory, STATE_FILENAME), None if store is LOCAL else store.get)
     recorded = state.model_checkpoint_path if state is not None else ""
-    if recorded:
+    if store is LOCAL:
+        # As recorded if inside the directory, else the same base name here (a moved directory)
+        found = locate_checkpoint(directory, recorded) if recorded else None
+        if found is not None:
+            return _from_prefix(found, store)
+    elif recorded:  # an object store: no symlinks or ".." to guard against
         candidate = recorded if store.isabs(recorded) else store.join(directory, recorded)
         if checkpoint_exists(candidate, store.isfile):
             return _from_prefix(candidate, store)
         # Moved directory: the state names another machine's path; try the same base name here.
-        local = store.join(directory, store.basename(recorded))
-        if checkpoint_exists(local, store.isfile):
-            return _from_prefix(local, store)
+        moved = store.join(directory, store.basename(recorded))
+        if checkpoint_exists(moved, store.isfile):
+            return _from_prefix(moved, store)
     bundles = bundles_in(directory, store)
     if bundles:
         return Resolved(bundles[-1], store=store)
     if store is LOCAL:
-        from ._v1 import v1_checkpoints_in  # V1 files have no .index; they are found by their table magic
+        from ..format._v1 import v1_checkpoints_in  # V1 files have no .index; they are found by their table magic
 
         v1 = v1_checkpoints_in(directory)
         if v1:
             return Resolved(*v1[-1])
     elif not directory.strip("/"):
-        from .storage._archive import ArchiveStore
+        from ._archive import ArchiveStore
 
         if isinstance(store, ArchiveStore):
             return _from_archive_root(store)
@@ -177,6 +184,8 @@ def resolve_in(store: Store, p: str) -> Resolved:
             pass
     if store.isdir(p):
         return _from_directory(p, store)
+    if store is LOCAL:
+        require_regular(p, "a checkpoint file")  # a FIFO or device named directly: say what it is
     base = store.basename(p)
     if base in SAVED_MODEL_FILES and store.isfile(p):
         return _from_saved_model(store.dirname(p), store)

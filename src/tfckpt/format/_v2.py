@@ -17,6 +17,7 @@ tensor's ``[offset, offset + size)`` is fetched when read (a private, writable c
 
 from __future__ import annotations
 
+import itertools
 import math
 import mmap
 from collections.abc import Iterable
@@ -24,6 +25,9 @@ from typing import Final
 
 import numpy as np
 
+from ..errors import CheckpointError, CorruptionError, NotFoundError, UnsupportedError
+from ..storage import Buffer, Store
+from ..storage._local import LOCAL
 from ._bundle import (
     BIG,
     HEADER_KEY,
@@ -37,12 +41,9 @@ from ._bundle import (
     split_variant_tensor,
 )
 from ._coding import crc32c, unmask_crc
-from ._dtypes import DTYPES, STRING, VARIANT
+from ._dtypes import DTYPES, NUMPY_MAX_RANK, STRING, VARIANT, require_numpy_rank
 from ._ordered_code import FULL_EXTENT, OrderedCodeError, decode_slice_key, encode_slice_key
 from ._table import iter_table
-from .errors import CheckpointError, CorruptionError, NotFoundError, UnsupportedError
-from .storage import Buffer, Store
-from .storage._local import LOCAL
 
 __all__ = ["BundleReader", "decode_name", "encode_name"]
 
@@ -69,7 +70,7 @@ class BundleReader:
         self._writable = writable
         self.index_path = store.url(index_filename(prefix))  # as the user would write it, for messages
         self.verify = verify
-        data = index if index is not None else store.get(index_filename(prefix))  # one request for a remote index
+        data = index if index is not None else store.get(index_filename(prefix), what="a checkpoint index")  # one request remotely
         raw: dict[bytes, bytes] = {}
         it = iter_table(data, self.index_path)
         first = next(it, None)
@@ -98,6 +99,7 @@ class BundleReader:
     def _visible_names(self) -> list[str]:
         """Every key but the header and the slice entries of partitioned variables."""
         hidden: set[bytes] = set()
+        listed: dict[bytes, set[tuple[tuple[int, ...], tuple[int, ...]]]] = {}  # owner -> its slices, as a set
         for key in self._raw:
             if key[:1] != b"\x00":  # slice keys start with NumIncreasing(0); keys are in
                 break  # increasing order (iter_table checks), so they all come first
@@ -105,7 +107,12 @@ class BundleReader:
                 owner, starts, lengths = decode_slice_key(key)
             except OrderedCodeError:
                 continue
-            if owner in self._raw and (starts, lengths) in self.entry_by_key(owner).slices:
+            if owner not in self._raw:
+                continue
+            slices = listed.get(owner)
+            if slices is None:
+                slices = listed[owner] = set(self.entry_by_key(owner).slices)
+            if (starts, lengths) in slices:
                 hidden.add(key)
         return sorted([k.decode("utf-8", _NAME_ERRORS) for k in self._raw if k not in hidden])
 
@@ -254,6 +261,7 @@ class BundleReader:
                 if (
                     dtype is not None
                     and view is not None
+                    and len(shape) <= NUMPY_MAX_RANK
                     and size
                     and offset + size <= len(view)
                     and size == math.prod(shape) * dtype.itemsize
@@ -272,6 +280,8 @@ class BundleReader:
     def _read_entry(self, key: bytes, name: str, entry: BundleEntry, *, copy: bool) -> np.ndarray:
         info = DTYPES[entry.dtype]
         entry.check_size(self.index_path, name)
+        if entry.dtype != VARIANT:
+            require_numpy_rank(entry.shape, name)
         if entry.dtype == VARIANT:
             raise UnsupportedError(
                 f"{name!r} is a variant tensor ({list(entry.shape)}); it has no numpy form. "
@@ -301,9 +311,17 @@ class BundleReader:
         return arr.copy() if copy else arr
 
     def _read_sliced(self, key: bytes, name: str, entry: BundleEntry) -> np.ndarray:
-        """Reassemble a partitioned variable from its slice entries (TF's ``GetSliceValue``)."""
+        """Reassemble a partitioned variable from its slice entries (TF's ``GetSliceValue``).
+
+        Linear in the slices and the elements: each slice is checked on its own (entry
+        present, dtype and shape, size, data inside its shard); no two slices may share
+        payload bytes (sorted by position), so the slices' data accounts for distinct bytes
+        of the files; only once those cover every element of the full shape are the output
+        and a coverage mask allocated, and the mask finds any overlap as the slices are copied.
+        """
         info = DTYPES[entry.dtype]
         entry.check_shape(self.index_path, name)
+        require_numpy_rank(entry.shape, name)
         boxes: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
         parts: list[tuple[bytes, BundleEntry]] = []
         covered = 0
@@ -321,17 +339,9 @@ class BundleReader:
                     f"expected {info.name}{list(real)}",
                     path=self.index_path, tensor=name,
                 )
-            for other_starts, other_real in boxes:
-                if all(s < os_ + on and os_ < s + n for s, n, os_, on in zip(starts, real, other_starts, other_real)):
-                    raise CorruptionError(
-                        f"slices {_describe(starts, real)} and {_describe(other_starts, other_real)} overlap",
-                        path=self.index_path, tensor=name,
-                    )
-            boxes.append((starts, real))
-            # Size and bounds first: the output is allocated only once the slices' data,
-            # which must be in the files, accounts for every element of the full shape.
             sub.check_size(self.index_path, name)
             self._check_bounds(sub, name)
+            boxes.append((starts, real))
             parts.append((slice_key, sub))
             covered += sub.num_elements
         if covered != entry.num_elements:
@@ -339,10 +349,24 @@ class BundleReader:
                 f"slices cover {covered} of {entry.num_elements} elements (TF: 'Does not have sufficient slices')",
                 path=self.index_path, tensor=name,
             )
+        spans = sorted((sub.shard_id, sub.offset, sub.offset + sub.size, i) for i, (_, sub) in enumerate(parts) if sub.size)
+        for (shard, _, end, i), (next_shard, next_start, _, j) in itertools.pairwise(spans):
+            if shard == next_shard and next_start < end:
+                raise CorruptionError(
+                    f"slices {_describe(*boxes[i])} and {_describe(*boxes[j])} are stored in the same bytes of shard {shard}",
+                    path=self.index_path, tensor=name,
+                )
         out = np.empty(entry.shape, dtype=info.numpy if info.numpy is not None else object)
-        for (starts, real), (slice_key, sub) in zip(boxes, parts):
-            part = self._read_entry(slice_key, name, sub, copy=False)
-            out[tuple(slice(s, s + n) for s, n in zip(starts, real))] = part
+        filled = np.zeros(entry.shape, dtype=np.bool_)
+        for k, ((starts, real), (slice_key, sub)) in enumerate(zip(boxes, parts)):
+            region = tuple(slice(s, s + n) for s, n in zip(starts, real))
+            if filled[region].any():
+                other = next(b for b in boxes[:k] if all(s < os_ + on and os_ < s + n for s, n, os_, on in zip(starts, real, *b)))
+                raise CorruptionError(
+                    f"slices {_describe(starts, real)} and {_describe(*other)} overlap", path=self.index_path, tensor=name
+                )
+            filled[region] = True
+            out[region] = self._read_entry(slice_key, name, sub, copy=False)
         out.flags.writeable = True
         return out
 

@@ -21,6 +21,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from ..errors import InvalidArgumentError
 from ._dtypes import (
     DTYPE_BY_NAME,
     DTYPES,
@@ -33,7 +34,6 @@ from ._dtypes import (
     DTypeInfo,
     dtype_for_array,
 )
-from .errors import InvalidArgumentError
 
 __all__ = ["BUFFER_DTYPES", "ArrayLike", "byte_view", "to_tensor"]
 

@@ -23,6 +23,7 @@ from typing import BinaryIO, Final
 
 import numpy as np
 
+from ..errors import CorruptionError
 from ._block import (
     DATA_RESTART_INTERVAL,
     INDEX_RESTART_INTERVAL,
@@ -36,7 +37,6 @@ from ._block import (
 from ._coding import MAX_VARINT32_BYTES, CodingError
 from ._rows import common_prefix_lengths, fits, pad_rows
 from ._table_format import BlockHandle, Footer, TableFormatError, block_with_trailer, read_block
-from .errors import CorruptionError
 
 __all__ = ["BLOCK_SIZE", "TableBuilder", "find_short_successor", "find_shortest_separator", "iter_table"]
 

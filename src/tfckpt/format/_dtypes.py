@@ -16,7 +16,9 @@ from typing import Final
 import ml_dtypes
 import numpy as np
 
-__all__ = ["DTYPES", "DTYPE_BY_NAME", "STRING", "VARIANT", "DTypeInfo", "dtype_for_array"]
+from ..errors import UnsupportedError
+
+__all__ = ["DTYPES", "DTYPE_BY_NAME", "NUMPY_MAX_RANK", "STRING", "VARIANT", "DTypeInfo", "dtype_for_array", "require_numpy_rank"]
 
 STRING: Final = 7
 VARIANT: Final = 21
@@ -98,6 +100,20 @@ def dtype_for_array(dtype: np.dtype) -> DTypeInfo | None:
     """The row a numpy dtype is saved as (native or either byte order), or None."""
     enum = _ENUM_BY_NUMPY.get(dtype.newbyteorder("=")) if dtype.byteorder not in "=|" else _ENUM_BY_NUMPY.get(dtype)
     return None if enum is None else DTYPES[enum]
+
+
+#: Most dimensions a numpy array can have (``NPY_MAXDIMS``: 64 since numpy 2, 32 before);
+#: TensorFlow allows 254, so a valid tensor can have no numpy form.
+NUMPY_MAX_RANK: Final = 64 if int(np.__version__.split(".")[0]) >= 2 else 32
+
+
+def require_numpy_rank(shape: tuple[int, ...], name: str) -> None:
+    """Raise :class:`~tfckpt.errors.UnsupportedError` if ``shape`` has more dimensions than numpy allows."""
+    if len(shape) > NUMPY_MAX_RANK:
+        raise UnsupportedError(
+            f"{name!r} has rank {len(shape)}; numpy arrays have at most {NUMPY_MAX_RANK} dimensions, "
+            "so it has no numpy form (its shape, dtype and raw_bytes() are still available)"
+        )
 
 
 # -- PyTorch's dtypes (written by :mod:`._tensors`, read by :mod:`tfckpt.torch`) -------------

@@ -15,8 +15,8 @@ import threading
 from collections.abc import Callable
 from typing import BinaryIO, Final
 
+from ..format._coding import crc32c
 from ._atomic import remove_quietly
-from ._coding import crc32c
 
 __all__ = [
     "PARALLEL_CRC_MIN",

@@ -62,18 +62,19 @@ from typing import Final
 import numpy as np
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped, unused-ignore]
 
+from ..errors import CorruptionError, InvalidArgumentError, NotFoundError, UnsupportedError
+
+# Generated modules: their classes are created at import time, invisible to mypy.
+from ..proto.saved_tensor_slice_pb2 import SavedTensorSlices, TensorProto  # type: ignore[attr-defined]
+from ..proto.tensor_shape_pb2 import TensorShapeProto  # type: ignore[attr-defined]
+from ..proto.tensor_slice_pb2 import TensorSliceProto  # type: ignore[attr-defined]
+from ..storage._inputs import open_regular
 from ._block import BlockFormatError, iter_block
 from ._coding import CodingError, decode_varint
-from ._dtypes import DTYPES, STRING, VARIANT
+from ._dtypes import DTYPES, STRING, VARIANT, require_numpy_rank
 from ._ordered_code import FULL_EXTENT, encode_slice_key
 from ._table import MAX_UNCOMPRESSED_BLOCK
 from ._table_format import FOOTER_SIZE, TABLE_MAGIC, BlockHandle, Footer, TableFormatError, read_block
-from .errors import CorruptionError, InvalidArgumentError, NotFoundError, UnsupportedError
-
-# Generated modules: their classes are created at import time, invisible to mypy.
-from .proto.saved_tensor_slice_pb2 import SavedTensorSlices, TensorProto  # type: ignore[attr-defined]
-from .proto.tensor_shape_pb2 import TensorShapeProto  # type: ignore[attr-defined]
-from .proto.tensor_slice_pb2 import TensorSliceProto  # type: ignore[attr-defined]
 
 __all__ = ["TF_CHECKPOINT_VERSION", "V1Reader", "v1_checkpoints_in"]
 
@@ -198,11 +199,13 @@ class _Table:
 
     def _open(self) -> None:
         """Map the file (again, after :meth:`close`, as the V2 reader re-maps its shards)."""
-        with open(self.path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
+        fd, size = open_regular(self.path, "a V1 checkpoint file")
+        try:
             if self._size not in (-1, size):
                 raise CorruptionError(f"file changed size from {self._size} to {size} bytes since it was opened", path=self.path)
-            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+            self._map = mmap.mmap(fd, size, access=mmap.ACCESS_READ) if size else None
+        finally:
+            os.close(fd)
         self._buf = memoryview(self._map) if self._map is not None else memoryview(b"")
         self._size = size
         self._closed = False
@@ -303,14 +306,15 @@ _NOT_V1_RE: Final = re.compile(r"(\.index|\.meta|\.data-\d{5}-of-\d{5}|\.tempsta
 
 def _has_table_magic(path: str) -> bool:
     try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            if f.tell() < FOOTER_SIZE:
-                return False
-            f.seek(-8, os.SEEK_END)
-            return int.from_bytes(f.read(8), "little") == TABLE_MAGIC
+        fd, size = open_regular(path, "a V1 checkpoint file")
+    except (OSError, InvalidArgumentError):
+        return False  # FIFOs, devices and unreadable files are not V1 checkpoints
+    try:
+        return size >= FOOTER_SIZE and int.from_bytes(os.pread(fd, 8, size - 8), "little") == TABLE_MAGIC
     except OSError:
         return False
+    finally:
+        os.close(fd)
 
 
 def v1_checkpoints_in(directory: str) -> list[tuple[str, tuple[str, ...]]]:
@@ -572,6 +576,7 @@ class V1Reader:
         """
         tensor = self._tensor(name)
         info = DTYPES[tensor.dtype]
+        require_numpy_rank(tensor.shape, name)
         spec = _FIELDS.get(tensor.dtype)
         if spec is None:
             extra = " (use a V2 checkpoint)" if tensor.dtype != VARIANT else "; V1 checkpoints cannot hold variants"

@@ -41,6 +41,8 @@ from typing import Final
 import numpy as np
 from google.protobuf.message import DecodeError
 
+from ..errors import CorruptionError, UnsupportedError
+from ..proto.tensor_bundle_pb2 import BundleEntryProto, BundleHeaderProto  # type: ignore[attr-defined, unused-ignore]
 from ._coding import (
     CRC_MASK_DELTA,
     CodingError,
@@ -55,8 +57,6 @@ from ._coding import (
 from ._dtypes import DTYPES, STRING, VARIANT
 from ._ordered_code import FULL_EXTENT
 from ._rows import encode_varints, join_fields, left_aligned, pad_rows, repad
-from .errors import CorruptionError, UnsupportedError
-from .proto.tensor_bundle_pb2 import BundleEntryProto, BundleHeaderProto  # type: ignore[attr-defined, unused-ignore]
 
 __all__ = [
     "HEADER_KEY",

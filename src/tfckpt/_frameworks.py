@@ -55,10 +55,12 @@ def load_arrays(
                         f"{key!r} in {ckpt.prefix} is a {ckpt.dtype(key)} tensor, which {framework} cannot hold; "
                         f"read it with tfckpt.open({ckpt.prefix!r})[{key!r}]"
                     )
-            return {name: ckpt.get_tensor(key, copy=copy) for name, key in pairs}
+            arrays = ckpt.read_many([key for _, key in pairs], copy=copy)  # concurrent from URLs
+            return {name: arrays[key] for name, key in pairs}
         # Everything: read first and look at the dtype only for what is not a plain array
         # (asking each tensor's dtype up front would cost as much as the reads themselves).
         arrays, skipped = {}, []
+        ckpt._prefetch(list(ckpt))  # from a URL: every tensor's bytes requested at once
         for key in ckpt:
             try:
                 arr = ckpt.get_tensor(key, copy=copy)

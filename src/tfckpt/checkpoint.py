@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
-from .errors import CorruptionError, NotFoundError
+from .errors import CorruptionError, NotFoundError, UnsupportedError
 from .format._dtypes import DTYPES
 from .format._v2 import BundleReader
+from .storage._local import LOCAL
 from .storage._paths import resolve
 
 if TYPE_CHECKING:
@@ -58,6 +59,8 @@ class Checkpoint:
     Opened with ``writable=True``, the views are writable and copy-on-write: the file never
     changes, and every read of a tensor from this ``Checkpoint`` sees the same memory, so
     in-place writes show in later reads of it (see :func:`open`).
+    Tensors read from a URL are arrays over the fetched bytes (nothing is mapped; private
+    writable copies with ``writable=True``), and stay valid after :meth:`close`.
 
     Attributes
     ----------
@@ -65,12 +68,16 @@ class Checkpoint:
         The checkpoint that was opened (after resolving directories and file names).
     format : str
         ``"V2"`` (tensor bundle, everything since TF 1.x) or ``"V1"`` (TensorSliceWriter).
+    saved_model : str or None
+        The SavedModel (or TF1 Hub module) directory when the checkpoint is its
+        ``variables/variables``, else None.
     """
 
-    def __init__(self, source: _TensorSource, prefix: str, format: str) -> None:
+    def __init__(self, source: _TensorSource, prefix: str, format: str, *, saved_model: str | None = None) -> None:
         self._source = source
         self.prefix = prefix
         self.format = format
+        self.saved_model = saved_model
         self._object_graph: ObjectGraph | None = None
 
     # -- mapping protocol --------------------------------------------------------------
@@ -91,34 +98,13 @@ class Checkpoint:
     def items(self) -> Iterator[tuple[str, np.ndarray]]:
         """``(name, array)`` for every tensor, in key order (views; see the class docs).
 
-        The bulk path: entries are decoded in batches of 4096 (see :meth:`read_many`).
+        The bulk path: entries are decoded in batches of 4096, as :meth:`read_many`
+        does (remote bytes fetched a batch at a time).
         """
         names = iter(self._source)
         while batch := list(itertools.islice(names, _BATCH)):
+            self._prefetch(batch)
             yield from zip(batch, self._source.read_batch(batch))
-
-    def read_many(self, names: Iterable[str], *, copy: bool = False) -> dict[str, np.ndarray]:
-        """``{name: array}`` for ``names``, as :meth:`get_tensor` gives them, decoded together.
-
-        Reading many tensors this way costs a fraction of a :meth:`get_tensor` call each:
-        their index entries are decoded with a few array operations, leaving only the
-        checksum and the array per tensor.
-
-        Raises
-        ------
-        NotFoundError
-            A name that is not in the checkpoint (checked before anything is read).
-        CorruptionError, UnsupportedError
-            As :meth:`get_tensor`.
-        """
-        wanted = list(names)
-        for name in wanted:
-            self._check(name)
-        out: dict[str, np.ndarray] = {}
-        for start in range(0, len(wanted), _BATCH):
-            batch = wanted[start : start + _BATCH]
-            out.update(zip(batch, self._source.read_batch(batch, copy=copy)))
-        return out
 
     def __getitem__(self, name: str) -> np.ndarray:
         # get_tensor inlined: this is the per-tensor hot path
@@ -181,6 +167,44 @@ class Checkpoint:
             except NotFoundError:
                 pass
         raise self._not_found(name)
+
+    def read_many(self, names: Iterable[str], *, copy: bool = False) -> dict[str, np.ndarray]:
+        """``{name: array}`` for ``names``, as :meth:`get_tensor`; remote tensors fetched concurrently.
+
+        From ``s3://``, ``gs://``, ``https://``, ... every tensor's byte range is requested
+        at once (many connections in flight), which is much faster than one
+        :meth:`get_tensor` after another. Locally the index entries of ``names`` are
+        decoded together with array operations, which leaves a fraction of a
+        :meth:`get_tensor` call per tensor. The fetched bytes of all ``names`` are held
+        in memory together.
+
+        Raises
+        ------
+        NotFoundError
+            A name that is not in the checkpoint (checked before anything is fetched).
+        CorruptionError
+            Stored bytes fail their checksum or contradict the index.
+
+        Examples
+        --------
+        >>> with tfckpt.open("s3://bucket/bert/bert_model.ckpt") as ckpt:     # doctest: +SKIP
+        ...     weights = ckpt.read_many([n for n in ckpt if "adam" not in n])
+        """
+        wanted = list(names)
+        for name in wanted:
+            self._check(name)
+        self._prefetch(wanted)
+        out: dict[str, np.ndarray] = {}
+        for start in range(0, len(wanted), _BATCH):  # the bulk path: entries decoded together
+            batch = wanted[start : start + _BATCH]
+            out.update(zip(batch, self._source.read_batch(batch, copy=copy)))
+        return out
+
+    def _prefetch(self, names: list[str]) -> None:
+        """Fetch the bytes of ``names`` concurrently when they are remote (else nothing)."""
+        prefetch = getattr(self._source, "prefetch", None)  # V2 bundles; V1 files are always local
+        if prefetch is not None:
+            prefetch(names)
 
     def shape(self, name: str) -> tuple[int, ...]:
         """The shape of ``name`` as a tuple of ints (no data is read)."""
@@ -307,7 +331,9 @@ class Checkpoint:
         return f"<tfckpt.Checkpoint {self.prefix!r} ({self.format}, {len(self)} tensors)>"
 
 
-def open(path: str | os.PathLike[str], *, verify: bool = True, writable: bool = False) -> Checkpoint:
+def open(
+    path: str | os.PathLike[str], *, verify: bool = True, writable: bool = False, storage_options: Mapping[str, Any] | None = None
+) -> Checkpoint:
     """Open a TensorFlow checkpoint for reading, without TensorFlow.
 
     Parameters
@@ -318,9 +344,13 @@ def open(path: str | os.PathLike[str], *, verify: bool = True, writable: bool = 
         V1 checkpoint file. A directory resolves through its state file; if that is missing
         or names paths that no longer exist, the bundle with the same base name in the
         directory is used, else the newest one. ``Checkpoint.prefix`` tells which.
+        The same forms work as fsspec URLs (``gs://``, ``s3://``, ``https://``,
+        ``simplecache::s3://...``) and through a local archive (``bert.zip``,
+        ``bert.zip/dir/bert_model.ckpt``); a SavedModel directory, ``saved_model.pb`` or
+        ``tfhub_module.pb`` opens its ``variables/variables``. See docs/remote.md.
     verify : bool
-        Verify each tensor's CRC32C on its first read (default). Index block checksums are
-        always verified.
+        Verify each tensor's CRC32C on its first read (default; bytes fetched from a URL
+        on every read). Index block checksums are always verified.
     writable : bool
         Return writable zero-copy arrays: the data shards are mapped copy-on-write (private
         mappings, as ``numpy.load(mmap_mode="c")``), so writing into an array copies the
@@ -328,15 +358,23 @@ def open(path: str | os.PathLike[str], *, verify: bool = True, writable: bool = 
         Reading costs the same as the default read-only mapping; memory grows only by the
         pages written. Needed to hand arrays to frameworks that write in place
         (``torch.from_numpy``, optimizer steps) or refuse read-only memory (DLPack).
+    storage_options : mapping, optional
+        For URLs: passed to the fsspec file system (``{"anon": True}``,
+        ``{"client_kwargs": {"endpoint_url": ...}}``, ...), as ``fsspec.open`` takes them.
 
     Raises
     ------
     NotFoundError
         Nothing at ``path`` looks like a checkpoint.
     InvalidArgumentError
-        ``path`` is the wrong kind of file (a ``.meta`` graph, a temporary file, ...).
+        ``path`` is the wrong kind of file (a ``.meta`` graph, a temporary file, ...), or
+        not a path at all (a file object: a checkpoint is several files).
     CorruptionError
         The index is damaged.
+    UnsupportedError
+        A V1 checkpoint at a URL or in an archive (V1 is read from local files only).
+    ImportError
+        A URL without fsspec (``pip install 'tfckpt[remote]'``) or its protocol's package.
 
     Examples
     --------
@@ -345,9 +383,19 @@ def open(path: str | os.PathLike[str], *, verify: bool = True, writable: bool = 
     ...     for name in ckpt:
     ...         print(name, ckpt.dtype(name), ckpt.shape(name))
     """
-    resolved = resolve(path)
+    resolved = resolve(path, storage_options)
+    store = resolved.store
     if resolved.is_v1:
-        from .format._v1 import V1Reader
+        if store is LOCAL:
+            from .format._v1 import V1Reader
 
-        return Checkpoint(V1Reader(list(resolved.v1_files), verify=verify), resolved.prefix, "V1")
-    return Checkpoint(BundleReader(resolved.prefix, verify=verify, writable=writable), resolved.prefix, "V2")
+            return Checkpoint(V1Reader(list(resolved.v1_files), verify=verify), resolved.prefix, "V1")
+        store.close()
+        raise UnsupportedError(f"{store.url(resolved.prefix)} is a V1 checkpoint; V1 checkpoints are read from local files only")
+    try:
+        reader = BundleReader(resolved.prefix, verify=verify, writable=writable, store=store, index=resolved.index)
+    except BaseException:
+        store.close()
+        raise
+    saved_model = store.url(resolved.saved_model) if resolved.saved_model is not None else None
+    return Checkpoint(reader, store.url(resolved.prefix), "V2", saved_model=saved_model)

@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .errors import InvalidArgumentError
-from .state import get_checkpoint_state, locate_checkpoint, update_checkpoint_state, within
+from .state import _url_store, get_checkpoint_state, locate_checkpoint, update_checkpoint_state, within
 from .writer import save as _save
 
 __all__ = ["CheckpointManager", "delete_checkpoint"]
@@ -53,13 +53,22 @@ _DATA_SUFFIX_RE = re.compile(r"\.data-.{5}-of-.{5}$", re.DOTALL)
 _SECONDS_PER_HOUR = 3600.0
 
 
-def delete_checkpoint(prefix: str) -> None:
+def delete_checkpoint(prefix: str, storage_options: Mapping[str, Any] | None = None) -> None:
     """Delete ``prefix.index`` and then every ``prefix.data-?????-of-?????`` shard.
 
     The index goes first, so the checkpoint disappears for readers at once. Files that are
     already gone are skipped (another process may be deleting too, as TF tolerates).
-    The shard pattern is matched literally on the prefix, not as a glob.
+    The shard pattern is matched literally on the prefix, not as a glob. ``prefix`` may be
+    a URL (objects deleted through fsspec).
     """
+    remote = _url_store(prefix, storage_options)
+    if remote is not None:
+        directory, base = remote.dirname(prefix), remote.basename(prefix)
+        remote.delete(prefix + ".index")
+        for name in sorted(n for n, _ in remote.listdir(directory)):
+            if name.startswith(base) and _DATA_SUFFIX_RE.fullmatch(name[len(base) :]):
+                remote.delete(remote.join(directory, name))
+        return
     _unlink_if_exists(prefix + ".index")
     directory, base = os.path.split(prefix)
     try:
@@ -123,6 +132,8 @@ class CheckpointManager:
         max_to_keep: int | None = 5,
         keep_checkpoint_every_n_hours: float | None = None,
         checkpoint_name: str = "ckpt",
+        *,
+        storage_options: Mapping[str, Any] | None = None,
     ) -> None:
         if max_to_keep is not None and (isinstance(max_to_keep, bool) or not isinstance(max_to_keep, int) or max_to_keep <= 0):
             raise InvalidArgumentError(f"Expected a positive integer or None for max_to_keep, got {max_to_keep!r}")
@@ -131,12 +142,15 @@ class CheckpointManager:
         self._max_to_keep = max_to_keep
         self._keep_checkpoint_every_n_hours = keep_checkpoint_every_n_hours
         self._directory = os.fspath(directory)
+        if self._directory.startswith("file://") and "::" not in self._directory:
+            self._directory = self._directory[len("file://") :]  # a local directory, managed as one
         self._checkpoint_name = checkpoint_name
+        self._storage_options = storage_options  # for a URL directory (s3://, gs://, ...)
         self._prefix = os.path.join(self._directory, checkpoint_name)
         self._maybe_delete: collections.OrderedDict[str, float] = collections.OrderedDict()
         self._latest_checkpoint: str | None = None
 
-        recovered = get_checkpoint_state(self._directory)
+        recovered = get_checkpoint_state(self._directory, storage_options=storage_options)
         current_clock = time.time()
         if recovered is None:
             self._last_preserved_timestamp = current_clock - 1.0
@@ -229,7 +243,7 @@ class CheckpointManager:
         """
 
         def write(prefix: str, save_counter: int) -> None:
-            _save(prefix, tensors, max_shard_size=max_shard_size)
+            _save(prefix, tensors, max_shard_size=max_shard_size, storage_options=self._storage_options)
 
         return self._save_with(write, checkpoint_number)
 
@@ -260,7 +274,7 @@ class CheckpointManager:
         from .object_writer import save_objects
 
         def write(prefix: str, save_counter: int) -> None:
-            save_objects(prefix, tree, save_counter=save_counter, max_shard_size=max_shard_size)
+            save_objects(prefix, tree, save_counter=save_counter, max_shard_size=max_shard_size, storage_options=self._storage_options)
 
         return self._save_with(write, checkpoint_number)
 
@@ -308,7 +322,7 @@ class CheckpointManager:
             if not within(filename, self._directory):  # never reached from the state file; a last guard
                 log.warning("%s: refusing to delete %s, which is outside the directory", self._directory, filename)
                 continue
-            delete_checkpoint(filename)
+            delete_checkpoint(filename, self._storage_options)
 
     def _record_state(self) -> None:
         assert self._latest_checkpoint is not None
@@ -319,6 +333,7 @@ class CheckpointManager:
             all_model_checkpoint_timestamps=list(self._maybe_delete.values()),
             last_preserved_timestamp=self._last_preserved_timestamp,
             save_relative_paths=True,
+            storage_options=self._storage_options,
         )
 
     def _find_highest_number(self) -> int:
@@ -326,8 +341,9 @@ class CheckpointManager:
         directory, base = os.path.split(self._prefix)
         pattern = re.compile(re.escape(base) + r"-(\d+)\.index")
         highest = 0
+        remote = _url_store(directory, self._storage_options)
         try:
-            names = os.listdir(directory or ".")
+            names = [n for n, _ in remote.listdir(directory)] if remote is not None else os.listdir(directory or ".")
         except OSError:
             names = []
         for name in names:

@@ -135,10 +135,11 @@ def write_object_checkpoint(
     load: Callable[[Any], tuple[Any, str | None]],
     *,
     max_shard_size: int | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> str:
     """Write ``layout``'s variables, each produced by ``load(leaf) -> (value, dtype or None)``
     just before it is written, then the graph; return the prefix."""
-    with Writer(prefix, max_shard_size=max_shard_size) as writer:
+    with Writer(prefix, max_shard_size=max_shard_size, storage_options=storage_options) as writer:
         for key, leaf in layout.variables:
             value, dtype = load(leaf)
             writer.add(key, value, dtype=dtype)
@@ -152,6 +153,7 @@ def save_objects(
     *,
     save_counter: bool | int = True,
     max_shard_size: int | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> str:
     """Write a nested mapping as an object-based checkpoint that ``tf.train.Checkpoint`` restores.
 
@@ -172,6 +174,8 @@ def save_objects(
         False the result is what ``Checkpoint.write`` produces, for ``Checkpoint.read``.
     max_shard_size : int, optional
         As for :class:`tfckpt.Writer`.
+    storage_options : mapping, optional
+        For a URL prefix, as for :class:`tfckpt.Writer`.
 
     Returns
     -------
@@ -194,7 +198,9 @@ def save_objects(
     if save_counter is not False:
         counter = np.int64(1 if save_counter is True else int(save_counter))
     layout = layout_tree(tree, save_counter=counter)
-    return write_object_checkpoint(prefix, layout, lambda leaf: (leaf, None), max_shard_size=max_shard_size)
+    return write_object_checkpoint(
+        prefix, layout, lambda leaf: (leaf, None), max_shard_size=max_shard_size, storage_options=storage_options
+    )
 
 
 def check_copyable(ckpt: Checkpoint, keys: Iterable[str]) -> None:

@@ -28,16 +28,18 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 
 from .errors import InvalidArgumentError
+from .storage import Store, is_url, store_for
+from .storage._atomic import replacing
+from .storage._inputs import read_regular
+from .storage._local import LOCAL
 
 if TYPE_CHECKING:
     from .proto.checkpoint_state_pb2 import CheckpointState  # type: ignore[attr-defined, unused-ignore]
-from .storage._atomic import replacing
-from .storage._inputs import read_regular
 
 __all__ = ["CheckpointState", "checkpoint_exists", "get_checkpoint_state", "latest_checkpoint", "update_checkpoint_state"]
 
@@ -66,6 +68,14 @@ MAX_STATE_FILE_BYTES: Final = 4 << 20
 _V1_SHARDED_PATTERN = re.compile(r"^(?P<base>.*)-\?{5}-of-(?P<count>\d{5})$")
 
 
+def _url_store(directory: str, storage_options: Mapping[str, Any] | None) -> Store | None:
+    """The fsspec store of a URL directory (whose methods take the URL's paths), else None."""
+    if not is_url(directory):
+        return None
+    store, _ = store_for(directory, storage_options)
+    return None if store is LOCAL else store
+
+
 def _state_path(checkpoint_dir: str | os.PathLike[str], latest_filename: str | None) -> str:
     return os.path.join(os.fspath(checkpoint_dir), latest_filename or STATE_FILENAME)
 
@@ -79,14 +89,17 @@ def v1_shard_files(prefix: str) -> list[str] | None:
     return [f"{m.group('base')}-{i:05d}-of-{count:05d}" for i in range(count)]
 
 
-def checkpoint_exists(prefix: str) -> bool:
-    """True if ``prefix`` names a V2 bundle (``prefix.index``) or a V1 checkpoint file(s)."""
-    if os.path.isfile(prefix + ".index"):
+def checkpoint_exists(prefix: str, isfile: Callable[[str], bool] = os.path.isfile) -> bool:
+    """True if ``prefix`` names a V2 bundle (``prefix.index``) or a V1 checkpoint file(s).
+
+    ``isfile`` answers for another store (:meth:`tfckpt.storage.Store.isfile`).
+    """
+    if isfile(prefix + ".index"):
         return True
     shards = v1_shard_files(prefix)
     if shards is not None:
-        return all(os.path.isfile(f) for f in shards)
-    return os.path.isfile(prefix)
+        return all(isfile(f) for f in shards)
+    return isfile(prefix)
 
 
 def within(path: str, directory: str) -> bool:
@@ -122,8 +135,10 @@ def locate_checkpoint(directory: str, recorded: str, *, moved: bool = True) -> s
     return local if checkpoint_exists(local) else None
 
 
-def read_state_file(path: str) -> CheckpointState | None:
+def read_state_file(path: str, get: Callable[[str], bytes] | None = None) -> CheckpointState | None:
     """Parse a state file; None if it is absent, unreadable or unparsable (as TF).
+
+    ``get`` reads it from another store (:meth:`tfckpt.storage.Store.get`).
 
     Raises
     ------
@@ -132,7 +147,8 @@ def read_state_file(path: str) -> CheckpointState | None:
         larger than :data:`MAX_STATE_FILE_BYTES`.
     """
     try:
-        text = read_regular(path, "a checkpoint state file", max_size=MAX_STATE_FILE_BYTES).decode("utf-8", "surrogateescape")
+        raw = get(path) if get is not None else read_regular(path, "a checkpoint state file", max_size=MAX_STATE_FILE_BYTES)
+        text = raw.decode("utf-8", "surrogateescape")
     except OSError:
         return None
     from google.protobuf import text_format
@@ -146,19 +162,22 @@ def read_state_file(path: str) -> CheckpointState | None:
     return state
 
 
-def _recorded_state(directory: str, latest_filename: str | None) -> CheckpointState | None:
+def _recorded_state(directory: str, latest_filename: str | None, remote: Store | None = None) -> CheckpointState | None:
     """The state file of ``directory`` with its paths as recorded (None if absent or unusable)."""
-    state = read_state_file(_state_path(directory, latest_filename))
+    state = read_state_file(_state_path(directory, latest_filename), None if remote is None else remote.get)
     if state is not None and not state.model_checkpoint_path:
         raise ValueError(f"Invalid checkpoint state loaded from {directory}")
     return state
 
 
-def get_checkpoint_state(checkpoint_dir: str | os.PathLike[str], latest_filename: str | None = None) -> CheckpointState | None:
+def get_checkpoint_state(
+    checkpoint_dir: str | os.PathLike[str], latest_filename: str | None = None, *, storage_options: Mapping[str, Any] | None = None
+) -> CheckpointState | None:
     """Read the state file of ``checkpoint_dir``, as ``tf.train.get_checkpoint_state``.
 
     Returns None when the file is absent, unreadable or unparsable. Relative paths are joined
     onto ``checkpoint_dir``; absolute ones are kept as they are (even if they no longer exist).
+    ``checkpoint_dir`` may be a URL (``s3://bucket/run``; fsspec's ``storage_options``).
 
     Raises
     ------
@@ -172,7 +191,7 @@ def get_checkpoint_state(checkpoint_dir: str | os.PathLike[str], latest_filename
     'runs/1/ckpt-3'
     """
     directory = os.fspath(checkpoint_dir)
-    state = _recorded_state(directory, latest_filename)
+    state = _recorded_state(directory, latest_filename, _url_store(directory, storage_options))
     if state is None:
         return None
     if not os.path.isabs(state.model_checkpoint_path):
@@ -196,12 +215,19 @@ def latest_checkpoint(checkpoint_dir: str | os.PathLike[str], latest_filename: s
         The state file is not a regular file or too large (see :func:`read_state_file`).
     """
     directory = os.fspath(checkpoint_dir)
-    state = _recorded_state(directory, latest_filename)
+    remote = _url_store(directory, None)
+    state = _recorded_state(directory, latest_filename, remote)
     if state is None:
         return None
-    found = locate_checkpoint(directory, str(state.model_checkpoint_path), moved=False)
-    if found is not None:
-        return found
+    if remote is not None:  # an object store: no symlinks or ".." to guard against
+        recorded = str(state.model_checkpoint_path)
+        candidate = recorded if remote.isabs(recorded) else remote.join(directory, recorded)
+        if checkpoint_exists(candidate, remote.isfile):
+            return candidate
+    else:
+        found = locate_checkpoint(directory, str(state.model_checkpoint_path), moved=False)
+        if found is not None:
+            return found
     log.error("Couldn't match files for checkpoint %s", state.model_checkpoint_path)
     return None
 
@@ -247,8 +273,12 @@ def update_checkpoint_state(
     last_preserved_timestamp: float | None = None,
     *,
     save_relative_paths: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Write the state file of ``save_dir`` atomically, as ``tf.train.update_checkpoint_state``.
+
+    ``save_dir`` may be a URL (``s3://bucket/run``; fsspec's ``storage_options``): the state
+    object is replaced by one PUT.
 
     Paths are stored relative to ``save_dir`` (TF2's and ``CheckpointManager``'s behaviour;
     pass ``save_relative_paths=False`` for TF1 ``Saver``'s). ``model_checkpoint_path`` is
@@ -301,5 +331,9 @@ def update_checkpoint_state(
         raise InvalidArgumentError(
             f"Save path {model_checkpoint_path!r} conflicts with path used for checkpoint state. Please use a different save path."
         )
+    remote = _url_store(directory, storage_options)
+    if remote is not None:
+        remote.put(state_path, format_state(state).encode("utf-8", "surrogateescape"))
+        return
     os.makedirs(directory or ".", exist_ok=True)
     atomic_write_text(state_path, format_state(state))

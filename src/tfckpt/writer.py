@@ -44,7 +44,7 @@ import os
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import BinaryIO, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 import numpy as np
 
@@ -66,6 +66,7 @@ from .format._ordered_code import encode_slice_key
 from .format._rows import fits
 from .format._table import BULK_MIN_ENTRIES, TableBuilder
 from .format._tensors import BUFFER_DTYPES, ArrayLike, byte_view, to_tensor
+from .storage import is_url
 from .storage._atomic import check_output, remove_quietly
 from .storage._shards import (
     PARALLEL_CRC_MIN,
@@ -74,12 +75,16 @@ from .storage._shards import (
     Shard,
     drop_backups,
     fsync_dir,
+    is_stale_shard,
     put_back,
     remove_stale_shards,
     set_aside,
     temp_name,
     write_and_checksum,
 )
+
+if TYPE_CHECKING:
+    from .storage._upload import Upload
 
 __all__ = ["Writer", "save", "to_tensor"]
 
@@ -123,6 +128,10 @@ class Writer:
         This bundle is one worker's part of a checkpoint, to be completed by
         :func:`tfckpt.merge`: the slices of a partitioned variable need not cover its full
         shape (other workers write the rest), as with TensorFlow's ``BundleWriter``.
+    storage_options : mapping, optional
+        For a URL prefix (``s3://``, ``gs://``, ``file://``, ...): the fsspec file system's
+        options. The bundle is written to a local temporary directory, then uploaded: data
+        objects first, the index last (see docs/remote.md).
 
     Raises
     ------
@@ -141,8 +150,22 @@ class Writer:
     ...     w.add("global_step", np.int64(1))
     """
 
-    def __init__(self, prefix: str | os.PathLike[str], *, max_shard_size: int | None = None, partial: bool = False) -> None:
+    def __init__(
+        self,
+        prefix: str | os.PathLike[str],
+        *,
+        max_shard_size: int | None = None,
+        partial: bool = False,
+        storage_options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.prefix = os.fspath(prefix)
+        self._upload: Upload | None = None
+        if is_url(self.prefix):  # staged locally, uploaded by finish(): see tfckpt.storage._upload
+            from .storage._upload import Upload
+
+            self.prefix, self._upload = Upload.start(self.prefix, storage_options)
+            if self._upload is not None:
+                self.prefix = self._upload.staging_prefix
         if not self.prefix or self.prefix.endswith(os.sep):
             raise InvalidArgumentError(f"checkpoint prefix {self.prefix!r} must name a file prefix, not a directory")
         if max_shard_size is not None and max_shard_size <= 0:
@@ -454,6 +477,14 @@ class Writer:
         self._state = "finished"
         remove_stale_shards(self.prefix, count)
         fsync_dir(directory)
+        if self._upload is not None:
+            staged = self.prefix
+            base = os.path.basename(staged)
+            self.prefix = self._upload.commit(
+                [(data_filename(staged, i, count), data_filename(self._upload.prefix, i, count)) for i in range(count)],
+                (index_filename(staged), index_filename(self._upload.prefix)),
+                lambda name: is_stale_shard(name, base, count),
+            )
         return self.prefix
 
     def abandon(self) -> None:
@@ -467,6 +498,8 @@ class Writer:
             except OSError:
                 pass
             remove_quietly(shard.temp_path)
+        if self._upload is not None:
+            self._upload.abandon()
         self._state = "abandoned"
 
     def __enter__(self) -> Writer:  # noqa: PYI034 - typing.Self needs Python 3.11
@@ -522,8 +555,12 @@ def save(
     tensors: Mapping[str, ArrayLike] | Iterable[tuple[str, ArrayLike]],
     *,
     max_shard_size: int | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> str:
     """Write ``tensors`` as a TensorFlow (V2, name-based) checkpoint at ``prefix``.
+
+    ``prefix`` may be a URL (``s3://bucket/run/model.ckpt-1``, with fsspec's
+    ``storage_options``): see :class:`Writer`.
 
     Keys are the tensor names as given; data is written in iteration order, so the files
     are byte-identical to ``tf.raw_ops.SaveV2`` with the same names in the same order.
@@ -545,6 +582,6 @@ def save(
     >>> tfckpt.save("out/model.ckpt-1", {"w": np.ones((2, 3), np.float32), "step": 1})  # doctest: +SKIP
     'out/model.ckpt-1'
     """
-    with Writer(prefix, max_shard_size=max_shard_size) as writer:
+    with Writer(prefix, max_shard_size=max_shard_size, storage_options=storage_options) as writer:
         writer.add_many(tensors)
     return writer.prefix

@@ -26,6 +26,8 @@ __all__ = ["build_parser", "main"]
 _EPILOG = """\
 commands take a checkpoint prefix (run/model.ckpt-1000), its .index or .data-* file,
 its directory, or its 'checkpoint' state file. Run 'tfckpt COMMAND --help' for examples.
+Each may be a URL (gs://, s3://, https://; see docs/remote.md), a path through a .zip or
+.tar(.gz) archive, or a SavedModel directory.
 
 exit codes: 0 ok, 1 differences or corruption found, 2 usage error or unreadable input
 """
@@ -57,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_parser(sub)
     meta.add_parser(sub)
     keras_command.add_parser(sub)
+    for command in sub.choices.values():  # every command reads (or writes) URLs through fsspec
+        command.add_argument(
+            "--storage-option", metavar="KEY=VALUE", action="append", type=_common.storage_option,
+            help="fsspec option for the URLs' file system (repeatable; VALUE may be JSON), "
+            "e.g. anon=true or endpoint_url=http://127.0.0.1:9000",
+        )
     return parser
 
 
@@ -93,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     command = args.command
     try:
+        _common.apply_storage_options(args)
         return int(args.func(args))
     except CliError as e:
         _print_error(command, e.message, e.hint)
@@ -118,6 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         where = f"{e.filename}: " if e.filename else ""
         _print_error(command, f"{where}{e.strerror or e}", None)
+        return EXIT_USAGE
+    except ImportError as e:  # a URL without fsspec, s3fs, gcsfs, ...
+        _print_error(command, str(e), None)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"tfckpt {command}: interrupted", file=sys.stderr)

@@ -7,11 +7,12 @@ Every user-facing failure is a :class:`CliError` (message, optional hint, exit c
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shlex
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -110,6 +111,70 @@ def open_ckpt(path: str, *, verify: bool = True) -> Checkpoint:
         raise
     except IsADirectoryError:
         raise CliError(f"{path} is a directory without a checkpoint") from None
+
+
+def describe(ckpt: Checkpoint) -> str:
+    """``prefix (V2)``, saying when the bundle is a SavedModel's variables."""
+    if ckpt.saved_model is not None:
+        return f"{ckpt.prefix} ({ckpt.format}, the variables of the SavedModel {ckpt.saved_model})"
+    return f"{ckpt.prefix} ({ckpt.format})"
+
+
+#: Bytes of remote tensors fetched ahead together by :func:`prefetched` (bounds memory).
+PREFETCH_BYTES: Final = 256 << 20
+
+
+def prefetched(ckpt: Checkpoint, rows: Sequence[Record]) -> Iterator[Record]:
+    """``rows`` in order; before each group of about :data:`PREFETCH_BYTES`, their tensors are
+    fetched concurrently when the checkpoint is remote (locally this is just the rows)."""
+    group: list[Record] = []
+    size = 0
+    for i, row in enumerate(rows):
+        if not group:
+            for ahead in rows[i:]:
+                group.append(ahead)
+                size += ahead.bytes
+                if size >= PREFETCH_BYTES:
+                    break
+            ckpt._prefetch([r.name for r in group])
+        group.pop(0)
+        if not group:
+            size = 0
+        yield row
+
+
+def storage_option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` of ``--storage-option``; VALUE is JSON when it parses (``true``, ``{...}``), else a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
+def apply_storage_options(args: argparse.Namespace) -> None:
+    """Hand ``--storage-option`` pairs to fsspec's configuration for every URL protocol among the arguments.
+
+    fsspec merges ``fsspec.config.conf[protocol]`` into the options of each file system it
+    creates, so the library's reads, writes and conversions all see them.
+    """
+    pairs = getattr(args, "storage_option", None)
+    if not pairs:
+        return
+    from ..storage import is_url
+
+    values = [v for value in vars(args).values() for v in (value if isinstance(value, list) else [value])]
+    urls = [v for v in values if isinstance(v, str) and is_url(v)]
+    if not urls:
+        raise CliError("--storage-option applies to URLs (s3://, gs://, https://, ...); no argument is a URL")
+    from fsspec.config import conf  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    from fsspec.core import split_protocol  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+    for url in urls:
+        protocol = split_protocol(url.split("::")[-1])[0]
+        conf.setdefault(protocol, {}).update(dict(pairs))
 
 
 def _open_error(path: str, e: CheckpointError) -> CliError:

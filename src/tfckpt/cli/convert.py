@@ -30,6 +30,7 @@ import numpy as np
 from ..checkpoint import Checkpoint
 from ..convert import rename_plan
 from ..errors import InvalidArgumentError
+from ..storage import is_url
 from ._common import EXIT_OK, OBJECT_GRAPH_KEY, CliError, model_variable_keys, open_ckpt, records
 from ._output import human_bytes, progress, warn
 
@@ -163,6 +164,9 @@ def run(args: argparse.Namespace) -> int:
         from .convert_transformers import run as run_transformers
 
         return run_transformers(args)
+    if args.to in ("npz", "safetensors") and is_url(args.dst):
+        raise CliError(f"--to {args.to} writes local files; DST {args.dst!r} is a URL",
+                       "write it locally and upload it; --to tf1/tf2 write checkpoints to URLs")
     if args.to in ("tf1", "tf2") and (os.path.isdir(args.dst) or args.dst.endswith(os.sep)):
         raise CliError(f"DST {args.dst!r} is a directory; --to {args.to} writes a checkpoint prefix",
                        f"e.g. tfckpt convert {args.src} {os.path.join(args.dst.rstrip(os.sep), 'model.ckpt')} --to {args.to}")

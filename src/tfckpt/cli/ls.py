@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ._common import EXIT_OK, compile_filters, open_ckpt, optimizer_predicate, records, shape_str
+from ._common import EXIT_OK, compile_filters, describe, open_ckpt, optimizer_predicate, records, shape_str
 from ._output import Style, human_bytes, human_count, table
 from .meta import trainable_beside
 
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     with open_ckpt(args.path) as ckpt:
         is_opt = optimizer_predicate(ckpt)
         rows = [r for r in records(ckpt) if keep(r.name)]
-        prefix, fmt = ckpt.prefix, ckpt.format
+        prefix, title = ckpt.prefix, describe(ckpt)
     trainable = trainable_beside(prefix)  # from a TF1 checkpoint's .meta graph, when there is one
     if args.json:
         out = []
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     model = sum(r.numel for r in rows if r.numeric and not is_opt(r.name))
     total = sum(r.bytes for r in rows)
     print()
-    print(f"{prefix} ({fmt}): {len(rows)} tensor{'s' if len(rows) != 1 else ''}, {size(total)}"
+    print(f"{title}: {len(rows)} tensor{'s' if len(rows) != 1 else ''}, {size(total)}"
           + (f" ({human_count(total)} bytes)" if not args.bytes and total >= 1024 else ""))
     print(f"parameters: {human_count(params)} in all, {human_count(model)} in model variables (without optimizer state and counters)")
     return EXIT_OK

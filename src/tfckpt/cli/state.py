@@ -18,6 +18,7 @@ import argparse
 import datetime
 import os
 
+from ..storage import is_url
 from ..errors import CheckpointError
 from ..state import (
     MAX_STATE_FILE_BYTES,
@@ -75,6 +76,8 @@ def add_latest_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _directory(path: str) -> str:
+    if is_url(path):  # `tfckpt latest s3://bucket/run`: no listing needed
+        return path[: -len(STATE_FILENAME)].rstrip("/") if path.endswith("/" + STATE_FILENAME) else path.rstrip("/")
     if os.path.isdir(path):
         return path
     if os.path.basename(path) == STATE_FILENAME and os.path.isfile(path):
@@ -87,6 +90,9 @@ def _abs(directory: str, p: str) -> str:
 
 
 def run_state(args: argparse.Namespace) -> int:
+    if is_url(args.dir):
+        raise CliError(f"{args.dir}: 'tfckpt state' shows and fixes state files of local directories only",
+                       f"'tfckpt latest {args.dir}' names the checkpoint there; 'tfckpt ls {args.dir}' opens it")
     directory = _directory(args.dir)
     if args.fix or args.set:
         return _write(directory, args.set)
@@ -217,7 +223,7 @@ def run_latest(args: argparse.Namespace) -> int:
         resolved = resolve(directory)
     except CheckpointError as e:
         raise CliError(str(e)) from None
-    print(resolved.prefix)
+    print(resolved.store.url(resolved.prefix))
     print(f"tfckpt latest: note: {os.path.join(directory, STATE_FILENAME)} is missing or names no existing checkpoint; "
           f"this is the checkpoint tfckpt.open() uses (fix: tfckpt state {directory} --fix)", file=__import__("sys").stderr)
     return EXIT_OK

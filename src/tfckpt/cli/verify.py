@@ -20,7 +20,8 @@ from ..errors import CheckpointError, CorruptionError
 from ..format._bundle import DATA_FILE_RE, HEADER_KEY
 from ..format._v2 import BundleReader, decode_name
 from ..storage._inputs import describe_kind
-from ._common import EXIT_FOUND, EXIT_OK, open_ckpt, records
+from ..storage._local import LOCAL
+from ._common import EXIT_FOUND, EXIT_OK, describe, open_ckpt, prefetched, records
 from ._output import Style, human_bytes, progress
 
 EXAMPLES = """\
@@ -76,12 +77,16 @@ def _check_shards(reader: BundleReader, report: Report) -> None:
         if not 0 <= entry.shard_id < count:
             continue  # reported when the tensor is read
         extents[entry.shard_id] = max(extents.get(entry.shard_id, 0), entry.offset + entry.size)
-    directory = os.path.dirname(reader.prefix) or "."
-    base = os.path.basename(reader.prefix)
-    try:
-        listing = sorted(os.listdir(directory))
-    except OSError:
-        listing = []
+    store = reader.store
+    directory = store.dirname(reader.prefix) or "."
+    base = store.basename(reader.prefix)
+    if store is LOCAL:
+        try:
+            listing = sorted(os.listdir(directory))
+        except OSError:
+            listing = []
+    else:
+        listing = sorted(name for name, _ in store.listdir(directory))
     present: set[int] = set()
     for fname in listing:
         m = DATA_FILE_RE.match(fname)
@@ -94,24 +99,28 @@ def _check_shards(reader: BundleReader, report: Report) -> None:
             present.add(int(m.group("shard")))
     for shard in sorted(present | set(extents)):
         path = reader.shard_path(shard)
-        name = os.path.basename(path)
+        name = store.basename(path)
         try:
-            st = os.stat(path)
+            if store is LOCAL:
+                st = os.stat(path)
+                if not stat.S_ISREG(st.st_mode):
+                    report.add(f"shard {name}", f"{describe_kind(st.st_mode)}, not a regular file")
+                    report.bad_shards.add(shard)
+                    continue
+                size = st.st_size
+            else:
+                size = store.size(path)
         except OSError:
             report.add(f"shard {name}", "missing")
             report.bad_shards.add(shard)
             continue
-        if not stat.S_ISREG(st.st_mode):
-            report.add(f"shard {name}", f"{describe_kind(st.st_mode)}, not a regular file")
-            report.bad_shards.add(shard)
-            continue
         need = extents.get(shard, 0)
-        if st.st_size < need:
-            report.add(f"shard {name}", f"truncated: {st.st_size} bytes, but its tensors end at byte {need}")
+        if size < need:
+            report.add(f"shard {name}", f"truncated: {size} bytes, but its tensors end at byte {need}")
             report.bad_shards.add(shard)
-        elif st.st_size > need:
-            report.add(f"shard {name}", f"{st.st_size - need} bytes after the last tensor (its tensors end at byte {need} of "
-                       f"{st.st_size}): the file belongs to a different save")
+        elif size > need:
+            report.add(f"shard {name}", f"{size - need} bytes after the last tensor (its tensors end at byte {need} of "
+                       f"{size}): the file belongs to a different save")
             report.bad_shards.add(shard)
     # Shards that hold no tensor and are absent: TF writes every shard, so they are missing too.
     missing = count - len(present | set(extents))
@@ -145,13 +154,13 @@ def run(args: argparse.Namespace) -> int:
         total = sum(r.bytes for r in rows)
         shards = reader.header.num_shards if isinstance(reader, BundleReader) else 1
         if not args.quiet:
-            print(f"{ckpt.prefix} ({ckpt.format}): {len(rows)} tensors, {human_bytes(total)}"
+            print(f"{describe(ckpt)}: {len(rows)} tensors, {human_bytes(total)}"
                   + (f", {shards} data shard{'s' if shards != 1 else ''}" if isinstance(reader, BundleReader) else ""))
         if isinstance(reader, BundleReader):
             _check_shards(reader, report)
         failed_by_shard: dict[int | None, int] = {}
         tensors_by_shard: dict[int | None, int] = {}
-        for row in progress(rows, total=total, desc="verify", unit="B", weights=lambda r: r.bytes):
+        for row in progress(prefetched(ckpt, rows), total=total, desc="verify", unit="B", weights=lambda r: r.bytes):
             tensors_by_shard[row.shard] = tensors_by_shard.get(row.shard, 0) + 1
             try:
                 _check_tensor(ckpt, row.name)

@@ -8,6 +8,11 @@ of the mapping when the bundle's byte order is the host's: read-only by default,
 with ``writable=True``, which maps the shards copy-on-write (``MAP_PRIVATE``, as
 ``numpy.load(mmap_mode="c")``): a page is copied into the process when first written, and
 the file never changes.
+
+The bytes come from a :class:`tfckpt.storage.Store`. Local files and archive members are
+mappings, as above; remote objects (``s3://``, ``https://``, ...) are never mapped: each
+tensor's ``[offset, offset + size)`` is fetched when read (a private, writable copy when
+``writable=True``), and :meth:`BundleReader.prefetch` fetches many at once.
 """
 
 from __future__ import annotations
@@ -15,14 +20,14 @@ from __future__ import annotations
 import itertools
 import math
 import mmap
-import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Final
 
 import numpy as np
 
-from ..errors import CorruptionError, NotFoundError, UnsupportedError
-from ..storage._inputs import map_regular, read_regular
+from ..errors import CheckpointError, CorruptionError, NotFoundError, UnsupportedError
+from ..storage import Buffer, Store
+from ..storage._local import LOCAL
 from ._bundle import (
     BIG,
     HEADER_KEY,
@@ -64,12 +69,15 @@ def encode_name(name: str) -> bytes:
 class BundleReader:
     """All tensors of one V2 bundle. Not thread-safe for the first read of a shard."""
 
-    def __init__(self, prefix: str, *, verify: bool = True, writable: bool = False) -> None:
+    def __init__(
+        self, prefix: str, *, verify: bool = True, writable: bool = False, store: Store = LOCAL, index: bytes | None = None
+    ) -> None:
         self.prefix = prefix
-        self._access = mmap.ACCESS_COPY if writable else mmap.ACCESS_READ
-        self.index_path = index_filename(prefix)
+        self.store = store
+        self._writable = writable
+        self.index_path = store.url(index_filename(prefix))  # as the user would write it, for messages
         self.verify = verify
-        data = read_regular(self.index_path, "a checkpoint index")
+        data = index if index is not None else store.get(index_filename(prefix), what="a checkpoint index")  # one request remotely
         raw: dict[bytes, bytes] = {}
         it = iter_table(data, self.index_path)
         first = next(it, None)
@@ -79,7 +87,9 @@ class BundleReader:
         raw.update(it)
         self._raw = raw
         self._entries: dict[bytes, BundleEntry] = {}
-        self._maps: dict[int, mmap.mmap | bytes] = {}
+        self._maps: dict[int, Buffer] = {}
+        self._sizes: dict[int, int] = {}  # of shards that are not mapped (remote objects)
+        self._fetched: dict[tuple[int, int, int], bytes | memoryview] = {}  # prefetch(): (shard, offset, size) -> payload
         self._views: dict[int, memoryview] = {}  # of _maps, for slicing without copies
         # Keys whose payload checksum matched, remembered only where checking again would
         # cost more than remembering (payloads of _REMEMBER_VERIFIED bytes and up) or would
@@ -158,44 +168,106 @@ class BundleReader:
     def shard_path(self, shard_id: int) -> str:
         return data_filename(self.prefix, shard_id, self.header.num_shards)
 
-    def _shard(self, shard_id: int, name: str) -> mmap.mmap | bytes:
-        buf = self._maps.get(shard_id)
-        if buf is not None:
-            return buf
+    def _shard_size(self, shard_id: int, name: str) -> int:
+        """Length of a data shard: its mapping, or for remote objects their size (a HEAD)."""
+        if shard_id in self._maps:
+            return len(self._maps[shard_id])
+        if shard_id in self._sizes:
+            return self._sizes[shard_id]
         if shard_id >= self.header.num_shards:
             raise CorruptionError(
                 f"entry names data shard {shard_id} but the bundle has {self.header.num_shards}", path=self.index_path, tensor=name
             )
         path = self.shard_path(shard_id)
         try:
-            buf = map_regular(path, "a data shard", access=self._access)
+            if not self.store.maps_objects:
+                self._sizes[shard_id] = self.store.size(path)
+                return self._sizes[shard_id]
+            buf = self.store.mapping(path, writable=self._writable)
         except FileNotFoundError:
-            raise CorruptionError(f"data shard {os.path.basename(path)} is missing", path=path, tensor=name) from None
-        if isinstance(buf, mmap.mmap) and hasattr(mmap, "MADV_SEQUENTIAL"):
-            buf.madvise(mmap.MADV_SEQUENTIAL)
+            raise CorruptionError(f"data shard {self.store.basename(path)} is missing", path=self.store.url(path), tensor=name) from None
+        assert buf is not None
         self._maps[shard_id] = buf
         self._views[shard_id] = memoryview(buf)
-        return buf
+        return len(buf)
 
-    def _payload(self, entry: BundleEntry, name: str) -> tuple[mmap.mmap | bytes, str]:
-        buf = self._shard(entry.shard_id, name)
+    def _check_bounds(self, entry: BundleEntry, name: str) -> str:
+        """The shard's path, once the entry's bytes are known to lie inside it."""
+        size = self._shard_size(entry.shard_id, name)
         path = self.shard_path(entry.shard_id)
-        if entry.offset + entry.size > len(buf):
+        if entry.offset + entry.size > size:
             raise CorruptionError(
-                f"tensor bytes [{entry.offset}, {entry.offset + entry.size}) run past the end of the shard ({len(buf)} bytes)",
-                path=path, offset=entry.offset, tensor=name,
+                f"tensor bytes [{entry.offset}, {entry.offset + entry.size}) run past the end of the shard ({size} bytes)",
+                path=self.store.url(path), offset=entry.offset, tensor=name,
             )
-        return buf, path
+        return path
 
-    def _check_crc(self, key: bytes, entry: BundleEntry, buf: mmap.mmap | bytes, path: str, name: str) -> None:
-        if not self.verify or key in self._verified:
+    def _payload(self, entry: BundleEntry, name: str) -> tuple[memoryview | bytes, str]:
+        """The entry's stored bytes ``[offset, offset + size)`` and the shard's path.
+
+        A zero-copy slice of the shard's mapping, or (remote) the fetched bytes. Remote
+        bounds are checked only when the fetch fails or comes back short, which saves a
+        request per shard on the way to the first tensor.
+        """
+        if self.store.maps_objects:
+            path = self._check_bounds(entry, name)
+            return self._views[entry.shard_id][entry.offset : entry.offset + entry.size], path
+        if entry.shard_id >= self.header.num_shards:
+            self._shard_size(entry.shard_id, name)  # raises the error naming the shard count
+        path = self.shard_path(entry.shard_id)
+        data = self._fetched.pop((entry.shard_id, entry.offset, entry.size), None)
+        if data is None:
+            try:
+                (data,) = self.store.get_ranges([(path, entry.offset, entry.offset + entry.size)])
+            except Exception:
+                self._check_bounds(entry, name)  # a missing shard or a range past its end: say so
+                raise
+        if len(data) != entry.size:
+            self._check_bounds(entry, name)
+            raise CorruptionError(
+                f"expected {entry.size} bytes at [{entry.offset}, {entry.offset + entry.size}), got {len(data)}",
+                path=self.store.url(path), offset=entry.offset, tensor=name,
+            )
+        return (memoryview(bytearray(data)) if self._writable else data), path
+
+    def prefetch(self, names: Iterable[str]) -> None:
+        """Fetch the payloads of ``names`` (slices of partitioned ones too) concurrently.
+
+        For stores that are not mapped (remote objects); each payload is kept until its
+        tensor is read. Entries that are damaged are left for the read to report.
+        """
+        if self.store.maps_objects:
             return
-        with memoryview(buf) as view:
-            computed = crc32c(view[entry.offset : entry.offset + entry.size])
+        wanted: dict[tuple[int, int, int], str] = {}
+        for name in names:
+            try:
+                entry = self.entry(name)
+                subs = [entry]
+                if entry.slices:
+                    key = encode_name(name)
+                    subs = [self.entry_by_key(k) for k in (encode_slice_key(key, s, n) for s, n in entry.slices) if k in self._raw]
+                for sub in subs:
+                    if sub.size and sub.dtype in DTYPES and sub.shard_id < self.header.num_shards:
+                        wanted[(sub.shard_id, sub.offset, sub.size)] = self.shard_path(sub.shard_id)
+            except CheckpointError:
+                continue
+        todo = [k for k in wanted if k not in self._fetched]
+        try:
+            fetched = self.store.get_ranges([(wanted[k], k[1], k[1] + k[2]) for k in todo])
+        except Exception:  # noqa: BLE001 - each read then fetches alone and reports its own error
+            return
+        self._fetched.update(zip(todo, fetched))
+
+    def _check_crc(self, key: bytes, entry: BundleEntry, payload: memoryview | bytes, path: str, name: str) -> None:
+        # Mapped bytes are checked once; fetched bytes are new every time.
+        if not self.verify or (key in self._verified and self.store.maps_objects):
+            return
+        computed = crc32c(payload)
         stored = unmask_crc(entry.crc32c)
         if computed != stored:
             raise CorruptionError(
-                f"checksum mismatch (stored {stored:#010x}, computed {computed:#010x})", path=path, offset=entry.offset, tensor=name
+                f"checksum mismatch (stored {stored:#010x}, computed {computed:#010x})",
+                path=self.store.url(path), offset=entry.offset, tensor=name,
             )
         if entry.size >= self._remember_verified:
             self._verified.add(key)
@@ -216,11 +288,12 @@ class BundleReader:
             enum, shape, shard_id, offset, size, stored_crc = plain
             dtype = self._plain_dtypes.get(enum)
             view = self._views.get(shard_id)
-            if view is None:  # the shard's first read maps it (or raises its error)
-                self._shard(shard_id, name)
-                view = self._views[shard_id]
+            if view is None and self.store.maps_objects:  # the shard's first read maps it (or raises its error)
+                self._shard_size(shard_id, name)
+                view = self._views.get(shard_id)
             if (
                 dtype is not None
+                and view is not None
                 and len(shape) <= NUMPY_MAX_RANK
                 and size
                 and offset + size <= len(view)
@@ -247,7 +320,7 @@ class BundleReader:
         raw = self._raw
         keys = [name.encode("utf-8", _NAME_ERRORS) for name in names]
         values = [raw.get(key, b"") for key in keys]  # b"" is never plain: read() reports it
-        if not self._plain_dtypes or len(names) < _BATCH_MIN:
+        if not self._plain_dtypes or not self.store.maps_objects or len(names) < _BATCH_MIN:
             return [self.read(name, copy=copy) for name in names]
         batch = decode_plain_entries(values)
         kinds = [(self._plain_dtypes.get(enum), shape) for enum, shape in batch.kinds]
@@ -261,9 +334,9 @@ class BundleReader:
         for shard_id in np.unique(batch.shard_id[batch.plain]).tolist():
             if shard_id < self.header.num_shards:
                 try:
-                    shard_lengths[shard_id] = len(self._views[shard_id] if shard_id in self._views else self._shard(shard_id, ""))
-                except CorruptionError:
-                    pass  # a missing shard: its tensors take read(), which names them
+                    shard_lengths[shard_id] = self._shard_size(shard_id, "")
+                except (CheckpointError, OSError):
+                    pass  # a missing or unreadable shard: its tensors take read(), which says so
         in_range = batch.shard_id < self.header.num_shards
         fast = (
             batch.plain
@@ -318,28 +391,27 @@ class BundleReader:
                 f"{name!r} is a variant tensor ({list(entry.shape)}); it has no numpy form. "
                 "Use Checkpoint.variant_elements() or raw_bytes() for its serialized bytes."
             )
-        buf, path = self._payload(entry, name)
+        payload, path = self._payload(entry, name)
         if entry.dtype == STRING:
-            with memoryview(buf) as view:
-                flat = decode_string_tensor(
-                    view[entry.offset : entry.offset + entry.size], entry.num_elements,
-                    big_endian=self.header.endianness == BIG, verify=self.verify, expected_crc=unmask_crc(entry.crc32c),
-                    path=path, name=name, base=entry.offset,
-                )
+            flat = decode_string_tensor(
+                payload, entry.num_elements,
+                big_endian=self.header.endianness == BIG, verify=self.verify, expected_crc=unmask_crc(entry.crc32c),
+                path=self.store.url(path), name=name, base=entry.offset,
+            )
             return flat.reshape(entry.shape)
         dtype = info.numpy
         if dtype is None:
             raise UnsupportedError(f"{name!r} has dtype {info.name}, which cannot be stored in a checkpoint")
-        self._check_crc(key, entry, buf, path, name)
+        self._check_crc(key, entry, payload, path, name)
         if self._foreign and info.swap is None:  # TF: Unimplemented, even for 1-byte float8/int4
             raise UnsupportedError(f"{name!r}: {info.name} data written on a machine of the other byte order cannot be swapped")
         if entry.size == 0:
             return np.zeros(entry.shape, dtype=dtype)
         if self._foreign and dtype.itemsize > 1:
             # complex numbers swap per component, which numpy's byte order handles too
-            arr = np.frombuffer(buf, dtype=dtype.newbyteorder(), count=entry.num_elements, offset=entry.offset)
+            arr = np.frombuffer(payload, dtype=dtype.newbyteorder(), count=entry.num_elements)
             return arr.astype(dtype).reshape(entry.shape)
-        arr = np.frombuffer(buf, dtype=dtype, count=entry.num_elements, offset=entry.offset).reshape(entry.shape)
+        arr = np.frombuffer(payload, dtype=dtype, count=entry.num_elements).reshape(entry.shape)
         return arr.copy() if copy else arr
 
     def _read_sliced(self, key: bytes, name: str, entry: BundleEntry) -> np.ndarray:
@@ -372,7 +444,7 @@ class BundleReader:
                     path=self.index_path, tensor=name,
                 )
             sub.check_size(self.index_path, name)
-            self._payload(sub, name)
+            self._check_bounds(sub, name)
             boxes.append((starts, real))
             parts.append((slice_key, sub))
             covered += sub.num_elements
@@ -409,15 +481,15 @@ class BundleReader:
         if entry.slices:
             raise UnsupportedError(f"{name!r} is partitioned into {len(entry.slices)} slices; it has no single payload")
         entry.check_size(self.index_path, name)
-        buf, path = self._payload(entry, name)
         if entry.dtype == STRING:
             self._read_entry(key, name, entry, copy=False)  # checks the length and entry checksums
         elif entry.dtype == VARIANT:
             if not self._foreign:
                 self.variant_elements(name)  # checks every element's running checksum
-        else:
-            self._check_crc(key, entry, buf, path, name)
-        return bytes(buf[entry.offset : entry.offset + entry.size])
+        payload, path = self._payload(entry, name)
+        if entry.dtype not in (STRING, VARIANT):
+            self._check_crc(key, entry, payload, path, name)
+        return bytes(payload)
 
     def variant_elements(self, name: str) -> list[bytes]:
         entry = self.entry(name)
@@ -426,20 +498,21 @@ class BundleReader:
         if self._foreign:
             raise UnsupportedError(f"{name!r}: variant data from a machine of the other byte order cannot be read (as in TF)")
         entry.check_size(self.index_path, name)
-        buf, path = self._payload(entry, name)
-        with memoryview(buf) as view:
-            return split_variant_tensor(
-                view[entry.offset : entry.offset + entry.size], entry.num_elements, verify=self.verify,
-                expected_crc=unmask_crc(entry.crc32c), path=path, name=name, base=entry.offset,
-            )
+        payload, path = self._payload(entry, name)
+        return split_variant_tensor(
+            payload, entry.num_elements, verify=self.verify,
+            expected_crc=unmask_crc(entry.crc32c), path=self.store.url(path), name=name, base=entry.offset,
+        )
 
     def close(self) -> None:
+        self._fetched.clear()
         # Drop the maps rather than closing them: read()'s fast-path arrays are built over
         # the mmap object, which keeps it referenced but holds no buffer export, so
         # mmap.close() would succeed and unmap memory they still point into. Each map is
         # unmapped when its last array goes (at once when there is none).
         self._views.clear()
         self._maps.clear()
+        self.store.close()
 
 
 def _describe(starts: tuple[int, ...], lengths: tuple[int, ...]) -> str:

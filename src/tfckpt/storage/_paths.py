@@ -7,119 +7,209 @@ names paths that no longer exist (a directory copied from another machine), the 
 in the directory with the same base name wins, else the newest bundle there. A state file's path
 that leads outside the directory is never followed. Paths are always taken literally,
 never as glob patterns.
+
+The same rules hold in every store (:mod:`tfckpt.storage`): a URL, or a path through a local
+archive, resolves as a local path does. Two more forms: a SavedModel (its directory,
+``saved_model.pb`` or a TF1 Hub module's ``tfhub_module.pb``) resolves to its
+``variables/variables`` bundle, and an archive's root to the one checkpoint inside it.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import InvalidArgumentError, NotFoundError
 from ..format._bundle import DATA_FILE_RE
 from ..state import STATE_FILENAME, checkpoint_exists, locate_checkpoint, read_state_file, v1_shard_files
+from . import Store, store_for
 from ._inputs import require_regular
+from ._local import LOCAL
+
+if TYPE_CHECKING:
+    from ._archive import ArchiveStore
 
 __all__ = ["Resolved", "bundles_in", "resolve"]
 
 _TEMP_RE = re.compile(r"\.tempstate\d+$")
 _STEP_RE = re.compile(r"-(\d+)$")
 
+#: Files that mark a SavedModel directory (TF2, text form, TF1 Hub module); its weights are
+#: the bundle ``variables/variables``.
+SAVED_MODEL_FILES: Final = ("saved_model.pb", "saved_model.pbtxt", "tfhub_module.pb")
+
 
 @dataclass(frozen=True)
 class Resolved:
-    """A resolved checkpoint: ``prefix`` and, for V1 checkpoints, the files that hold it."""
+    """A resolved checkpoint: ``prefix`` and, for V1 checkpoints, the files that hold it.
+
+    Paths are ``store``'s; ``saved_model`` is the SavedModel directory when the bundle is
+    a SavedModel's variables.
+    """
 
     prefix: str
     v1_files: tuple[str, ...] = ()
+    store: Store = LOCAL
+    saved_model: str | None = None
+    index: bytes | None = None  # the index's bytes, when resolving already fetched them
 
     @property
     def is_v1(self) -> bool:
         return bool(self.v1_files)
 
 
-def bundles_in(directory: str) -> list[str]:
+def bundles_in(directory: str, store: Store = LOCAL) -> list[str]:
     """Prefixes of the V2 bundles in ``directory``, oldest first (index mtime, then step)."""
     found = []
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return []
-    for name in names:
+    for name, mtime in store.listdir(directory):
         if name.endswith(".index") and not _TEMP_RE.search(name):
-            prefix = os.path.join(directory, name[: -len(".index")])
-            try:
-                st = os.stat(prefix + ".index")
-            except OSError:
-                continue
-            if not stat.S_ISREG(st.st_mode):
-                continue  # a FIFO or device named *.index is no bundle
-            mtime = st.st_mtime
+            prefix = store.join(directory, name[: -len(".index")])
             step = _STEP_RE.search(prefix)
             found.append((mtime, int(step.group(1)) if step else -1, prefix))
     return [p for _, _, p in sorted(found)]
 
 
-def _from_directory(directory: str) -> Resolved:
-    state = read_state_file(os.path.join(directory, STATE_FILENAME))
+def _from_directory(directory: str, store: Store) -> Resolved:
+    if any(store.isfile(store.join(directory, marker)) for marker in SAVED_MODEL_FILES):
+        return _from_saved_model(directory, store)
+    state = read_state_file(store.join(directory, STATE_FILENAME), None if store is LOCAL else store.get)
     recorded = state.model_checkpoint_path if state is not None else ""
-    # As recorded if inside the directory, else the same base name here (a moved directory)
-    found = locate_checkpoint(directory, recorded) if recorded else None
-    if found is not None:
-        return _from_prefix(found)
-    bundles = bundles_in(directory)
+    if store is LOCAL:
+        # As recorded if inside the directory, else the same base name here (a moved directory)
+        found = locate_checkpoint(directory, recorded) if recorded else None
+        if found is not None:
+            return _from_prefix(found, store)
+    elif recorded:  # an object store: no symlinks or ".." to guard against
+        candidate = recorded if store.isabs(recorded) else store.join(directory, recorded)
+        if checkpoint_exists(candidate, store.isfile):
+            return _from_prefix(candidate, store)
+        # Moved directory: the state names another machine's path; try the same base name here.
+        moved = store.join(directory, store.basename(recorded))
+        if checkpoint_exists(moved, store.isfile):
+            return _from_prefix(moved, store)
+    bundles = bundles_in(directory, store)
     if bundles:
-        return Resolved(bundles[-1])
-    from ..format._v1 import v1_checkpoints_in  # V1 files have no .index; they are found by their table magic
+        return Resolved(bundles[-1], store=store)
+    if store is LOCAL:
+        from ..format._v1 import v1_checkpoints_in  # V1 files have no .index; they are found by their table magic
 
-    v1 = v1_checkpoints_in(directory)
-    if v1:
-        return Resolved(*v1[-1])
+        v1 = v1_checkpoints_in(directory)
+        if v1:
+            return Resolved(*v1[-1])
+    elif not directory.strip("/"):
+        from ._archive import ArchiveStore
+
+        if isinstance(store, ArchiveStore):
+            return _from_archive_root(store)
     raise NotFoundError(
-        f"{directory}: no checkpoint found (no usable 'checkpoint' state file, no *.index files and no V1 checkpoint files)",
-        name=directory,
+        f"{store.url(directory)}: no checkpoint found (no usable 'checkpoint' state file, no *.index files and no V1 checkpoint files)",
+        name=store.url(directory),
     )
 
 
-def _from_prefix(prefix: str) -> Resolved:
-    if os.path.isfile(prefix + ".index"):
-        return Resolved(prefix)
+def _from_saved_model(directory: str, store: Store) -> Resolved:
+    prefix = store.join(store.join(directory, "variables"), "variables")
+    if store.isfile(prefix + ".index"):
+        return Resolved(prefix, store=store, saved_model=directory)
+    raise NotFoundError(
+        f"{store.url(directory)} is a SavedModel without variables/variables.index (its weights, if any, are constants "
+        "frozen into the graph, which tfckpt does not read)",
+        name=store.url(directory),
+    )
+
+
+def _from_archive_root(store: ArchiveStore) -> Resolved:
+    """The one checkpoint in an archive, wherever it sits; several: an error listing them."""
+    places = set()
+    for name in store.members():
+        if name.endswith(".index") and not _TEMP_RE.search(name):
+            directory = store.dirname(name)
+            if store.basename(directory) == "variables" and any(
+                store.isfile(store.join(store.dirname(directory), m)) for m in SAVED_MODEL_FILES
+            ):
+                directory = store.dirname(directory)  # a SavedModel: report it as one
+            places.add(directory)
+    if len(places) == 1:
+        return _from_directory(places.pop(), store)
+    listing = ", ".join(store.url(p) for p in sorted(places))
+    if places:
+        raise InvalidArgumentError(f"{store.url('')} holds checkpoints in several directories; pass one of: {listing}")
+    raise NotFoundError(f"{store.url('')}: no checkpoint (*.index) in the archive", name=store.url(""))
+
+
+def _from_prefix(prefix: str, store: Store) -> Resolved:
+    if store.isfile(prefix + ".index"):
+        return Resolved(prefix, store=store)
     shards = v1_shard_files(prefix)
-    if shards is not None and all(os.path.isfile(f) for f in shards):
-        return Resolved(prefix, tuple(shards))
-    if os.path.isfile(prefix):
-        return Resolved(prefix, (prefix,))
-    raise NotFoundError(f"{prefix}: no checkpoint found (neither {os.path.basename(prefix)}.index nor a V1 checkpoint file exists)", name=prefix)
+    if shards is not None and all(store.isfile(f) for f in shards):
+        return Resolved(prefix, tuple(shards), store=store)
+    if store.isfile(prefix):
+        return Resolved(prefix, (prefix,), store=store)
+    raise NotFoundError(
+        f"{store.url(prefix)}: no checkpoint found (neither {store.basename(prefix)}.index nor a V1 checkpoint file exists)",
+        name=store.url(prefix),
+    )
 
 
-def resolve(path: str | os.PathLike[str]) -> Resolved:
-    """Resolve a user-supplied path; raises NotFoundError or InvalidArgumentError."""
+def resolve(path: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None) -> Resolved:
+    """Resolve a user-supplied path or URL; raises NotFoundError or InvalidArgumentError."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidArgumentError(
+            f"expected a path or URL, got a {type(path).__name__}: a checkpoint is several files (an .index file "
+            "and .data-* shards), so pass their prefix, directory or URL"
+        )
     p = os.fspath(path)
-    if os.path.isdir(p):
-        return _from_directory(p)
-    require_regular(p, "a checkpoint file")  # a FIFO or device named directly: say what it is
-    base = os.path.basename(p)
-    if base == STATE_FILENAME and os.path.isfile(p):
-        return _from_directory(os.path.dirname(p) or ".")
-    if p.endswith(".index") and os.path.isfile(p):
-        return Resolved(p[: -len(".index")])
+    if not isinstance(p, str):
+        p = os.fsdecode(p)
+    store, inner = store_for(p, storage_options)
+    try:
+        return resolve_in(store, inner)
+    except BaseException:
+        store.close()
+        raise
+
+
+def resolve_in(store: Store, p: str) -> Resolved:
+    """:func:`resolve` for the path ``p`` inside ``store``."""
+    if store is not LOCAL and p.strip("/") and not p.endswith("/"):
+        # A prefix or .index URL: fetch the index at once, the one request opening needs
+        # anyway (probing, listing a bucket or a HEAD first would each cost a round trip).
+        prefix = p[: -len(".index")] if p.endswith(".index") else p
+        try:
+            return Resolved(prefix, store=store, index=store.get(prefix + ".index"))
+        except FileNotFoundError:
+            pass
+    if store.isdir(p):
+        return _from_directory(p, store)
+    if store is LOCAL:
+        require_regular(p, "a checkpoint file")  # a FIFO or device named directly: say what it is
+    base = store.basename(p)
+    if base in SAVED_MODEL_FILES and store.isfile(p):
+        return _from_saved_model(store.dirname(p), store)
+    if base == STATE_FILENAME and store.isfile(p):
+        return _from_directory(store.dirname(p) or ("." if store is LOCAL else ""), store)
+    if p.endswith(".index") and store.isfile(p):
+        return Resolved(p[: -len(".index")], store=store)
     m = DATA_FILE_RE.match(p)
-    if m and os.path.isfile(m.group("prefix") + ".index"):
-        if not os.path.isfile(p):
-            raise NotFoundError(f"{p} does not exist; the checkpoint's prefix is {m.group('prefix')}", name=p)
-        return Resolved(m.group("prefix"))
+    if m and store.isfile(m.group("prefix") + ".index"):
+        if not store.isfile(p):
+            raise NotFoundError(f"{store.url(p)} does not exist; the checkpoint's prefix is {store.url(m.group('prefix'))}", name=p)
+        return Resolved(m.group("prefix"), store=store)
     if m:
         raise NotFoundError(
-            f"{p} is a data shard but its index {m.group('prefix')}.index is missing; a checkpoint cannot be read without it",
+            f"{store.url(p)} is a data shard but its index {store.url(m.group('prefix'))}.index is missing; "
+            "a checkpoint cannot be read without it",
             name=p,
         )
     if _TEMP_RE.search(p):
-        raise InvalidArgumentError(f"{p} is a temporary file of an unfinished save, not a checkpoint")
-    if p.endswith(".meta") and os.path.isfile(p):
+        raise InvalidArgumentError(f"{store.url(p)} is a temporary file of an unfinished save, not a checkpoint")
+    if p.endswith(".meta") and store.isfile(p):
         prefix = p[: -len(".meta")]
-        hint = f"; pass the prefix instead: {prefix}" if checkpoint_exists(prefix) else ""
-        raise InvalidArgumentError(f"{p} is a MetaGraphDef (graph), not a checkpoint{hint}")
-    if os.path.isfile(p + ".index") or not os.path.isfile(p):
-        return _from_prefix(p)
-    return Resolved(p, (p,))  # an existing plain file: a V1 checkpoint, checked when opened
+        hint = f"; pass the prefix instead: {store.url(prefix)}" if checkpoint_exists(prefix, store.isfile) else ""
+        raise InvalidArgumentError(f"{store.url(p)} is a MetaGraphDef (graph), not a checkpoint{hint}")
+    if store.isfile(p + ".index") or not store.isfile(p):
+        return _from_prefix(p, store)
+    return Resolved(p, (p,), store=store)  # an existing plain file: a V1 checkpoint, checked when opened

@@ -25,6 +25,7 @@ __all__ = [
     "Shard",
     "drop_backups",
     "fsync_dir",
+    "is_stale_shard",
     "put_back",
     "remove_stale_shards",
     "set_aside",
@@ -172,6 +173,12 @@ def drop_backups(placed: list[tuple[str, bool, str | None]]) -> None:
 _DATA_FILE_RE = re.compile(r"\.data-\d{5}-of-(\d{5})")
 
 
+def is_stale_shard(name: str, base: str, count: int) -> bool:
+    """True for ``<base>.data-*-of-M`` with M != count: a previous checkpoint's data file."""
+    m = _DATA_FILE_RE.fullmatch(name[len(base) :]) if name.startswith(base) else None
+    return m is not None and int(m.group(1)) != count
+
+
 def remove_stale_shards(prefix: str, count: int) -> None:
     """Delete ``prefix.data-*-of-M`` files (M != count) a previous checkpoint left behind."""
     directory, base = os.path.split(prefix)
@@ -180,10 +187,8 @@ def remove_stale_shards(prefix: str, count: int) -> None:
     except OSError:
         return
     for name in names:
-        if name.startswith(base):
-            m = _DATA_FILE_RE.fullmatch(name[len(base) :])
-            if m and int(m.group(1)) != count:
-                remove_quietly(os.path.join(directory, name))
+        if is_stale_shard(name, base, count):
+            remove_quietly(os.path.join(directory, name))
 
 
 def fsync_dir(directory: str) -> None:

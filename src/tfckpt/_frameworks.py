@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final
 
 import numpy as np
 
+from .checkpoint import Checkpoint
 from .checkpoint import open as open_checkpoint
 from .errors import InvalidArgumentError, UnsupportedError
 from .objects import OBJECT_GRAPH_KEY
@@ -60,14 +61,9 @@ def load_arrays(
         # Everything: read first and look at the dtype only for what is not a plain array
         # (asking each tensor's dtype up front would cost as much as the reads themselves).
         arrays, skipped = {}, []
-        ckpt._prefetch(list(ckpt))  # from a URL: every tensor's bytes requested at once
-        for key in ckpt:
-            try:
-                arr = ckpt.get_tensor(key, copy=copy)
-            except UnsupportedError:
-                if ckpt.dtype(key) != "variant":
-                    raise
-                arr = None
+        keys = list(ckpt)
+        ckpt._prefetch(keys)  # from a URL: every tensor's bytes requested at once
+        for key, arr in _read_all(ckpt, keys, copy):
             if arr is not None and arr.dtype != object:
                 arrays[key] = arr
             elif key != OBJECT_GRAPH_KEY:  # strings and variants
@@ -106,3 +102,22 @@ def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
             node = child
         node[leaf] = flat[name]
     return tree
+
+
+def _read_all(ckpt: Checkpoint, keys: list[str], copy: bool, batch: int = 4096) -> Iterator[tuple[str, np.ndarray | None]]:
+    """``(key, array)`` for ``keys`` by the bulk path (``read_many``), ``None`` for variants
+    (which have no array); a batch holding one is read tensor by tensor."""
+    for start in range(0, len(keys), batch):
+        part = keys[start : start + batch]
+        try:
+            yield from ckpt.read_many(part, copy=copy).items()
+            continue
+        except UnsupportedError:
+            pass
+        for key in part:
+            try:
+                yield key, ckpt.get_tensor(key, copy=copy)
+            except UnsupportedError:
+                if ckpt.dtype(key) != "variant":
+                    raise
+                yield key, None

@@ -331,13 +331,12 @@ class BundleReader:
             np.int64,
         )
         shard_lengths = np.zeros(self.header.num_shards, np.int64)
-        for shard_id in np.unique(batch.shard_id[batch.plain]).tolist():
-            if shard_id < self.header.num_shards:
-                try:
-                    shard_lengths[shard_id] = self._shard_size(shard_id, "")
-                except (CheckpointError, OSError):
-                    pass  # a missing or unreadable shard: its tensors take read(), which says so
         in_range = batch.shard_id < self.header.num_shards
+        for shard_id in np.flatnonzero(np.bincount(batch.shard_id[batch.plain & in_range])).tolist():  # the shards used
+            try:
+                shard_lengths[shard_id] = self._shard_size(shard_id, "")
+            except (CheckpointError, OSError):
+                pass  # a missing or unreadable shard: its tensors take read(), which says so
         fast = (
             batch.plain
             & in_range

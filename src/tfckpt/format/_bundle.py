@@ -190,6 +190,10 @@ def _decode_plain_shape(buf: bytes) -> tuple[int, ...] | None:
     return tuple(dims) if len(dims) <= MAX_RANK else None
 
 
+#: The header's fields in TF's order: (tag, slot in the result); None opens ``version``.
+_PLAIN_HEADER_FIELDS: Final = ((0x08, 0), (0x10, 1), (0x1A, None), (0x08, 2), (0x10, 3))
+
+
 def _decode_plain_header(value: bytes) -> tuple[int, int, int, int] | None:
     """Hand-decode a header laid out as TF writes it: ``[08 num_shards] [10 endianness]
     [1a len [08 producer] [10 min_consumer]]``, one-byte lengths, values in int32 range.
@@ -200,22 +204,20 @@ def _decode_plain_header(value: bytes) -> tuple[int, int, int, int] | None:
     end = len(value)
     fields = [0, 0, 0, 0]
     pos = 0
-    for tag, slot in ((0x08, 0), (0x10, 1)):
-        if pos < end and value[pos] == tag:
-            got = _varint_or_none(value, pos + 1, end)
-            if got is None or got[0] > _I32_MAX:
+    in_version = False
+    for tag, slot in _PLAIN_HEADER_FIELDS:
+        if pos >= end or value[pos] != tag:
+            continue
+        if slot is None:  # the version message, which must run to the end
+            if pos + 1 >= end or value[pos + 1] >= 0x80 or pos + 2 + value[pos + 1] != end:
                 return None
-            fields[slot], pos = got
-    if pos < end:
-        if value[pos] != 0x1A or pos + 1 >= end or value[pos + 1] >= 0x80 or pos + 2 + value[pos + 1] != end:
+            pos += 2
+            in_version = True
+            continue
+        got = _varint_or_none(value, pos + 1, end)
+        if got is None or got[0] > _I32_MAX or (slot >= 2 and not in_version):
             return None
-        pos += 2
-        for tag, slot in ((0x08, 2), (0x10, 3)):
-            if pos < end and value[pos] == tag:
-                got = _varint_or_none(value, pos + 1, end)
-                if got is None or got[0] > _I32_MAX:
-                    return None
-                fields[slot], pos = got
+        fields[slot], pos = got
     if pos != end:
         return None
     return fields[0], fields[1], fields[2], fields[3]

@@ -41,7 +41,7 @@ from ._bundle import (
     index_filename,
     split_variant_tensor,
 )
-from ._coding import CRC_MASK_DELTA, crc32c, crc32c_function, mask_crc, unmask_crc
+from ._coding import crc32c, crc32c_function, mask_crc, unmask_crc
 from ._dtypes import DTYPES, NUMPY_MAX_RANK, STRING, VARIANT, require_numpy_rank
 from ._ordered_code import FULL_EXTENT, OrderedCodeError, decode_slice_key, encode_slice_key
 from ._table import iter_table
@@ -96,6 +96,7 @@ class BundleReader:
         # be wrong (copy-on-write arrays written in place): no per-tensor memory otherwise.
         self._verified: set[bytes] = set()
         self._remember_verified = 0 if writable else _REMEMBER_VERIFIED
+        self._crc = crc32c_function()  # the C function itself: read() calls it per tensor
         self._foreign = self.header.endianness != HOST_ENDIANNESS
         # dtype enum -> numpy dtype of the types read() serves by its fast path: fixed-width
         # and in host byte order (everything else takes the general path in _read_entry).
@@ -298,7 +299,11 @@ class BundleReader:
                 and size
                 and offset + size <= len(view)
                 and size == math.prod(shape) * dtype.itemsize
-                and (not self.verify or self._verify_plain(key, view, offset, size, stored_crc))
+                and (
+                    not self.verify
+                    or (size < self._remember_verified and self._crc(view[offset : offset + size]) == unmask_crc(stored_crc))
+                    or (size >= self._remember_verified and self._verify_plain(key, view, offset, size, stored_crc))
+                )
             ):
                 # read-only or copy-on-write as the map is, and 5x cheaper than frombuffer + reshape
                 arr = np.ndarray(shape, dtype, self._maps[shard_id], offset)
@@ -344,12 +349,10 @@ class BundleReader:
             & (batch.size == expected[batch.kind])
             & (batch.offset + batch.size <= shard_lengths[np.where(in_range, batch.shard_id, 0)])
         )
-        crc = batch.crc32c.astype(np.int64)
-        rot = (crc - CRC_MASK_DELTA) & 0xFFFFFFFF
-        stored = ((rot >> 17) | (rot << 15)) & 0xFFFFFFFF  # unmask_crc, column-wise
+        stored: np.ndarray = unmask_crc(batch.crc32c.astype(np.int64))  # type: ignore[arg-type, assignment]  # works column-wise
         verify = self.verify
         remember = self._remember_verified
-        crc_of = crc32c_function()
+        crc_of = self._crc
         maps, views = self._maps, self._views
         out: list[np.ndarray] = []
         for name, key, use, kind, shard_id, offset, size, expected_crc in zip(

@@ -87,7 +87,22 @@ def test_large_tensor_arrives_in_parts(http_server: Any, monkeypatch: pytest.Mon
         http_server.reset()
         assert np.array_equal(ckpt["layer1/kernel"], tensors["layer1/kernel"])
     parts = [entry for entry in http_server.log if entry[0] == "GET"]
-    assert len(parts) == -(-tensors["layer1/kernel"].nbytes // 100_000)
+    nbytes = tensors["layer1/kernel"].nbytes
+    assert nbytes > _fsspec.MAX_PARTS_PER_RUN * 100_000  # so the cap on parts per run applies
+    assert len(parts) == _fsspec.MAX_PARTS_PER_RUN
+    assert http_server.sent == nbytes
+
+
+def test_small_parts_up_to_the_cap(http_server: Any, monkeypatch: pytest.MonkeyPatch, big: tuple[str, Any]) -> None:
+    from tfckpt.storage import _fsspec
+
+    url, tensors = big
+    nbytes = tensors["layer1/kernel"].nbytes
+    monkeypatch.setattr(_fsspec, "PART_SIZE", nbytes // 3 + 1)
+    with tfckpt.open(f"{url}/model.ckpt-5") as ckpt:
+        http_server.reset()
+        assert np.array_equal(ckpt["layer1/kernel"], tensors["layer1/kernel"])
+    assert len([entry for entry in http_server.log if entry[0] == "GET"]) == 3  # below the cap: PART_SIZE rules
 
 
 def test_tf_written_fixture_over_http(http_server: Any) -> None:

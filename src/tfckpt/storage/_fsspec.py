@@ -6,7 +6,7 @@ the usual fsspec ways (environment, config files, ``storage_options``), as
 
 Reads are exact byte ranges: :meth:`FsspecStore.get_ranges` merges requests for
 neighbouring bytes (at most :data:`MERGE_GAP` apart) into runs, cuts runs into parts of at
-most :data:`PART_SIZE` bytes and hands them all to ``cat_ranges``, which async file systems
+least :data:`PART_SIZE` bytes (at most :data:`MAX_PARTS_PER_RUN` per run) and hands them all to ``cat_ranges``, which async file systems
 (s3fs, gcsfs, HTTP) fetch concurrently, so a large tensor also arrives over many
 connections. Nothing is read ahead: a one-tensor read transfers the index and that tensor's
 bytes.
@@ -29,6 +29,12 @@ __all__ = ["PART_SIZE", "FsspecStore"]
 #: upper of the two sizes AWS suggests for ranged GETs (8 or 16 MB): per-request overhead
 #: stays small, and a 100 MB embedding table is still six requests in flight at once.
 PART_SIZE: Final = 16 << 20
+
+#: A run is cut into at most this many parts, each still at least the part size: all parts
+#: are in flight at once, so more parts would add requests without adding connections, and
+#: servers whose cost per ranged GET grows with the object (moto reads the whole object for
+#: each) pay for every part. A whole 1 GiB shard is 8 requests of 128 MiB, not 64 of 16 MiB.
+MAX_PARTS_PER_RUN: Final = 8
 
 #: Requests of one object separated by at most this many bytes are fetched as one range:
 #: a gap this small costs less than a request (bundles have none: tensors are contiguous).
@@ -90,16 +96,17 @@ class FsspecStore(Store):
     def get_ranges(self, requests: Sequence[tuple[str, int, int]]) -> Sequence[bytes | memoryview]:
         # Requests of one object at most MERGE_GAP apart become one run (tensors are stored
         # back to back, so reading a whole model is a few runs, not a request per tensor);
-        # runs are cut into parts of at most part_size, all fetched concurrently.
+        # runs are cut into parts (see _part_size), all fetched concurrently.
         runs = _runs(requests, MERGE_GAP)
         paths: list[str] = []
         starts: list[int] = []
         ends: list[int] = []
         for path, start, end, _ in runs:
-            for part in range(start, max(end, start + 1), self.part_size):
+            step = self._part_size(end - start)
+            for part in range(start, max(end, start + 1), step):
                 paths.append(path)
                 starts.append(part)
-                ends.append(min(end, part + self.part_size))
+                ends.append(min(end, part + step))
         fetched = self.fs.cat_ranges(paths, starts, ends, on_error="return") if paths else []
         for part in fetched:
             if isinstance(part, BaseException):
@@ -107,12 +114,16 @@ class FsspecStore(Store):
         out: list[bytes | memoryview] = [b""] * len(requests)
         i = 0
         for _, start, end, members in runs:
-            n = max(1, -(-(end - start) // self.part_size))
+            n = max(1, -(-(end - start) // self._part_size(end - start)))
             data = fetched[i] if n == 1 else b"".join(fetched[i : i + n])
             i += n
             for index, (_, first, last) in members:
                 out[index] = data if (first, last) == (start, end) else memoryview(data)[first - start : last - start]
         return out
+
+    def _part_size(self, run_length: int) -> int:
+        """Parts of at least ``part_size`` bytes, at most :data:`MAX_PARTS_PER_RUN` of them."""
+        return max(self.part_size, -(-run_length // MAX_PARTS_PER_RUN))
 
     def size(self, path: str) -> int:
         return int(self.fs.size(path))

@@ -3,6 +3,7 @@ the peers, plus the fresh-process cold start.
 
     python benchmarks/bench_scaling.py [--counts 1000,10000,100000,1000000] [--elements 4]
                                        [--rounds 5] [--json scaling.json] [--cold 15]
+                                       [--libraries tfckpt,tfckpt items,tensorflow,safe_open,floor]
 
 Run it from an environment with TensorFlow, safetensors and torch (each peer is skipped
 when it cannot be imported). For every tensor count the same float32 tensors are saved
@@ -193,7 +194,7 @@ def available(module: str) -> bool:
     return True
 
 
-def make_files(directory: str, count: int, elements: int) -> str:
+def make_files(directory: str, count: int, elements: int, libraries: list[str]) -> str:
     import numpy as np
 
     import tfckpt
@@ -205,13 +206,13 @@ def make_files(directory: str, count: int, elements: int) -> str:
     with tfckpt.open(prefix) as ckpt:
         entries = [ckpt._source.entry(n) for n in ckpt]  # type: ignore[attr-defined]
     np.save(prefix + ".spans.npy", np.array([(e.offset, e.size) for e in entries], np.int64))
-    if available("safetensors"):
+    if available("safetensors") and {"safe_open", "load_file"} & set(libraries):
         from safetensors.numpy import save_file
 
         save_file(tensors, prefix + ".safetensors")
-    if count <= 100_000:
+    if count <= 100_000 and "numpy" in libraries:
         np.savez(prefix + ".npz", **{k.replace("/", "_"): v for k, v in tensors.items()})
-    if available("torch"):
+    if available("torch") and "torch" in libraries:
         import torch
 
         torch.save({k: torch.from_numpy(v) for k, v in tensors.items()}, prefix + ".pt")
@@ -234,11 +235,11 @@ def scaling(args: argparse.Namespace) -> list[dict[str, object]]:
     results: list[dict[str, object]] = []
     for count in args.counts:
         with workdir(args.dir) as tmp:
-            prefix = make_files(tmp, count, args.elements)
+            prefix = make_files(tmp, count, args.elements, args.libraries)
             warm([os.path.join(tmp, n) for n in os.listdir(tmp)])
             names = [
                 n for n, (suffix, module, _, _) in CONTENDERS.items()
-                if available(module) and os.path.exists(prefix + (suffix or ".index"))
+                if n in args.libraries and available(module) and os.path.exists(prefix + (suffix or ".index"))
             ]
             runs: dict[str, list[dict[str, float]]] = {n: [] for n in names}
             rounds = args.rounds if count < 1_000_000 else max(3, args.rounds // 2)
@@ -272,7 +273,7 @@ _COLD = {
 
 def cold(args: argparse.Namespace) -> None:
     with workdir(args.dir) as tmp:
-        prefix = make_files(tmp, 1000, args.elements)
+        prefix = make_files(tmp, 1000, args.elements, ["safe_open"])
         env = dict(os.environ, PYTHONPATH=os.path.join(HERE, "..", "src"))
         for code in _COLD.values():  # compile and cache bytecode first, as after pip install
             subprocess.run([sys.executable, "-c", code.format(prefix=prefix)], check=True, env=env)
@@ -295,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--counts", default="1000,10000,100000,1000000", type=lambda s: [int(c) for c in s.split(",") if c])
     parser.add_argument("--elements", type=int, default=4, help="float32 values per tensor (4: 16 B)")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--libraries", default=",".join(CONTENDERS), type=lambda s: s.split(","),
+                        help="contenders to run (default: all importable)")
     parser.add_argument("--cold", type=int, default=0, help="fresh-process rounds of the cold-start comparison (0: skip)")
     parser.add_argument("--json", default=None, help="write every run here (for plot_scaling.py)")
     parser.add_argument("--dir", default=None)

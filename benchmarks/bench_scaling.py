@@ -261,6 +261,9 @@ def scaling(args: argparse.Namespace) -> list[dict[str, object]]:
                     flush=True,
                 )
                 results.append({"count": count, "bytes": args.elements * 4, "library": name, "runs": rs})
+            if args.json:  # after every count, so a long run can be cut short
+                with open(args.json, "w") as f:
+                    json.dump({"machine": machine_line(), "results": results}, f)
     return results
 
 
@@ -310,10 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cold:
         cold(args)
     if args.counts:
-        results = scaling(args)
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump({"machine": machine_line(), "results": results}, f)
+        scaling(args)
     return 0
 
 

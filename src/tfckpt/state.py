@@ -25,7 +25,6 @@ asked about. These functions follow TensorFlow's semantics, with deliberate diff
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -39,11 +38,19 @@ from .storage._inputs import read_regular
 from .storage._local import LOCAL
 
 if TYPE_CHECKING:
+    import logging
+
     from .proto.checkpoint_state_pb2 import CheckpointState  # type: ignore[attr-defined, unused-ignore]
 
 __all__ = ["CheckpointState", "checkpoint_exists", "get_checkpoint_state", "latest_checkpoint", "update_checkpoint_state"]
 
-log = logging.getLogger("tfckpt")
+
+
+def _log() -> logging.Logger:
+    """The "tfckpt" logger; logging (and the threading it imports) loads on the first warning."""
+    import logging
+
+    return logging.getLogger("tfckpt")
 
 
 def _checkpoint_state(**fields: Any) -> CheckpointState:
@@ -128,7 +135,7 @@ def locate_checkpoint(directory: str, recorded: str, *, moved: bool = True) -> s
         if checkpoint_exists(candidate):
             return candidate
     elif not os.path.isabs(recorded) or checkpoint_exists(candidate):
-        log.warning("%s: ignoring %r from the state file: it is outside the directory", directory, recorded)
+        _log().warning("%s: ignoring %r from the state file: it is outside the directory", directory, recorded)
     if not moved:
         return None
     local = os.path.join(directory, os.path.basename(recorded))
@@ -157,7 +164,7 @@ def read_state_file(path: str, get: Callable[[str], bytes] | None = None) -> Che
     try:
         text_format.Merge(text, state)
     except text_format.ParseError as e:
-        log.warning("%s: unparsable checkpoint state file: %s", path, e)
+        _log().warning("%s: unparsable checkpoint state file: %s", path, e)
         return None
     return state
 
@@ -228,7 +235,7 @@ def latest_checkpoint(checkpoint_dir: str | os.PathLike[str], latest_filename: s
         found = locate_checkpoint(directory, str(state.model_checkpoint_path), moved=False)
         if found is not None:
             return found
-    log.error("Couldn't match files for checkpoint %s", state.model_checkpoint_path)
+    _log().error("Couldn't match files for checkpoint %s", state.model_checkpoint_path)
     return None
 
 

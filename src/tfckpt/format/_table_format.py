@@ -18,8 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-import snappy
-
 from ._coding import (
     MAX_VARINT32_BYTES,
     CodingError,
@@ -155,6 +153,8 @@ def read_block(buf: bytes | memoryview, handle: BlockHandle, file_size: int, *, 
                 f"a {len(data)}-byte block can hold",
                 handle.offset,
             )
+        import snappy  # on first use: bundles since TF 1.2 are uncompressed
+
         try:
             out = snappy.uncompress(data)
         except Exception as e:  # noqa: BLE001 - snappy raises its own UncompressError or a bare Exception

@@ -146,6 +146,16 @@ class Store(abc.ABC):
         with open(local_file, "rb") as f:
             self.put(path, f.read())
 
+    def get_file(self, path: str, local_file: str) -> None:
+        """Download the object at ``path`` to the local file ``local_file``."""
+        with open(local_file, "wb") as f:
+            f.write(self.get(path, what="a data shard"))
+
+    def copy_from(self, path: str, source: Store, source_path: str) -> None:
+        """Create or replace ``path`` with the bytes of ``source_path`` in ``source``, whole
+        or not at all (a merge placing a part's data object)."""
+        raise NotImplementedError(f"{type(self).__name__} is read-only")
+
     def delete(self, path: str) -> None:
         """Remove ``path``; no error if it is already gone."""
         raise NotImplementedError(f"{type(self).__name__} is read-only")

@@ -41,7 +41,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-__all__ = ["ARCHIVE_RE", "Buffer", "Store", "is_url", "split_archive", "store_for"]
+__all__ = ["ARCHIVE_RE", "Buffer", "Store", "is_url", "options_for", "split_archive", "store_for"]
 
 #: What a store hands out for a whole object: a memory map, a slice of one, or bytes.
 Buffer = mmap.mmap | memoryview | bytes | bytearray
@@ -176,6 +176,12 @@ def split_archive(path: str) -> tuple[str, str] | None:
         if ARCHIVE_RE.search(head) and os.path.isfile(head or "/"):
             return head, "/".join(parts[i + 1 :])
     return None
+
+
+def options_for(path: str, storage_options: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """``storage_options`` if ``path`` is a URL, else None: for operations on several paths
+    (merge, average) some of which may be local."""
+    return storage_options if is_url(path) else None
 
 
 def store_for(path: str, storage_options: Mapping[str, Any] | None = None) -> tuple[Store, str]:

@@ -32,7 +32,7 @@ from ..object_writer import check_copyable
 from ..objects import OBJECT_GRAPH_KEY, SAVE_COUNTER, SUFFIX
 from ..proto.trackable_object_graph_pb2 import TrackableObjectGraph  # type: ignore[attr-defined, unused-ignore]
 from ..state import get_checkpoint_state
-from ..storage import is_url, store_for
+from ..storage import is_url, options_for, store_for
 from ..writer import Writer
 
 __all__ = ["AVERAGED_DTYPES", "average", "is_directory", "resolve_sources"]
@@ -81,7 +81,7 @@ def resolve_sources(
             directory, name = path, None
         else:
             directory, name = os.path.dirname(path), os.path.basename(path)
-        state = get_checkpoint_state(directory or ".", name, storage_options=storage_options)
+        state = get_checkpoint_state(directory or ".", name, storage_options=options_for(path, storage_options))
         if state is None:
             raise NotFoundError(
                 f"{path}: no checkpoint state file to take the last checkpoints from; pass the checkpoints as a list", name=path
@@ -200,14 +200,14 @@ def average(
     ckpts: list[Checkpoint] = []
     try:
         for p in paths:
-            ckpts.append(open_checkpoint(p, storage_options=storage_options))
+            ckpts.append(open_checkpoint(p, storage_options=options_for(p, storage_options)))
         newest = ckpts[-1]
         keys = _keys(newest, skip_optimizer)
         _check_alike(ckpts, keys)
         check_copyable(newest, keys)
         workers = max(1, min(MAX_WORKERS, os.cpu_count() or 1))
         with (
-            Writer(dst, max_shard_size=max_shard_size, storage_options=storage_options) as writer,
+            Writer(dst, max_shard_size=max_shard_size, storage_options=options_for(os.fspath(dst), storage_options)) as writer,
             ThreadPoolExecutor(1) as pool,
             ThreadPoolExecutor(workers) as compute,
         ):

@@ -57,7 +57,7 @@ from ..format._coding import unmask_crc
 from ..format._dtypes import DTYPES
 from ..format._table import iter_table
 from ..format._v2 import decode_name
-from ..storage import Store, is_url, store_for
+from ..storage import Store, is_url, options_for, store_for
 from ..storage._atomic import check_output, remove_quietly
 from ..storage._local import LOCAL
 from ..storage._shards import drop_backups, fsync_dir, is_stale_shard, put_back, remove_stale_shards, set_aside, temp_name
@@ -166,7 +166,7 @@ def plan_merge(prefixes: Sequence[PathLike], *, storage_options: Mapping[str, An
     all_files: list[str] = []
     pack = _ROW.pack
     for prefix in names:
-        store, inner = store_for(prefix, storage_options)
+        store, inner = store_for(prefix, options_for(prefix, storage_options))
         header, items = _read_index(store, inner)
         path = store.url(index_filename(inner))
         total_shards += header.num_shards
@@ -421,7 +421,7 @@ def _delete_inputs(
 ) -> None:
     """Best effort, as TensorFlow: the inputs' files, then their local directories if now
     empty (object stores have no directories to remove)."""
-    indexes = [(store, index_filename(path)) for store, path in (store_for(p, storage_options) for p in prefixes)]
+    indexes = [(store, index_filename(path)) for store, path in (store_for(p, options_for(p, storage_options)) for p in prefixes)]
     for store, path in [*data_files, *indexes]:
         try:
             store.delete(path)

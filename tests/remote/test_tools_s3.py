@@ -12,20 +12,7 @@ import pytest
 import tfckpt
 from tfckpt.storage._fsspec import FsspecStore
 
-Remote = tuple[str, dict[str, Any]]
-
-
-def _fs(options: dict[str, Any]) -> Any:
-    import s3fs
-
-    return s3fs.S3FileSystem(skip_instance_cache=True, **options)
-
-
-def _upload(local: Path, url: str, options: dict[str, Any]) -> None:
-    fs = _fs(options)
-    for f in sorted(local.iterdir()):
-        if f.is_file():
-            fs.pipe_file(f"{url}/{f.name}", f.read_bytes())
+from .test_s3 import Remote, _fs, _upload
 
 
 def _objects(url: str, options: dict[str, Any]) -> dict[str, bytes]:

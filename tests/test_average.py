@@ -121,3 +121,33 @@ def test_signed_zeros_nans_and_complex_as_tensor2tensor(tmp_path: Path) -> None:
         assert out["v"].tobytes() == _t2t(paths, "v").tobytes()  # -0.0 and -0.0 average to +0.0
         want = ((np.zeros(2, np.complex128) + cplx[0] + cplx[1]) / 2).astype(np.complex64)
         assert out["c"].tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("weights", [None, [1.0, 2.0, 0.5]])
+def test_tensors_of_many_blocks_split_across_threads_match_tensor2tensor(tmp_path: Path, weights: list[float] | None) -> None:
+    from tfckpt.tools.average import BLOCK_ELEMENTS
+
+    rng = np.random.default_rng(7)
+    size = 5 * BLOCK_ELEMENTS + 17  # several blocks per thread, a short last block
+    paths = []
+    for i in range(3):
+        paths.append(str(tmp_path / f"c{i}"))
+        tfckpt.save(paths[-1], {
+            "f32": rng.normal(size=(size,)).astype(np.float32) * 10.0 ** i,
+            "bf16": rng.normal(size=(size // 7, 7)).astype(ml_dtypes.bfloat16),
+            "c64": (rng.normal(size=size) + 1j * rng.normal(size=size)).astype(np.complex64),
+        })
+    tfckpt.average(paths, tmp_path / "avg", weights=weights)
+    w = [1.0] * 3 if weights is None else weights
+    with tfckpt.open(tmp_path / "avg") as out:
+        for name in ("f32", "bf16", "c64"):
+            if weights is None and name != "c64":  # _t2t's float64 zeros take no complex
+                want = _t2t(paths, name)
+            else:
+                arrays = []
+                for p in paths:
+                    with tfckpt.open(p) as c:
+                        arrays.append(c[name].astype(np.complex128 if name == "c64" else np.float64))
+                acc = np.zeros_like(arrays[0]) + sum(a * f for a, f in zip(arrays, w))
+                want = (acc / sum(w)).astype(out[name].dtype)
+            assert out[name].dtype == want.dtype and out[name].tobytes() == want.tobytes(), name

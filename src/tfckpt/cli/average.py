@@ -14,6 +14,7 @@ examples:
   tfckpt average run/ run/avg/model.ckpt --last 5                # the state file's last 5
   tfckpt average run/model.ckpt-800 run/model.ckpt-900 run/model.ckpt-1000 avg/model.ckpt-1000
   tfckpt average run/ avg/ckpt-20 --last 2 --weights 1,3 --skip-optimizer
+  tfckpt average s3://bucket/run s3://bucket/avg/ckpt-20 --last 5      # URLs (--storage-option KEY=VALUE)
 """
 
 
@@ -37,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     from ..checkpoint import open as open_checkpoint
-    from ..tools.average import average, resolve_sources
+    from ..tools.average import average, is_directory, resolve_sources
 
     weights = None
     if args.weights is not None:
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if os.path.isdir(args.dst) or args.dst.endswith(os.sep):
         raise CliError(f"DST {args.dst!r} is a directory; average writes a checkpoint prefix",
                        f"e.g. {os.path.join(args.dst.rstrip(os.sep), 'model.ckpt')}")
-    sources = args.sources[0] if len(args.sources) == 1 and os.path.isdir(args.sources[0]) else args.sources
+    sources = args.sources[0] if len(args.sources) == 1 and is_directory(args.sources[0]) else args.sources
     paths = resolve_sources(sources, args.last)
     written = average(paths, args.dst, weights=weights, skip_optimizer=args.skip_optimizer, max_shard_size=args.max_shard_size)
     with open_checkpoint(written) as out:

@@ -11,6 +11,7 @@ EXAMPLES = """\
 examples:
   tfckpt merge run/model.ckpt-100_temp/part-0000{0,1,2,3}-of-00004 run/model.ckpt-100
   tfckpt merge w0/part w1/part out/model.ckpt --delete-inputs   # move the data, remove the parts
+  tfckpt merge s3://b/run/part-0 s3://b/run/part-1 s3://b/run/model.ckpt   # server-side copies, index last
 """
 
 
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     if os.path.isdir(args.dst) or args.dst.endswith(os.sep):
         raise CliError(f"DST {args.dst!r} is a directory; merge writes a checkpoint prefix",
                        f"e.g. {os.path.join(args.dst.rstrip(os.sep), 'model.ckpt')}")
-    if any(os.path.abspath(p) == os.path.abspath(args.dst) for p in args.inputs):
+    if any(p == args.dst or os.path.abspath(p) == os.path.abspath(args.dst) for p in args.inputs):
         raise CliError(f"DST {args.dst!r} is also one of the parts")
     plan = plan_merge(args.inputs)
     written = commit_merge(plan, list(args.inputs), args.dst, delete_inputs=args.delete_inputs)

@@ -41,7 +41,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-__all__ = ["ARCHIVE_RE", "Buffer", "Store", "is_url", "split_archive", "store_for"]
+__all__ = ["ARCHIVE_RE", "Buffer", "Store", "is_url", "options_for", "split_archive", "store_for"]
 
 #: What a store hands out for a whole object: a memory map, a slice of one, or bytes.
 Buffer = mmap.mmap | memoryview | bytes | bytearray
@@ -146,6 +146,16 @@ class Store(abc.ABC):
         with open(local_file, "rb") as f:
             self.put(path, f.read())
 
+    def get_file(self, path: str, local_file: str) -> None:
+        """Download the object at ``path`` to the local file ``local_file``."""
+        with open(local_file, "wb") as f:
+            f.write(self.get(path, what="a data shard"))
+
+    def copy_from(self, path: str, source: Store, source_path: str) -> None:
+        """Create or replace ``path`` with the bytes of ``source_path`` in ``source``, whole
+        or not at all (a merge placing a part's data object)."""
+        raise NotImplementedError(f"{type(self).__name__} is read-only")
+
     def delete(self, path: str) -> None:
         """Remove ``path``; no error if it is already gone."""
         raise NotImplementedError(f"{type(self).__name__} is read-only")
@@ -166,6 +176,12 @@ def split_archive(path: str) -> tuple[str, str] | None:
         if ARCHIVE_RE.search(head) and os.path.isfile(head or "/"):
             return head, "/".join(parts[i + 1 :])
     return None
+
+
+def options_for(path: str, storage_options: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """``storage_options`` if ``path`` is a URL, else None: for operations on several paths
+    (merge, average) some of which may be local."""
+    return storage_options if is_url(path) else None
 
 
 def store_for(path: str, storage_options: Mapping[str, Any] | None = None) -> tuple[Store, str]:

@@ -18,6 +18,7 @@ it visible whole or not at all, multipart uploads included).
 from __future__ import annotations
 
 import datetime
+import shutil
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -35,6 +36,9 @@ PART_SIZE: Final = 16 << 20
 #: servers whose cost per ranged GET grows with the object (moto reads the whole object for
 #: each) pay for every part. A whole 1 GiB shard is 8 requests of 128 MiB, not 64 of 16 MiB.
 MAX_PARTS_PER_RUN: Final = 8
+
+#: Piece size when a data object is streamed from one file system to another (merge).
+COPY_CHUNK: Final = 16 << 20
 
 #: Requests of one object separated by at most this many bytes are fetched as one range:
 #: a gap this small costs less than a request (bundles have none: tensors are contiguous).
@@ -161,6 +165,29 @@ class FsspecStore(Store):
 
     def put_file(self, path: str, local_file: str) -> None:
         self.fs.put_file(local_file, path)
+
+    def get_file(self, path: str, local_file: str) -> None:
+        self.fs.get_file(path, local_file)
+
+    def copy_from(self, path: str, source: Store, source_path: str) -> None:
+        # One file system: a server-side copy (S3 CopyObject, GCS rewrite), no bytes through
+        # this machine. A local file: an upload. Otherwise the bytes are streamed through in
+        # COPY_CHUNK pieces (a multipart upload on object stores: visible only when complete).
+        from ._local import LocalStore
+
+        if isinstance(source, FsspecStore) and source.fs == self.fs:
+            try:
+                self.fs.cp_file(source_path, path)
+                return
+            except NotImplementedError:  # HTTP and other read-only-ish file systems
+                pass
+        if isinstance(source, LocalStore):
+            self.put_file(path, source_path)
+        elif isinstance(source, FsspecStore):
+            with source.fs.open(source_path, "rb") as reader, self.fs.open(path, "wb") as writer:
+                shutil.copyfileobj(reader, writer, COPY_CHUNK)
+        else:
+            self.put(path, bytes(source.get(source_path, what="a data shard")))
 
     def delete(self, path: str) -> None:
         try:

@@ -48,16 +48,25 @@ class Upload:
             return path, None
         return "", cls(store, path, tempfile.mkdtemp(prefix="tfckpt-upload-"))
 
-    def commit(self, files: Sequence[tuple[str, str]], index: tuple[str, str], stale: Callable[[str], bool]) -> str:
+    def commit(
+        self,
+        files: Sequence[tuple[str, str]],
+        index: tuple[str, str],
+        stale: Callable[[str], bool],
+        place: Callable[[str, str], None] | None = None,
+    ) -> str:
         """Upload ``files`` (``(local, remote)`` pairs), then ``index``; delete objects ``stale`` picks.
 
-        Returns the prefix as a URL.
+        ``place(remote, source)`` puts each data object instead of uploading a local file
+        (a merge copies the parts' objects, server-side where it can); default
+        :meth:`Store.put_file`. Returns the prefix as a URL.
         """
+        put = self.store.put_file if place is None else place
         uploaded: list[str] = []
         try:
             self.store.delete(index[1])
             for local, remote in files:
-                self.store.put_file(remote, local)
+                put(remote, local)
                 uploaded.append(remote)
             self.store.put_file(index[1], index[0])
         except BaseException:

@@ -18,9 +18,10 @@ newest checkpoint's object graph, so TensorFlow restores it into the same object
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import threading
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -31,9 +32,10 @@ from ..object_writer import check_copyable
 from ..objects import OBJECT_GRAPH_KEY, SAVE_COUNTER, SUFFIX
 from ..proto.trackable_object_graph_pb2 import TrackableObjectGraph  # type: ignore[attr-defined, unused-ignore]
 from ..state import get_checkpoint_state
+from ..storage import is_url, options_for, store_for
 from ..writer import Writer
 
-__all__ = ["AVERAGED_DTYPES", "average", "resolve_sources"]
+__all__ = ["AVERAGED_DTYPES", "average", "is_directory", "resolve_sources"]
 
 PathLike = str | os.PathLike[str]
 
@@ -57,10 +59,12 @@ def _is_counter(key: str) -> bool:
     return key in _COUNTERS or key.endswith("/global_step")
 
 
-def resolve_sources(sources: PathLike | Sequence[PathLike], last: int | None = None) -> list[str]:
+def resolve_sources(
+    sources: PathLike | Sequence[PathLike], last: int | None = None, *, storage_options: Mapping[str, Any] | None = None
+) -> list[str]:
     """The checkpoints to average, oldest first: an explicit list as given, or a directory's
     (or state file's) ``all_model_checkpoint_paths`` in the state file's order; ``last`` keeps
-    the newest ``last`` of them.
+    the newest ``last`` of them. A directory may be a URL (``storage_options`` as fsspec's).
 
     Raises
     ------
@@ -73,9 +77,11 @@ def resolve_sources(sources: PathLike | Sequence[PathLike], last: int | None = N
         raise InvalidArgumentError(f"last must be at least 1, got {last}")
     if isinstance(sources, (str, os.PathLike)):
         path = os.fspath(sources)
-        directory = path if os.path.isdir(path) else os.path.dirname(path)
-        name = None if os.path.isdir(path) else os.path.basename(path)
-        state = get_checkpoint_state(directory or ".", name)
+        if is_directory(path, storage_options):
+            directory, name = path, None
+        else:
+            directory, name = os.path.dirname(path), os.path.basename(path)
+        state = get_checkpoint_state(directory or ".", name, storage_options=options_for(path, storage_options))
         if state is None:
             raise NotFoundError(
                 f"{path}: no checkpoint state file to take the last checkpoints from; pass the checkpoints as a list", name=path
@@ -89,6 +95,14 @@ def resolve_sources(sources: PathLike | Sequence[PathLike], last: int | None = N
     if not paths:
         raise InvalidArgumentError("no checkpoints to average")
     return paths[-last:] if last is not None else paths
+
+
+def is_directory(path: str, storage_options: Mapping[str, Any] | None = None) -> bool:
+    """Is ``path`` a directory (for a URL: a "directory" of its object store)?"""
+    if not is_url(path):
+        return os.path.isdir(path)
+    store, inner = store_for(path, storage_options)
+    return store.isdir(inner)
 
 
 def _prune_graph(data: bytes, keep: set[str]) -> bytes:
@@ -126,6 +140,7 @@ def average(
     weights: Sequence[float] | None = None,
     skip_optimizer: bool = False,
     max_shard_size: int | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> str:
     """Average checkpoints into a new one at ``dst`` (see the module docs for the arithmetic).
 
@@ -146,6 +161,10 @@ def average(
         for TF2 checkpoints, whose graph then keeps no reference to it). Step counters stay.
     max_shard_size : int, optional
         As for :class:`tfckpt.Writer`.
+    storage_options : mapping, optional
+        For sources or ``dst`` given as URLs (``s3://``, ``gs://``, ...): the fsspec file
+        system's options, as :func:`tfckpt.open` and :class:`tfckpt.Writer` take them. A URL
+        ``dst`` is written as :class:`tfckpt.Writer` writes one: data objects, then the index.
 
     Returns
     -------
@@ -169,7 +188,7 @@ def average(
     >>> tfckpt.average(["a/ckpt-8", "a/ckpt-9"], "avg/ckpt-9", weights=[1, 3])  # doctest: +SKIP
     'avg/ckpt-9'
     """
-    paths = resolve_sources(sources, last)
+    paths = resolve_sources(sources, last, storage_options=storage_options)
     if weights is None:
         factors = None
     else:
@@ -181,19 +200,24 @@ def average(
     ckpts: list[Checkpoint] = []
     try:
         for p in paths:
-            ckpts.append(open_checkpoint(p))
+            ckpts.append(open_checkpoint(p, storage_options=options_for(p, storage_options)))
         newest = ckpts[-1]
         keys = _keys(newest, skip_optimizer)
         _check_alike(ckpts, keys)
         check_copyable(newest, keys)
-        with Writer(dst, max_shard_size=max_shard_size) as writer, ThreadPoolExecutor(1) as pool:
+        workers = max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+        with (
+            Writer(dst, max_shard_size=max_shard_size, storage_options=options_for(os.fspath(dst), storage_options)) as writer,
+            ThreadPoolExecutor(1) as pool,
+            ThreadPoolExecutor(workers) as compute,
+        ):
             # Tensor k is written (file I/O and its checksum, which release the GIL) while
-            # tensor k+1 is computed (numpy loops, which release it too): at most two outputs
-            # are in memory at once.
+            # tensor k+1 is computed by the compute threads (numpy loops, which release it
+            # too): at most two outputs are in memory at once.
             pending: Future[None] | None = None
             try:
                 for key in keys:
-                    value, dtype = _output(ckpts, key, factors, skip_optimizer, keys)
+                    value, dtype = _output(ckpts, key, factors, skip_optimizer, keys, compute, workers)
                     if pending is not None:
                         pending.result()
                     pending = pool.submit(writer.add, key, value, dtype=dtype)
@@ -210,12 +234,33 @@ def average(
 
 #: Elements accumulated per step: the float64 (or complex128) block stays in the CPU cache
 #: while each checkpoint's slice is added to it, instead of streaming a whole-tensor
-#: accumulator through memory once per checkpoint (docs/tools.md has the figures).
+#: accumulator through memory once per checkpoint (docs/performance.md has the figures).
 BLOCK_ELEMENTS: Final = 1 << 15
+
+#: Threads that average the blocks of one tensor (numpy's loops release the GIL), at most.
+MAX_WORKERS: Final = 4
+
+
+class _Blocks(threading.local):
+    """One thread's accumulator and scratch block per accumulator dtype, allocated once and
+    reused for every tensor, so the inner loop allocates nothing."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[type, tuple[np.ndarray, np.ndarray]] = {}
+
+    def get(self, acc_dtype: type) -> tuple[np.ndarray, np.ndarray]:
+        pair = self.buffers.get(acc_dtype)
+        if pair is None:
+            pair = self.buffers[acc_dtype] = (np.empty(BLOCK_ELEMENTS, acc_dtype), np.empty(BLOCK_ELEMENTS, acc_dtype))
+        return pair
+
+
+_BLOCKS: Final = _Blocks()
 
 
 def _output(
-    ckpts: list[Checkpoint], key: str, factors: list[float] | None, skip_optimizer: bool, keys: list[str]
+    ckpts: list[Checkpoint], key: str, factors: list[float] | None, skip_optimizer: bool, keys: list[str],
+    pool: ThreadPoolExecutor | None = None, workers: int = 1,
 ) -> tuple[np.ndarray, str]:
     """The value to write for ``key`` and its dtype name."""
     newest = ckpts[-1]
@@ -226,39 +271,62 @@ def _output(
             graph = _prune_graph(graph, set(keys))
         return np.array(graph, dtype=object), "string"
     if dtype in AVERAGED_DTYPES and not _is_counter(key):
-        return _mean(ckpts, key, AVERAGED_DTYPES[dtype], factors), dtype
+        return _mean(ckpts, key, AVERAGED_DTYPES[dtype], factors, pool, workers), dtype
     return newest[key], dtype
 
 
-def _mean(ckpts: list[Checkpoint], key: str, acc_dtype: type, factors: list[float] | None) -> np.ndarray:
+def _mean(
+    ckpts: list[Checkpoint], key: str, acc_dtype: type, factors: list[float] | None, pool: ThreadPoolExecutor | None, workers: int
+) -> np.ndarray:
     """The weighted mean of tensor ``key``, accumulated in ``acc_dtype`` block by block (the
-    same operations, element by element, as one whole-tensor accumulator), in its own dtype."""
-    inputs = [ckpt[key].reshape(-1) for ckpt in ckpts]  # views of the mapped files (copies if partitioned)
-    first = ckpts[0][key]
-    out = np.empty(first.shape, first.dtype)
+    same operations, element by element, as one whole-tensor accumulator), in its own dtype.
+
+    With a ``pool`` of ``workers`` threads the inputs are read (and their checksums verified)
+    concurrently, and the tensor is cut into one contiguous range of blocks per worker."""
+
+    def read(ckpt: Checkpoint) -> np.ndarray:
+        return ckpt[key].reshape(-1)  # a view of the mapped file (a copy if partitioned or remote)
+
+    inputs = list(pool.map(read, ckpts)) if pool is not None else [read(c) for c in ckpts]
+    shape = ckpts[0].shape(key)
+    out = np.empty(shape, inputs[0].dtype)
     flat = out.reshape(-1)
     total = len(ckpts) if factors is None else sum(factors)
-    acc: np.ndarray = np.empty(min(BLOCK_ELEMENTS, flat.size), acc_dtype)
-    scratch: np.ndarray = np.empty_like(acc) if factors is not None else acc
-    fused = out.dtype.kind != "V"  # numpy casts into its own dtypes inside the ufunc; ml_dtypes via astype
-    for start in range(0, flat.size, BLOCK_ELEMENTS):
-        end = min(start + BLOCK_ELEMENTS, flat.size)
+    blocks = -(-flat.size // BLOCK_ELEMENTS)
+    workers = min(workers, blocks)
+    if pool is None or workers <= 1:
+        _mean_range(inputs, flat, 0, flat.size, acc_dtype, factors, total)
+        return out
+    per = -(-blocks // workers) * BLOCK_ELEMENTS
+    ranges = [(start, min(start + per, flat.size)) for start in range(0, flat.size, per)]
+    for done in [pool.submit(_mean_range, inputs, flat, a, b, acc_dtype, factors, total) for a, b in ranges]:
+        done.result()
+    return out
+
+
+def _mean_range(
+    inputs: list[np.ndarray], flat: np.ndarray, first: int, last: int, acc_dtype: type, factors: list[float] | None, total: float
+) -> None:
+    """``flat[first:last]`` = the weighted mean of ``inputs[i][first:last]``, one cached block at a time."""
+    acc, scratch = _BLOCKS.get(acc_dtype)
+    fused = flat.dtype.kind != "V"  # numpy casts into its own dtypes inside the ufunc; ml_dtypes by copyto
+    for start in range(first, last, BLOCK_ELEMENTS):
+        end = min(start + BLOCK_ELEMENTS, last)
         block = acc[: end - start]
         for i, x in enumerate(inputs):
             if factors is not None:
                 weighted = scratch[: end - start]
-                np.multiply(x[start:end], factors[i], out=weighted, dtype=acc.dtype, casting="unsafe")
+                np.multiply(x[start:end], factors[i], out=weighted, dtype=acc_dtype, casting="unsafe")
                 np.add(block if i else 0.0, weighted, out=block)
             elif i:
                 np.add(block, x[start:end], out=block, casting="unsafe")
             else:  # x + 0.0 is tensor2tensor's np.zeros(...) + x, -0.0 becoming 0.0 included
-                np.add(x[start:end], 0.0, out=block, dtype=acc.dtype, casting="unsafe")
+                np.add(x[start:end], 0.0, out=block, dtype=acc_dtype, casting="unsafe")
         if fused:
             np.divide(block, total, out=flat[start:end], casting="unsafe")
         else:
             np.divide(block, total, out=block)
-            flat[start:end] = block.astype(out.dtype)
-    return out
+            np.copyto(flat[start:end], block, casting="unsafe")
 
 
 def _check_alike(ckpts: list[Checkpoint], keys: list[str]) -> None:

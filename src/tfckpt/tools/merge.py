@@ -25,6 +25,12 @@ tensor) is kept and numbered after the others, so the header's shard count alway
 files (TensorFlow then writes an index that names files it did not create). The output is
 committed as :class:`tfckpt.Writer` commits: data files under temporary names, renamed into
 place, the index last.
+
+Inputs and output may be URLs (``s3://``, ``gs://``, ...; :mod:`tfckpt.storage`): each
+input index is read with one request, each data object is copied server-side when input and
+output are on one file system (``cp_file``: S3's CopyObject), and streamed otherwise. A URL
+output is committed by :class:`tfckpt.storage._upload.Upload`, the sequence every write to a
+URL uses: data objects first, the index last, and after a failure no index at ``dst``.
 """
 
 from __future__ import annotations
@@ -33,8 +39,9 @@ import os
 import shutil
 import struct
 from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Final
+from typing import Any, BinaryIO, Final
 
 from ..errors import CorruptionError, InvalidArgumentError
 from ..format._bundle import (
@@ -50,14 +57,19 @@ from ..format._coding import unmask_crc
 from ..format._dtypes import DTYPES
 from ..format._table import iter_table
 from ..format._v2 import decode_name
+from ..storage import Store, is_url, options_for, store_for
 from ..storage._atomic import check_output, remove_quietly
-from ..storage._inputs import read_regular
-from ..storage._shards import drop_backups, fsync_dir, put_back, remove_stale_shards, set_aside, temp_name
+from ..storage._local import LOCAL
+from ..storage._shards import drop_backups, fsync_dir, is_stale_shard, put_back, remove_stale_shards, set_aside, temp_name
+from ..storage._upload import Upload
 from ..writer import write_index
 
 __all__ = ["MergePlan", "commit_merge", "merge", "plan_merge"]
 
 PathLike = str | os.PathLike[str]
+
+#: A file of an input: its store and the path in it.
+DataFile = tuple[Store, str]
 
 
 #: A plain entry's row for :func:`tfckpt.writer.write_index`: prefix id, shard id, offset,
@@ -76,7 +88,7 @@ class MergePlan:
     rows: dict[bytes, bytes] = field(default_factory=dict)
     prefixes: list[bytes] = field(default_factory=list)
     sliced: dict[bytes, BundleEntry] = field(default_factory=dict)
-    data_files: list[str] = field(default_factory=list)
+    data_files: list[DataFile] = field(default_factory=list)
     #: key -> the input prefix its entry came from (for error messages)
     origin: dict[bytes, str] = field(default_factory=dict)
 
@@ -85,10 +97,11 @@ class MergePlan:
         return len(self.rows) + len(self.sliced)
 
 
-def _read_index(prefix: str) -> tuple[BundleHeader, list[tuple[bytes, bytes]]]:
-    path = index_filename(prefix)
+def _read_index(store: Store, prefix: str) -> tuple[BundleHeader, list[tuple[bytes, bytes]]]:
+    """The header and entries of ``prefix``'s index: one read (one request for a URL)."""
+    path = store.url(index_filename(prefix))
     try:
-        data = read_regular(path, "a checkpoint index")
+        data = store.get(index_filename(prefix), what="a checkpoint index")
     except FileNotFoundError:
         raise FileNotFoundError(2, "no such checkpoint index (merge needs every part's .index file)", path) from None
     items = list(iter_table(data, path))
@@ -128,8 +141,9 @@ def _add_slices(plan: MergePlan, key: bytes, entry: BundleEntry, prefix: str) ->
     plan.sliced[key] = replace(existing, slices=existing.slices + entry.slices)
 
 
-def plan_merge(prefixes: Sequence[PathLike]) -> MergePlan:
-    """Read the indexes of ``prefixes`` and work out the merged index (see the module docs).
+def plan_merge(prefixes: Sequence[PathLike], *, storage_options: Mapping[str, Any] | None = None) -> MergePlan:
+    """Read the indexes of ``prefixes`` (paths or URLs, ``storage_options`` for fsspec) and
+    work out the merged index (see the module docs).
 
     Raises
     ------
@@ -145,16 +159,22 @@ def plan_merge(prefixes: Sequence[PathLike]) -> MergePlan:
     if not names:
         raise InvalidArgumentError("merge needs at least one input prefix")
     plan: MergePlan | None = None
-    shard_ids: dict[str, int] = {}  # input data file -> new shard id, in order of first use
+    shard_ids: dict[str, int] = {}  # input data file (as a URL or path) -> new shard id, in order of first use
+    located: dict[str, DataFile] = {}
     prefix_ids: dict[tuple[int, tuple[int, ...]], int] = {}
     total_shards = 0
     all_files: list[str] = []
     pack = _ROW.pack
     for prefix in names:
-        header, items = _read_index(prefix)
-        path = index_filename(prefix)
+        store, inner = store_for(prefix, options_for(prefix, storage_options))
+        header, items = _read_index(store, inner)
+        path = store.url(index_filename(inner))
         total_shards += header.num_shards
-        files = [data_filename(prefix, i, header.num_shards) for i in range(header.num_shards)]
+        files = []
+        for i in range(header.num_shards):
+            data_file = data_filename(inner, i, header.num_shards)
+            files.append(store.url(data_file))
+            located[files[-1]] = (store, data_file)
         all_files += files
         if plan is None:
             plan = MergePlan(header)
@@ -199,16 +219,23 @@ def plan_merge(prefixes: Sequence[PathLike]) -> MergePlan:
     for path in all_files:
         shard_ids.setdefault(path, len(shard_ids))
     plan.header = replace(plan.header, num_shards=total_shards)
-    plan.data_files = sorted(shard_ids, key=shard_ids.__getitem__)
-    for path in plan.data_files:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(2, "data shard missing (every .data-* file of every part is needed)", path)
+    plan.data_files = [located[url] for url in sorted(shard_ids, key=shard_ids.__getitem__)]
+    for store, path in plan.data_files:
+        if not store.isfile(path):
+            raise FileNotFoundError(2, "data shard missing (every .data-* file of every part is needed)", store.url(path))
     return plan
 
 
-def _place(source: str, temp: str, move: bool) -> bool:
-    """Put ``source``'s bytes at ``temp``: hard link, else rename (if ``move``), else copy.
-    Returns True if ``source`` was renamed (so a failure must rename it back)."""
+def _place(data_file: DataFile, temp: str, move: bool) -> bool:
+    """Put the input's bytes at the local ``temp``: hard link, else rename (if ``move``), else
+    copy; an input behind a URL is downloaded. Returns True if the input was renamed (so a
+    failure must rename it back)."""
+    store, source = data_file
+    if store is not LOCAL:
+        store.get_file(source, temp)
+        with open(temp, "rb+") as f:
+            os.fsync(f.fileno())
+        return False
     try:
         os.link(source, temp)
         return False
@@ -226,7 +253,9 @@ def _place(source: str, temp: str, move: bool) -> bool:
     return False
 
 
-def merge(prefixes: Sequence[PathLike], dst: PathLike, *, delete_inputs: bool = False) -> str:
+def merge(
+    prefixes: Sequence[PathLike], dst: PathLike, *, delete_inputs: bool = False, storage_options: Mapping[str, Any] | None = None
+) -> str:
     """Merge the bundles at ``prefixes`` into one checkpoint at ``dst``, as TensorFlow's
     ``MergeV2Checkpoints`` does, with the same index bytes.
 
@@ -244,6 +273,10 @@ def merge(prefixes: Sequence[PathLike], dst: PathLike, *, delete_inputs: bool = 
         After the merge is committed, delete the inputs' files (their data files are renamed
         rather than linked when links are unavailable) and their directories if left empty,
         as ``MergeV2Checkpoints(delete_old_dirs=True)`` does.
+    storage_options : mapping, optional
+        For inputs or ``dst`` given as URLs (``s3://``, ``gs://``, ...): the fsspec file
+        system's options. Data objects are copied server-side when inputs and ``dst`` share
+        a file system, streamed otherwise; the index is written last (docs/remote.md).
 
     Returns
     -------
@@ -265,16 +298,38 @@ def merge(prefixes: Sequence[PathLike], dst: PathLike, *, delete_inputs: bool = 
     'run/model.ckpt-100'
     """
     target = os.fspath(dst)
-    if not target or target.endswith(os.sep) or os.path.isdir(target):
+    if not target or target.endswith((os.sep, "/")) or (not is_url(target) and os.path.isdir(target)):
         raise InvalidArgumentError(f"merge destination {target!r} must name a checkpoint prefix, not a directory")
     sources = [os.fspath(p) for p in prefixes]
-    if any(os.path.abspath(s) == os.path.abspath(target) for s in sources):
+    if any(_same_place(s, target) for s in sources):
         raise InvalidArgumentError(f"merge destination {target!r} is also one of its inputs")
-    return commit_merge(plan_merge(sources), sources, target, delete_inputs=delete_inputs)
+    plan = plan_merge(sources, storage_options=storage_options)
+    return commit_merge(plan, sources, target, delete_inputs=delete_inputs, storage_options=storage_options)
 
 
-def commit_merge(plan: MergePlan, sources: list[str], target: str, *, delete_inputs: bool = False) -> str:
+def _same_place(a: str, b: str) -> bool:
+    return a == b if is_url(a) or is_url(b) else os.path.abspath(a) == os.path.abspath(b)
+
+
+def _write_plan_index(f: BinaryIO, plan: MergePlan) -> None:
+    encoded = {key: entry.encode() for key, entry in plan.sliced.items()}
+    write_index(f, plan.rows, plan.prefixes, {HEADER_KEY: plan.header.encode(), **encoded})
+
+
+def commit_merge(
+    plan: MergePlan,
+    sources: list[str],
+    target: str,
+    *,
+    delete_inputs: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
+) -> str:
     """Write ``plan`` (from :func:`plan_merge` of ``sources``) at ``target``, atomically."""
+    if is_url(target):
+        local, upload = Upload.start(target, storage_options)
+        if upload is not None:
+            return _commit_upload(plan, sources, upload, delete_inputs, storage_options)
+        target = local  # file:// is a local path
     directory = os.path.dirname(target) or "."
     os.makedirs(directory, exist_ok=True)
     count = len(plan.data_files)
@@ -292,8 +347,7 @@ def commit_merge(plan: MergePlan, sources: list[str], target: str, *, delete_inp
             temps.append((temp, _place(source, temp, delete_inputs)))
         index_temp = temp_name(index_filename(target))
         with open(index_temp, "wb") as f:
-            encoded = {key: entry.encode() for key, entry in plan.sliced.items()}
-            write_index(f, plan.rows, plan.prefixes, {HEADER_KEY: plan.header.encode(), **encoded})
+            _write_plan_index(f, plan)
             f.flush()
             os.fsync(f.fileno())
         for (temp, _), final in zip(temps, finals):
@@ -306,16 +360,43 @@ def commit_merge(plan: MergePlan, sources: list[str], target: str, *, delete_inp
     except BaseException:
         if index_temp is not None:
             remove_quietly(index_temp)
-        _undo(plan.data_files, temps, finals, placed, moved)
+        _undo([path for _, path in plan.data_files], temps, finals, placed, moved)
         raise
     finally:
         if committed:
             drop_backups(placed)
     remove_stale_shards(target, count)
     if delete_inputs:
-        _delete_inputs(sources, plan.data_files, directory)
+        _delete_inputs(sources, plan.data_files, directory, storage_options)
     fsync_dir(directory)
     return target
+
+
+def _commit_upload(
+    plan: MergePlan, sources: list[str], upload: Upload, delete_inputs: bool, storage_options: Mapping[str, Any] | None
+) -> str:
+    """Commit ``plan`` to a URL: the index is staged locally, the data objects are copied
+    from the inputs (server-side on one file system), then the index is uploaded."""
+    store = upload.store
+    count = len(plan.data_files)
+    try:
+        index_local = index_filename(upload.staging_prefix)
+        with open(index_local, "wb") as f:
+            _write_plan_index(f, plan)
+    except BaseException:
+        upload.abandon()
+        raise
+    inputs = {source.url(path): (source, path) for source, path in plan.data_files}
+
+    def place(remote: str, source_url: str) -> None:
+        store.copy_from(remote, *inputs[source_url])
+
+    files = [(url, data_filename(upload.prefix, i, count)) for i, url in enumerate(inputs)]
+    base = store.basename(upload.prefix)
+    url = upload.commit(files, (index_local, index_filename(upload.prefix)), lambda name: is_stale_shard(name, base, count), place)
+    if delete_inputs:
+        _delete_inputs(sources, plan.data_files, None, storage_options)
+    return url
 
 
 def _undo(
@@ -335,14 +416,19 @@ def _undo(
             remove_quietly(temp)
 
 
-def _delete_inputs(prefixes: list[str], data_files: list[str], merged_dir: str) -> None:
-    """Best effort, as TensorFlow: the inputs' files, then their directories if now empty."""
-    for path in data_files:
-        remove_quietly(path)
-    for prefix in prefixes:
-        remove_quietly(index_filename(prefix))
-    for folder in dict.fromkeys(os.path.dirname(p) or "." for p in prefixes):
-        if os.path.abspath(folder) != os.path.abspath(merged_dir):
+def _delete_inputs(
+    prefixes: list[str], data_files: list[DataFile], merged_dir: str | None, storage_options: Mapping[str, Any] | None
+) -> None:
+    """Best effort, as TensorFlow: the inputs' files, then their local directories if now
+    empty (object stores have no directories to remove)."""
+    indexes = [(store, index_filename(path)) for store, path in (store_for(p, options_for(p, storage_options)) for p in prefixes)]
+    for store, path in [*data_files, *indexes]:
+        try:
+            store.delete(path)
+        except OSError:
+            pass
+    for folder in dict.fromkeys(os.path.dirname(p) or "." for p in prefixes if not is_url(p)):
+        if merged_dir is None or os.path.abspath(folder) != os.path.abspath(merged_dir):
             try:
                 os.rmdir(folder)
             except OSError:

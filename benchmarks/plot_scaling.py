@@ -38,14 +38,16 @@ def main(argv: list[str] | None = None) -> int:
         counts = [r["count"] for r in rows]
         per = [[run["total"] / r["count"] * 1e6 for run in r["runs"]] for r in rows]
         median = [statistics.median(p) for p in per]
-        ax_time.errorbar(counts, median, yerr=[[m - min(p) for m, p in zip(median, per)], [max(p) - m for m, p in zip(median, per)]],
+        line = ax_time.errorbar(counts, median, yerr=[[m - min(p) for m, p in zip(median, per)], [max(p) - m for m, p in zip(median, per)]],
                          marker="o", capsize=3, label=library)
         for key, style in (("held_open_mib", "--"), ("held_read_mib", "-")):
             kib = [statistics.median(run[key] for run in r["runs"]) * 1024 / r["count"] for r in rows]
-            ax_mem.plot(counts, kib, style, marker="o", label=f"{library} ({'after open' if key == 'held_open_mib' else 'after reading all'})")
+            ax_mem.plot(counts, kib, style, marker="o", color=line[0].get_color(),
+                        label=f"{library} ({'after open' if key == 'held_open_mib' else 'after reading all'})")
     ax_time.set(xscale="log", yscale="log", xlabel="tensors (16 B each)", ylabel="open + read all: us per tensor",
                 title="Time per tensor (median, min-max)")
-    ax_mem.set(xscale="log", xlabel="tensors (16 B each)", ylabel="RSS held: KiB per tensor", title="Memory per tensor (median)")
+    ax_mem.set(xscale="log", xlabel="tensors (16 B each)", ylabel="RSS held: KiB per tensor",
+               title="Memory per tensor (median)")
     ax_time.grid(True, which="both", alpha=0.3)
     ax_mem.grid(True, alpha=0.3)
     ax_time.legend(fontsize=8)

@@ -9,6 +9,7 @@ The HTTP server also misbehaves on request: :meth:`CountingServer.inject` arms
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import shutil
@@ -17,7 +18,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, BinaryIO
 
 #: What a :class:`Fault` does to a GET (``body`` is the bytes the request asked for).
@@ -203,3 +204,99 @@ class _RangeHandler(SimpleHTTPRequestHandler):
 
 def copy_tree(src: str, dst: str) -> None:
     shutil.copytree(src, dst, dirs_exist_ok=True)
+
+
+class FaultProxy(ThreadingHTTPServer):
+    """A reverse proxy in front of the S3 server (moto cannot misbehave): requests pass
+    through unchanged, except those an armed :class:`Fault` of kind ``"status"`` matches
+    (``Fault.path`` a substring of the path; ``ranged_only`` ignored), which get an S3 error
+    answer with ``Fault.status`` instead of reaching the server.
+
+    :meth:`inject` arms a fault for one HTTP method (``"PUT"``, ``"GET"``).
+    """
+
+    daemon_threads = True
+
+    def __init__(self, upstream: str) -> None:
+        host, port = upstream.split("://", 1)[1].split(":")
+        self.upstream = (host, int(port))
+        self.faults: list[tuple[str, Fault]] = []  # (method, fault)
+        self.faulted: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _ProxyHandler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def inject(self, method: str, fault: Fault) -> None:
+        with self.lock:
+            self.faults.append((method, fault))
+
+    def clear(self) -> None:
+        with self.lock:
+            self.faults.clear()
+            self.faulted.clear()
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for wanted, fault in self.faults:
+                if wanted == method and fault.path in path.split("?")[0] and fault.times != 0:
+                    if fault.times is not None:
+                        fault.times -= 1
+                    self.faulted.append((method, path))
+                    return fault
+        return None
+
+
+class _ProxyHandler(BaseHTTPRequestHandler):
+    server: FaultProxy
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                chunk = self.rfile.read(size + 2)[:size]
+                if not size:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(chunk)
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _relay(self) -> None:
+        body = self._body()
+        fault = self.server.take_fault(self.command, self.path)
+        if fault is not None:
+            error = f"<?xml version='1.0'?><Error><Code>InternalError</Code><Message>injected {fault.status}</Message></Error>"
+            payload = error.encode()
+            self.send_response(fault.status)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("transfer-encoding", "content-length", "connection")}
+        connection = http.client.HTTPConnection(*self.server.upstream, timeout=30)
+        try:
+            connection.request(self.command, self.path, body=body if body or self.command in ("PUT", "POST") else None, headers=headers)
+            answer = connection.getresponse()
+            data = answer.read()
+        finally:
+            connection.close()
+        self.send_response(answer.status)
+        for key, value in answer.getheaders():
+            if key.lower() not in ("transfer-encoding", "content-length", "connection", "server", "date"):
+                self.send_header(key, value)
+        length = answer.getheader("Content-Length") if self.command == "HEAD" else None  # HEAD: the object's
+        self.send_header("Content-Length", length or str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _relay

@@ -213,3 +213,13 @@ def test_truncated_object_is_reported_without_retries(http_server: Any, ckpt_url
     with pytest.raises(tfckpt.CorruptionError, match="past the end of the shard"):
         read_one(f"{http_server.url}/truncated/ckpt", "b")
     assert len(data_gets(http_server)) == 1
+
+
+def test_a_failing_server_is_reported_once_per_batch(http_server: Any, ckpt_url: Any) -> None:
+    """read_many does not retry every tensor alone after the batch's retries are spent."""
+    url, _ = ckpt_url
+    with tfckpt.open(url) as ckpt:
+        http_server.inject(Fault("status", status=503, times=None))
+        with pytest.raises(tfckpt.RemoteError, match="503"):
+            ckpt.read_many(list(NAMES))
+    assert len(data_gets(http_server)) == _fsspec.RETRIES + 1

@@ -223,3 +223,11 @@ def test_a_failing_server_is_reported_once_per_batch(http_server: Any, ckpt_url:
         with pytest.raises(tfckpt.RemoteError, match="503"):
             ckpt.read_many(list(NAMES))
     assert len(data_gets(http_server)) == _fsspec.RETRIES + 1
+
+
+def test_a_cut_index_is_corruption_not_a_crash(http_server: Any, ckpt_url: Any) -> None:
+    """An index served short with an honest length cannot be told from a truncated file."""
+    url, _ = ckpt_url
+    http_server.inject(Fault("short", path=".index", times=None, ranged_only=False))
+    with pytest.raises(tfckpt.CorruptionError, match=r"ckpt\.index"):
+        tfckpt.open(url)

@@ -9,6 +9,7 @@ The HTTP server also misbehaves on request: :meth:`CountingServer.inject` arms
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import re
@@ -19,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 #: What a :class:`Fault` does to a GET (``body`` is the bytes the request asked for).
@@ -200,6 +202,19 @@ class _RangeHandler(SimpleHTTPRequestHandler):
         f = self.send_head()
         if f:
             f.close()
+
+
+@contextlib.contextmanager
+def serving(server: ThreadingHTTPServer) -> Iterator[ThreadingHTTPServer]:
+    """Run ``server`` in a thread for the duration of the block, then stop and close it."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 def copy_tree(src: str, dst: str) -> None:

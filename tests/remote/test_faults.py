@@ -2,16 +2,14 @@
 
 Each case asserts the outcome: the right values (the fault was retried away), or tfckpt's
 own error naming the URL and byte range. Never wrong data, never a bare aiohttp or index
-error, never a hang: every test runs under a SIGALRM deadline (``deadline``), so a hang
-fails the test instead of the run.
+error, never a hang: every test runs under a SIGALRM deadline (``deadline`` in
+conftest.py), so a hang fails the test instead of the run.
 """
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -22,26 +20,10 @@ from tfckpt.storage import _fsspec
 
 from .servers import Fault
 
-#: Seconds each test may take. A fault retried to the end costs 1.75 s of backoff per
-#: read; the stall cases wait for a 0.5 s read timeout four times.
-DEADLINE = 30
-
 #: Tensors of the fixture: three 64 KiB ones stored back to back (a bundle has no gaps).
 NAMES = ("a", "b", "c")
 
-
-@pytest.fixture(autouse=True)
-def deadline() -> Iterator[None]:
-    def expire(signum: int, frame: FrameType | None) -> None:
-        raise TimeoutError(f"remote fault test still running after {DEADLINE} s (a hang)")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(DEADLINE)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+pytestmark = pytest.mark.usefixtures("deadline")
 
 
 @pytest.fixture()

@@ -3,12 +3,11 @@
 Uploads: a failure on any object leaves no index object at the prefix (issue 11's
 promise). Reads: s3fs and botocore retry first, tfckpt's bounded retries come on top, and
 what still fails is a :class:`tfckpt.RemoteError`. Every test runs under the SIGALRM
-deadline of test_faults.py.
+deadline of conftest.py.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,22 +18,18 @@ import tfckpt
 from tfckpt.storage import _fsspec
 
 from .servers import Fault
-from .test_faults import deadline  # noqa: F401 - the same per-test time bound
+
+pytestmark = pytest.mark.usefixtures("deadline")
 
 TENSORS = {"w": np.arange(4096, dtype=np.float32), "b": np.ones(7, dtype=np.int64)}
 
 
 @pytest.fixture(scope="module")
 def proxy(s3_endpoint: str) -> Iterator[Any]:
-    from .servers import FaultProxy
+    from .servers import FaultProxy, serving
 
-    server = FaultProxy(s3_endpoint)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(FaultProxy(s3_endpoint)) as server:
+        yield server
 
 
 @pytest.fixture()

@@ -163,8 +163,7 @@ class FsspecStore(Store):
         todo = list(range(len(paths)))
         failures: dict[int, BaseException] = {}
         for attempt in range(RETRIES + 1):
-            if attempt:
-                time.sleep(BACKOFF * 2 ** (attempt - 1))
+            _pause(attempt)
             results = self.fs.cat_ranges([paths[i] for i in todo], [starts[i] for i in todo], [ends[i] for i in todo], on_error="return")
             failures = {}
             for i, part in zip(todo, results):
@@ -192,8 +191,7 @@ class FsspecStore(Store):
     def _retrying(self, call: Callable[[], _T], path: str) -> _T:
         """``call()``, made again after transient errors (see :data:`RETRIES`)."""
         for attempt in range(RETRIES + 1):
-            if attempt:
-                time.sleep(BACKOFF * 2 ** (attempt - 1))
+            _pause(attempt)
             try:
                 return call()
             except _PERMANENT:
@@ -281,6 +279,12 @@ def _runs(
         else:
             runs.append((path, start, end, [(i, requests[i])]))
     return runs
+
+
+def _pause(attempt: int) -> None:
+    """Wait before attempt number ``attempt`` (0 is the first: no wait)."""
+    if attempt:
+        time.sleep(BACKOFF * 2 ** (attempt - 1))
 
 
 def _transient(error: BaseException) -> bool:

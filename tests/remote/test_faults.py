@@ -213,3 +213,16 @@ def test_a_cut_index_is_corruption_not_a_crash(http_server: Any, ckpt_url: Any) 
     http_server.inject(Fault("short", path=".index", times=None, ranged_only=False))
     with pytest.raises(tfckpt.CorruptionError, match=r"ckpt\.index"):
         tfckpt.open(url)
+
+
+def test_cli_verify_reports_a_failing_server(http_server: Any, ckpt_url: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from tfckpt.cli import main
+
+    url, _ = ckpt_url
+    http_server.inject(Fault("status", status=503, times=None))
+    assert main(["verify", url]) == 2
+    err = capsys.readouterr().err
+    assert f"{url}.data-00000-of-00001 bytes [0, 196608)" in err and "503" in err and "after 4 attempts" in err
+    http_server.reset()
+    http_server.inject(Fault("status", status=503, times=2))
+    assert main(["verify", url]) == 0  # retried through

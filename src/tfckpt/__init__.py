@@ -25,6 +25,7 @@ from .object_writer import save_like, save_objects
 from .objects import ObjectGraph
 from .state import get_checkpoint_state, latest_checkpoint, update_checkpoint_state
 from .writer import Writer, save
+from .errors import RemoteError
 
 __version__ = "0.1.0"
 
@@ -57,6 +58,7 @@ __all__ = [
     "MetaGraph",
     "NotFoundError",
     "ObjectGraph",
+    "RemoteError",
     "SavedModelInfo",
     "UnsupportedError",
     "Writer",

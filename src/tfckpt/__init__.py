@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from .checkpoint import Checkpoint, open
 from .compat import CheckpointReader, DType, list_variables, load_checkpoint, load_variable
-from .errors import CheckpointError, CorruptionError, InvalidArgumentError, NotFoundError, UnsupportedError
+from .errors import CheckpointError, CorruptionError, InvalidArgumentError, NotFoundError, RemoteError, UnsupportedError
 from .state import get_checkpoint_state, latest_checkpoint, update_checkpoint_state
 
 __version__ = "0.1.0"
@@ -80,6 +80,7 @@ __all__ = [
     "MetaGraph",
     "NotFoundError",
     "ObjectGraph",
+    "RemoteError",
     "SavedModelInfo",
     "UnsupportedError",
     "Writer",

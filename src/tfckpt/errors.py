@@ -13,6 +13,8 @@ class                      raised when
 ``CorruptionError``        bytes on disk contradict the format (``path``, ``offset``)
 ``UnsupportedError``       valid data this library cannot turn into an array
 ``InvalidArgumentError``   the caller passed something unusable (wrong file, bad tensor)
+``RemoteError``            a URL's server failed (5xx, reset, timeout) after the retries;
+                           also an ``OSError``
 =========================  ==============================================================
 """
 
@@ -25,6 +27,7 @@ __all__ = [
     "CorruptionError",
     "InvalidArgumentError",
     "NotFoundError",
+    "RemoteError",
     "UnsupportedError",
 ]
 
@@ -87,3 +90,29 @@ class UnsupportedError(CheckpointError):
 
 class InvalidArgumentError(CheckpointError):
     """The caller passed an argument that cannot work (the wrong kind of file, a bad tensor, ...)."""
+
+
+class RemoteError(CheckpointError, OSError):
+    """Reading a URL failed: the server erred (5xx), the connection broke or timed out.
+
+    Raised once the bounded retries are spent (or at once for errors no retry can mend);
+    the last failure is chained as ``__cause__``. Also an :class:`OSError`, as a failed
+    local read would be.
+
+    Attributes
+    ----------
+    url : str
+        The object being read.
+    start, end : int or None
+        The byte range ``[start, end)`` asked for; None for a whole object.
+    attempts : int
+        How many times it was requested.
+    """
+
+    def __init__(self, message: str, *, url: str, start: int | None = None, end: int | None = None, attempts: int = 1) -> None:
+        where = url if start is None else f"{url} bytes [{start}, {end})"
+        super().__init__(f"{where}: {message}")
+        self.url = url
+        self.start = start
+        self.end = end
+        self.attempts = attempts

@@ -8,9 +8,10 @@ them). Imports no helper by module name, so the main suite's ``conftest`` stays 
 from __future__ import annotations
 
 import os
-import threading
+import signal
 import uuid
 from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -49,13 +50,29 @@ def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A Range-honouring HTTP server over a temporary directory, counting the bytes it sends."""
     pytest.importorskip("aiohttp")
     pytest.importorskip("fsspec")
-    from .servers import CountingServer
+    from .servers import CountingServer, serving
 
     root = tmp_path_factory.mktemp("http-root")
-    server = CountingServer(str(root))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serving(CountingServer(str(root))) as server:
+        yield server
+
+
+#: Seconds a fault test may take (the ``deadline`` fixture). A fault retried to the end
+#: costs 1.75 s of backoff per read; the stall cases wait for a 0.5 s timeout four times.
+DEADLINE = 30
+
+
+@pytest.fixture()
+def deadline() -> Iterator[None]:
+    """Fail the test with TimeoutError if it runs past DEADLINE seconds (a hang), via SIGALRM."""
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        raise TimeoutError(f"remote fault test still running after {DEADLINE} s (a hang)")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(DEADLINE)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -25,7 +25,7 @@ from typing import Final
 
 import numpy as np
 
-from ..errors import CheckpointError, CorruptionError, NotFoundError, UnsupportedError
+from ..errors import CheckpointError, CorruptionError, NotFoundError, RemoteError, UnsupportedError
 from ..storage import Buffer, Store
 from ..storage._local import LOCAL
 from ._bundle import (
@@ -255,6 +255,8 @@ class BundleReader:
         todo = [k for k in wanted if k not in self._fetched]
         try:
             fetched = self.store.get_ranges([(wanted[k], k[1], k[1] + k[2]) for k in todo])
+        except RemoteError:  # the server failed after the store's retries: per-tensor reads would only repeat them
+            raise
         except Exception:  # noqa: BLE001 - each read then fetches alone and reports its own error
             return
         self._fetched.update(zip(todo, fetched))

@@ -11,6 +11,16 @@ least :data:`PART_SIZE` bytes (at most :data:`MAX_PARTS_PER_RUN` per run) and ha
 connections. Nothing is read ahead: a one-tensor read transfers the index and that tensor's
 bytes.
 
+Faults (docs/remote.md): every part's length is checked against the range asked before
+its bytes are joined or handed on. Parts that fail transiently (5xx, 408/429, a reset or
+short body, a timeout) or come back with the wrong length are requested again, up to
+:data:`RETRIES` times with doubling pauses from :data:`BACKOFF` seconds; then
+:class:`~tfckpt.errors.RemoteError` (or :class:`~tfckpt.errors.CorruptionError` for a
+length the server keeps getting wrong) names the URL, the byte range and the cause. Whole
+objects (:meth:`FsspecStore.get`) and sizes are retried the same way. HTTP connections get
+:data:`HTTP_TIMEOUT` unless ``storage_options`` set ``client_kwargs["timeout"]``; s3fs and
+gcsfs keep their own timeouts and retries (tfckpt's come on top).
+
 Writes: :meth:`FsspecStore.put_file` uploads a finished local file (an object store makes
 it visible whole or not at all, multipart uploads included).
 """
@@ -19,10 +29,14 @@ from __future__ import annotations
 
 import datetime
 import shutil
-from collections.abc import Mapping, Sequence
-from typing import Any, Final
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, TypeVar
 
+from ..errors import CorruptionError, RemoteError
 from . import Store
+
+_T = TypeVar("_T")
 
 __all__ = ["PART_SIZE", "FsspecStore"]
 
@@ -43,6 +57,27 @@ COPY_CHUNK: Final = 16 << 20
 #: Requests of one object separated by at most this many bytes are fetched as one range:
 #: a gap this small costs less than a request (bundles have none: tensors are contiguous).
 MERGE_GAP: Final = 64 << 10
+
+#: A failed or wrong-length request is made again at most this many times, after pauses
+#: of BACKOFF, 2*BACKOFF, 4*BACKOFF seconds (1.75 s in all): long enough for a 503 "slow
+#: down" or a restarted connection, short enough that a dead server is reported quickly.
+RETRIES: Final = 3
+BACKOFF: Final = 0.25
+
+#: aiohttp's timeouts for http(s):// (seconds), unless storage_options set client_kwargs'
+#: "timeout": connecting, and waiting for the next bytes of a response. No total: a large
+#: tensor may take long, as long as bytes keep arriving (aiohttp's own default is a total
+#: of 300 s, which a stalled server holds to the end).
+HTTP_TIMEOUT: Final = {"sock_connect": 30.0, "sock_read": 60.0}
+
+#: Errors that say nothing about the object, only that this request did not get through,
+#: by class name (in the exception's MRO) as aiohttp, botocore and fsspec raise them; plus
+#: TimeoutError, ConnectionError and other OSErrors (s3fs reports a 5xx as OSError), and
+#: HTTP statuses 408, 429 and 5xx.
+_TRANSIENT_NAMES: Final = frozenset({"ClientPayloadError", "IncompleteReadError", "ResponseStreamingError", "FSTimeoutError"})
+#: Errors no retry mends, passed on as they are: the bundle reader turns a missing shard
+#: into its own error.
+_PERMANENT: Final = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
 
 #: Listing fields that carry a modification time, by file system (s3fs, gcsfs, local, memory).
 _MTIME_FIELDS: Final = ("mtime", "LastModified", "updated", "last_modified", "created")
@@ -84,7 +119,7 @@ class FsspecStore(Store):
             from ._local import LOCAL
 
             return LOCAL, url[len("file://") :]
-        fs, path = url_to_fs(url, **dict(storage_options or {}))
+        fs, path = url_to_fs(url, **_with_http_timeout(url, storage_options))
         prefix = url[: len(url) - len(path)] if url.endswith(path) else ""
         store = cls(fs, prefix)
         if not prefix and not store._http:
@@ -95,7 +130,7 @@ class FsspecStore(Store):
         return self._url_prefix + path
 
     def get(self, path: str, *, what: str = "a checkpoint file") -> bytes:
-        return bytes(self.fs.cat_file(path))
+        return self._retrying(lambda: bytes(self.fs.cat_file(path)), path)
 
     def get_ranges(self, requests: Sequence[tuple[str, int, int]]) -> Sequence[bytes | memoryview]:
         # Requests of one object at most MERGE_GAP apart become one run (tensors are stored
@@ -111,10 +146,7 @@ class FsspecStore(Store):
                 paths.append(path)
                 starts.append(part)
                 ends.append(min(end, part + step))
-        fetched = self.fs.cat_ranges(paths, starts, ends, on_error="return") if paths else []
-        for part in fetched:
-            if isinstance(part, BaseException):
-                raise part
+        fetched = self._fetch_parts(paths, starts, ends)
         out: list[bytes | memoryview] = [b""] * len(requests)
         i = 0
         for _, start, end, members in runs:
@@ -125,12 +157,75 @@ class FsspecStore(Store):
                 out[index] = data if (first, last) == (start, end) else memoryview(data)[first - start : last - start]
         return out
 
+    def _fetch_parts(self, paths: list[str], starts: list[int], ends: list[int]) -> list[bytes]:
+        """``cat_ranges``, each part exactly ``end - start`` bytes, or an error naming it.
+
+        Parts that fail transiently or come back with the wrong length (a server that sent
+        the whole object, a short body) are fetched again, the others are kept.
+        """
+        got: list[bytes | None] = [None] * len(paths)
+        todo = list(range(len(paths)))
+        failures: dict[int, BaseException] = {}
+        for attempt in range(RETRIES + 1):
+            _pause(attempt)
+            results = self.fs.cat_ranges([paths[i] for i in todo], [starts[i] for i in todo], [ends[i] for i in todo], on_error="return")
+            failures = {}
+            for i, part in zip(todo, results):
+                if isinstance(part, BaseException):
+                    if isinstance(part, _PERMANENT):
+                        raise part
+                    if not _transient(part):
+                        raise self._error(paths[i], starts[i], ends[i], part, attempt + 1) from part
+                    failures[i] = part
+                elif len(part) != ends[i] - starts[i]:
+                    failures[i] = self._wrong_length(paths[i], starts[i], ends[i], len(part))
+                    if len(part) < ends[i] - starts[i] and self._past_end(paths[i], ends[i]):
+                        raise failures[i]  # the object is shorter than the range: no retry changes that
+                else:
+                    got[i] = part
+            todo = sorted(failures)
+            if not todo:
+                return [part for part in got if part is not None]
+        i = todo[0]
+        cause = failures[i]
+        if isinstance(cause, CorruptionError):
+            raise cause
+        raise self._error(paths[i], starts[i], ends[i], cause, RETRIES + 1) from cause
+
+    def _retrying(self, call: Callable[[], _T], path: str) -> _T:
+        """``call()``, made again after transient errors (see :data:`RETRIES`)."""
+        for attempt in range(RETRIES + 1):
+            _pause(attempt)
+            try:
+                return call()
+            except _PERMANENT:
+                raise
+            except Exception as e:
+                if not _transient(e) or attempt == RETRIES:
+                    raise self._error(path, None, None, e, attempt + 1) from e
+        raise AssertionError("unreachable")
+
+    def _error(self, path: str, start: int | None, end: int | None, cause: BaseException, attempts: int) -> RemoteError:
+        tries = f" (after {attempts} attempts)" if attempts > 1 else ""
+        return RemoteError(f"{type(cause).__name__}: {cause}{tries}", url=self.url(path), start=start, end=end, attempts=attempts)
+
+    def _wrong_length(self, path: str, start: int, end: int, length: int) -> CorruptionError:
+        return CorruptionError(
+            f"the server sent {length} bytes for the range [{start}, {end}) of {end - start} bytes", path=self.url(path), offset=start
+        )
+
+    def _past_end(self, path: str, end: int) -> bool:
+        try:
+            return end > self.size(path)
+        except (OSError, ValueError):
+            return False
+
     def _part_size(self, run_length: int) -> int:
         """Parts of at least ``part_size`` bytes, at most :data:`MAX_PARTS_PER_RUN` of them."""
         return max(self.part_size, -(-run_length // MAX_PARTS_PER_RUN))
 
     def size(self, path: str) -> int:
-        return int(self.fs.size(path))
+        return self._retrying(lambda: int(self.fs.size(path)), path)
 
     def isfile(self, path: str) -> bool:
         # info(): a HEAD over HTTP, where fsspec's isfile() would GET the whole object
@@ -211,6 +306,37 @@ def _runs(
         else:
             runs.append((path, start, end, [(i, requests[i])]))
     return runs
+
+
+def _pause(attempt: int) -> None:
+    """Wait before attempt number ``attempt`` (0 is the first: no wait)."""
+    if attempt:
+        time.sleep(BACKOFF * 2 ** (attempt - 1))
+
+
+def _transient(error: BaseException) -> bool:
+    """Whether ``error`` may pass if the request is made again (see :data:`_TRANSIENT_NAMES`)."""
+    status = getattr(error, "status", None)
+    if isinstance(status, int) and 400 <= status < 600:
+        return status >= 500 or status in (408, 429)
+    if any(cls.__name__ in _TRANSIENT_NAMES for cls in type(error).__mro__):
+        return True
+    return isinstance(error, OSError) and not isinstance(error, _PERMANENT)
+
+
+def _with_http_timeout(url: str, storage_options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``storage_options`` with tfckpt's :data:`HTTP_TIMEOUT` for a plain http(s):// URL without one."""
+    options = dict(storage_options or {})
+    client_kwargs = dict(options.get("client_kwargs") or {})
+    if not url.startswith(("http://", "https://")) or "timeout" in client_kwargs:
+        return options
+    try:
+        import aiohttp  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    except ImportError:  # fsspec says what to install
+        return options
+    client_kwargs["timeout"] = aiohttp.ClientTimeout(total=None, **HTTP_TIMEOUT)
+    options["client_kwargs"] = client_kwargs
+    return options
 
 
 def _protocols(fs: Any) -> tuple[str, ...]:

@@ -96,7 +96,7 @@ def test_state_fix_writes_the_missing_state_file_of_a_published_model(
     assert text == b'model_checkpoint_path: "ckpt-1"\nall_model_checkpoint_paths: "ckpt-1"\n'
     assert text == _local_state(tmp_path, "no_state_file", "--fix")
     assert cli("state", f"{run}/") == 0
-    assert f"ckpt-1  (latest)  ok" in capsys.readouterr().out
+    assert "ckpt-1  (latest)  ok" in capsys.readouterr().out
     assert cli("state", run, "--fix") == 0
     assert "was already correct" in capsys.readouterr().out
 

@@ -57,7 +57,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("src", metavar="SRC", help="checkpoint to read (prefix, .index/.data file, directory)")
-    p.add_argument("dst", metavar="DST", help="prefix to write (tf1, tf2) or file (npz, safetensors)")
+    p.add_argument("dst", metavar="DST", help="prefix to write (tf1, tf2) or file (npz, safetensors); a URL too")
     p.add_argument("--to", required=True, choices=["tf1", "tf2", "npz", "safetensors", "transformers"], help="output format")
     p.add_argument("--include", action="append", metavar="REGEX", help="only names matching REGEX (re.search; repeatable)")
     p.add_argument("--exclude", action="append", metavar="REGEX", help="leave out names matching REGEX (repeatable)")

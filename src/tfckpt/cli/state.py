@@ -9,7 +9,8 @@
   all paths are written relative to the directory (as TF2 writes them).
 
 Entries whose checkpoint is gone everywhere are dropped (with their timestamps). The file
-is written atomically in TensorFlow's text format.
+is written atomically in TensorFlow's text format. DIR may be a URL: the same rules through
+the store (listing for the bundles present, one PUT for the new state object).
 """
 
 from __future__ import annotations

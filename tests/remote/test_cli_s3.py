@@ -162,3 +162,35 @@ def test_state_never_follows_a_path_outside_the_directory(s3: Remote, cli: Cli, 
     assert "../other/ckpt-1  (latest)  MISSING" in out and "not listed: model.ckpt-7" in out
     assert cli("state", f"{url}/run", "--fix") == 0
     assert fs.cat_file(f"{url}/run/checkpoint") == b'model_checkpoint_path: "model.ckpt-7"\nall_model_checkpoint_paths: "model.ckpt-7"\n'
+
+
+def test_opening_a_url_directory_never_follows_a_state_path_outside_it(s3: Remote, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library's side of the same rule: tfckpt.open and latest_checkpoint on the URL."""
+    url, options = s3
+    _put_case(f"{url}/other", options, "no_state_file")
+    _put_case(f"{url}/run", options, "tf1_saver")
+    _fs(options).pipe_file(f"{url}/run/checkpoint", b'model_checkpoint_path: "../other/ckpt-1"\n')
+    with tfckpt.open(f"{url}/run", storage_options=options) as ckpt:
+        assert ckpt.prefix.endswith("/run/model.ckpt-7")
+    import fsspec.config
+
+    monkeypatch.setattr(fsspec.config, "conf", {"s3": dict(options)})  # latest_checkpoint takes no storage_options
+    assert tfckpt.latest_checkpoint(f"{url}/run") is None
+    _fs(options).pipe_file(f"{url}/run/checkpoint", b'model_checkpoint_path: "model.ckpt-7"\n')
+    assert tfckpt.latest_checkpoint(f"{url}/run") == f"{url}/run/model.ckpt-7"
+
+
+def test_convert_to_url_uploads_nothing_when_a_tensor_fails_to_read(s3: Remote, cli: Cli, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    url, options = s3
+    src = tmp_path / "damaged"
+    shutil.copytree(FIXTURES / "multi_shard", src)
+    data = src / "model.ckpt-7.data-00003-of-00004"
+    raw = bytearray(data.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    data.write_bytes(bytes(raw))
+    assert cli("convert", str(src), f"{url}/w.safetensors", "--to", "safetensors") != 0
+    assert "damaged" in capsys.readouterr().err
+    assert not _fs(options).exists(f"{url}/w.safetensors")

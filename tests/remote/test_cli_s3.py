@@ -194,3 +194,5 @@ def test_convert_to_url_uploads_nothing_when_a_tensor_fails_to_read(s3: Remote, 
     assert cli("convert", str(src), f"{url}/w.safetensors", "--to", "safetensors") != 0
     assert "damaged" in capsys.readouterr().err
     assert not _fs(options).exists(f"{url}/w.safetensors")
+    assert cli("convert", str(FIXTURES / "multi_shard"), f"{url}/out/", "--to", "npz") == 2
+    assert "is a directory; --to npz writes one file" in capsys.readouterr().err

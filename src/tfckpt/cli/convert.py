@@ -164,6 +164,9 @@ def run(args: argparse.Namespace) -> int:
         from .convert_transformers import run as run_transformers
 
         return run_transformers(args)
+    if args.to in ("npz", "safetensors") and is_url(args.dst) and args.dst.endswith("/"):
+        raise CliError(f"DST {args.dst!r} is a directory; --to {args.to} writes one file",
+                       f"e.g. tfckpt convert {args.src} {args.dst}model.{args.to} --to {args.to}")
     if args.to in ("tf1", "tf2") and (os.path.isdir(args.dst) or args.dst.endswith(os.sep)):
         raise CliError(f"DST {args.dst!r} is a directory; --to {args.to} writes a checkpoint prefix",
                        f"e.g. tfckpt convert {args.src} {os.path.join(args.dst.rstrip(os.sep), 'model.ckpt')} --to {args.to}")
@@ -234,7 +237,7 @@ def _write_uploaded(writer: _FileWriter, ckpt: Checkpoint, jobs: list[tuple[str,
 
     store, path = store_for(args.dst)  # --storage-option reached fsspec's configuration already
     with tempfile.TemporaryDirectory(prefix="tfckpt-convert-") as tmp:
-        local = os.path.join(tmp, store.basename(path) or f"out.{args.to}")
+        local = os.path.join(tmp, store.basename(path))
         writer(ckpt, jobs, argparse.Namespace(**{**vars(args), "dst": local}), bar)
         store.put_file(path, local)
     return store.url(path)

@@ -240,7 +240,7 @@ def _find_prefix(store: Store, directory: str, given: str, present: list[str]) -
                 return c
     for candidate in (given, os.path.join(directory, given)) if store is LOCAL else ():
         stripped = _strip_suffix(candidate) or candidate
-        for c in (candidate, stripped):
+        for c in (stripped, candidate):  # ckpt-4.index is ckpt-4, not a V1 file named so
             if checkpoint_exists(c) and not os.path.isdir(c):
                 return os.path.join(directory, os.path.relpath(c, directory)) if within(c, directory) else c
     names = ", ".join(store.basename(p) for p in present) or "none"

@@ -374,6 +374,9 @@ def test_state_fix_missing_file_and_set(capsys: pytest.CaptureFixture[str], tmp_
     assert state.last_preserved_timestamp == before.last_preserved_timestamp
     code, _, err = run(capsys, "state", str(case), "--set", "ckpt-9")
     assert code == 2 and "no such checkpoint" in err and "ckpt-3" in err
+    # a file of the bundle names the bundle, not a V1 checkpoint of that file name
+    assert run(capsys, "state", str(case), "--set", "ckpt-4.index")[0] == 0
+    assert tfckpt.get_checkpoint_state(case).model_checkpoint_path == str(case / "ckpt-4")
 
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -26,6 +26,7 @@ asked about. These functions follow TensorFlow's semantics, with deliberate diff
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
@@ -109,37 +110,45 @@ def checkpoint_exists(prefix: str, isfile: Callable[[str], bool] = os.path.isfil
     return isfile(prefix)
 
 
-def within(path: str, directory: str) -> bool:
+def within(path: str, directory: str, store: Store | None = None) -> bool:
     """True if the files of checkpoint ``path`` are in ``directory`` or below it.
 
     Symlinks and ``..`` are resolved first: ``run/link/ckpt-1`` with ``run/link`` pointing
     elsewhere is outside ``run``. A prefix's files are ``<prefix>.index`` and so on, so
-    what counts is the directory that holds them.
+    what counts is the directory that holds them. In another ``store`` (an object store:
+    no symlinks) ``..`` is resolved textually.
     """
+    if store is not None and store is not LOCAL:
+        home = posixpath.normpath("/" + directory)
+        parent = posixpath.normpath("/" + store.dirname(path))
+        return parent == home or parent.startswith(home.rstrip("/") + "/")
     home = os.path.realpath(directory or ".")
     parent = os.path.realpath(os.path.dirname(path) or ".")
     return parent == home or parent.startswith(home.rstrip(os.sep) + os.sep)
 
 
-def locate_checkpoint(directory: str, recorded: str, *, moved: bool = True) -> str | None:
+def locate_checkpoint(directory: str, recorded: str, *, moved: bool = True, store: Store = LOCAL) -> str | None:
     """Where the checkpoint ``recorded`` in ``directory``'s state file is, or None.
 
     As recorded (relative paths joined onto ``directory``) if that is inside ``directory``
     and exists; else, with ``moved``, the same base name in ``directory`` (a directory
     moved or copied from another machine). A recorded path that leads outside
     ``directory`` is never used; when it is not simply another machine's absolute path, a
-    warning says so.
+    warning says so. ``directory`` and the result are paths in ``store``; outside the local
+    file system a path outside the directory is not even probed (it may be another
+    bucket), so only a relative one is warned about.
     """
-    candidate = recorded if os.path.isabs(recorded) else os.path.join(directory, recorded)
-    if within(candidate, directory):
-        if checkpoint_exists(candidate):
+    isfile = os.path.isfile if store is LOCAL else store.isfile
+    candidate = recorded if store.isabs(recorded) else store.join(directory, recorded)
+    if within(candidate, directory, store):
+        if checkpoint_exists(candidate, isfile):
             return candidate
-    elif not os.path.isabs(recorded) or checkpoint_exists(candidate):
+    elif not store.isabs(recorded) or (store is LOCAL and checkpoint_exists(candidate)):
         _log().warning("%s: ignoring %r from the state file: it is outside the directory", directory, recorded)
     if not moved:
         return None
-    local = os.path.join(directory, os.path.basename(recorded))
-    return local if checkpoint_exists(local) else None
+    here = store.join(directory, store.basename(recorded))
+    return here if checkpoint_exists(here, isfile) else None
 
 
 def read_state_file(path: str, get: Callable[[str], bytes] | None = None) -> CheckpointState | None:
@@ -226,15 +235,9 @@ def latest_checkpoint(checkpoint_dir: str | os.PathLike[str], latest_filename: s
     state = _recorded_state(directory, latest_filename, remote)
     if state is None:
         return None
-    if remote is not None:  # an object store: no symlinks or ".." to guard against
-        recorded = str(state.model_checkpoint_path)
-        candidate = recorded if remote.isabs(recorded) else remote.join(directory, recorded)
-        if checkpoint_exists(candidate, remote.isfile):
-            return candidate
-    else:
-        found = locate_checkpoint(directory, str(state.model_checkpoint_path), moved=False)
-        if found is not None:
-            return found
+    found = locate_checkpoint(directory, str(state.model_checkpoint_path), moved=False, store=remote or LOCAL)
+    if found is not None:
+        return found
     _log().error("Couldn't match files for checkpoint %s", state.model_checkpoint_path)
     return None
 

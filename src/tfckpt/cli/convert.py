@@ -57,7 +57,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("src", metavar="SRC", help="checkpoint to read (prefix, .index/.data file, directory)")
-    p.add_argument("dst", metavar="DST", help="prefix to write (tf1, tf2) or file (npz, safetensors)")
+    p.add_argument("dst", metavar="DST", help="prefix to write (tf1, tf2) or file (npz, safetensors); a URL too")
     p.add_argument("--to", required=True, choices=["tf1", "tf2", "npz", "safetensors", "transformers"], help="output format")
     p.add_argument("--include", action="append", metavar="REGEX", help="only names matching REGEX (re.search; repeatable)")
     p.add_argument("--exclude", action="append", metavar="REGEX", help="leave out names matching REGEX (repeatable)")
@@ -164,9 +164,9 @@ def run(args: argparse.Namespace) -> int:
         from .convert_transformers import run as run_transformers
 
         return run_transformers(args)
-    if args.to in ("npz", "safetensors") and is_url(args.dst):
-        raise CliError(f"--to {args.to} writes local files; DST {args.dst!r} is a URL",
-                       "write it locally and upload it; --to tf1/tf2 write checkpoints to URLs")
+    if args.to in ("npz", "safetensors") and is_url(args.dst) and args.dst.endswith("/"):
+        raise CliError(f"DST {args.dst!r} is a directory; --to {args.to} writes one file",
+                       f"e.g. tfckpt convert {args.src} {args.dst}model.{args.to} --to {args.to}")
     if args.to in ("tf1", "tf2") and (os.path.isdir(args.dst) or args.dst.endswith(os.sep)):
         raise CliError(f"DST {args.dst!r} is a directory; --to {args.to} writes a checkpoint prefix",
                        f"e.g. tfckpt convert {args.src} {os.path.join(args.dst.rstrip(os.sep), 'model.ckpt')} --to {args.to}")
@@ -204,10 +204,16 @@ def run(args: argparse.Namespace) -> int:
         sizes = {r.name: r.bytes for r in records(ckpt)}
         total = sum(sizes.get(k, 0) for k, _ in jobs)
         writer = {"tf1": _write_tf1, "tf2": _write_tf2, "npz": _write_npz, "safetensors": _write_safetensors}[args.to]
-        written = writer(ckpt, jobs, args, _Progress(total, sizes))
+        if args.to in ("npz", "safetensors") and is_url(args.dst):
+            written = _write_uploaded(writer, ckpt, jobs, args, _Progress(total, sizes))
+        else:
+            written = writer(ckpt, jobs, args, _Progress(total, sizes))
     print(f"wrote {written}: {len(jobs)} tensor{'s' if len(jobs) != 1 else ''}, {human_bytes(total)}"
           + (f" (skipped {len(skipped)})" if skipped else ""))
     return EXIT_OK
+
+
+_FileWriter = Callable[[Checkpoint, list[tuple[str, str]], argparse.Namespace, "_Progress"], str]
 
 
 class _Progress:
@@ -219,6 +225,22 @@ class _Progress:
 
     def wrap(self, jobs: list[tuple[str, str]]) -> Any:
         return progress(jobs, total=self.total, desc="convert", unit="B", weights=lambda job: self.sizes.get(job[0], 0))
+
+
+def _write_uploaded(writer: _FileWriter, ckpt: Checkpoint, jobs: list[tuple[str, str]], args: argparse.Namespace,
+                    bar: _Progress) -> str:
+    """A single-file format (npz, safetensors) to a URL: written by ``writer`` into a local
+    temporary directory, then uploaded as one object (visible whole or not at all)."""
+    import tempfile
+
+    from ..storage import store_for
+
+    store, path = store_for(args.dst)  # --storage-option reached fsspec's configuration already
+    with tempfile.TemporaryDirectory(prefix="tfckpt-convert-") as tmp:
+        local = os.path.join(tmp, store.basename(path))
+        writer(ckpt, jobs, argparse.Namespace(**{**vars(args), "dst": local}), bar)
+        store.put_file(path, local)
+    return store.url(path)
 
 
 def _write_tf1(ckpt: Checkpoint, jobs: list[tuple[str, str]], args: argparse.Namespace, bar: _Progress) -> str:

@@ -9,7 +9,8 @@
   all paths are written relative to the directory (as TF2 writes them).
 
 Entries whose checkpoint is gone everywhere are dropped (with their timestamps). The file
-is written atomically in TensorFlow's text format.
+is written atomically in TensorFlow's text format. DIR may be a URL: the same rules through
+the store (listing for the bundles present, one PUT for the new state object).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import posixpath
 
-from ..storage import is_url
+from ..storage import Store, is_url, store_for
 from ..errors import CheckpointError
 from ..state import (
     MAX_STATE_FILE_BYTES,
@@ -27,11 +29,13 @@ from ..state import (
     format_state,
     latest_checkpoint,
     locate_checkpoint,
+    _url_store,
     read_state_file,
     update_checkpoint_state,
     within,
 )
 from ..storage._inputs import read_regular
+from ..storage._local import LOCAL
 from ..storage._paths import bundles_in, resolve
 from ._common import EXIT_FOUND, EXIT_OK, CliError, _strip_suffix
 from ._output import Style
@@ -85,26 +89,50 @@ def _directory(path: str) -> str:
     raise CliError(f"{path} is not a directory", f"pass the directory that holds the checkpoint: tfckpt ... {os.path.dirname(path) or '.'}")
 
 
-def _abs(directory: str, p: str) -> str:
-    return p if os.path.isabs(p) else os.path.join(directory, p)
+def _place(path: str) -> tuple[Store, str]:
+    """The store and directory of DIR; a URL's directory stays a URL (the store's methods
+    take them), so every path printed or recorded is one the user can pass back."""
+    directory = _directory(path)
+    store = _url_store(directory, None)  # --storage-option reached fsspec's configuration already
+    if store is not None:
+        return store, directory
+    if is_url(directory):  # file://
+        return LOCAL, _directory(store_for(directory)[1])
+    return LOCAL, directory
+
+
+def _abs(store: Store, directory: str, p: str) -> str:
+    return p if store.isabs(p) else store.join(directory, p)
+
+
+def _same(store: Store, a: str, b: str) -> bool:
+    norm = os.path.normpath if store is LOCAL else posixpath.normpath
+    return norm(a) == norm(b)
+
+
+def _read_text(store: Store, path: str) -> str:
+    """The state file's text (local: a regular file of bounded size, as read_state_file checks)."""
+    if store is LOCAL:
+        raw = read_regular(path, "a checkpoint state file", max_size=MAX_STATE_FILE_BYTES)
+    else:
+        raw = store.get(path, what="a checkpoint state file")
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def run_state(args: argparse.Namespace) -> int:
-    if is_url(args.dir):
-        raise CliError(f"{args.dir}: 'tfckpt state' shows and fixes state files of local directories only",
-                       f"'tfckpt latest {args.dir}' names the checkpoint there; 'tfckpt ls {args.dir}' opens it")
-    directory = _directory(args.dir)
+    store, directory = _place(args.dir)
     if args.fix or args.set:
-        return _write(directory, args.set)
+        return _write(store, directory, args.set)
     style = Style()
-    path = os.path.join(directory, STATE_FILENAME)
-    state = read_state_file(path)
-    present = bundles_in(directory)
+    path = store.join(directory, STATE_FILENAME)
+    state = read_state_file(path, None if store is LOCAL else store.get)
+    present = bundles_in(directory, store)
     if state is None:
-        what = "is unreadable" if os.path.exists(path) else "does not exist"
+        exists = os.path.exists(path) if store is LOCAL else store.isfile(path)
+        what = "is unreadable" if exists else "does not exist"
         print(f"{path} {what}")
         if present:
-            print(f"checkpoints here: {', '.join(os.path.basename(p) for p in present)}")
+            print(f"checkpoints here: {', '.join(store.basename(p) for p in present)}")
             print(f"fix: tfckpt state {directory} --fix")
         return EXIT_FOUND
     print(f"{path}:")
@@ -116,16 +144,17 @@ def run_state(args: argparse.Namespace) -> int:
     stamps = list(state.all_model_checkpoint_timestamps)
     print("checkpoints:")
     for i, recorded in enumerate(listed):
-        found = locate_checkpoint(directory, recorded)
+        found = locate_checkpoint(directory, recorded, store=store)
         when = ""
         if len(stamps) == len(state.all_model_checkpoint_paths) and i < len(stamps):
             when = "  " + datetime.datetime.fromtimestamp(stamps[i], datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         latest = "  (latest)" if recorded == state.model_checkpoint_path else ""
-        if found is not None and os.path.normpath(found) == os.path.normpath(_abs(directory, recorded)):
+        if found is not None and _same(store, found, _abs(store, directory, recorded)):
             status = style("ok", "green")
         elif found is not None:
             problems += 1
-            status = style(f"moved: not at the recorded path; {os.path.relpath(found)} is here", "yellow")
+            here = os.path.relpath(found) if store is LOCAL else found
+            status = style(f"moved: not at the recorded path; {here} is here", "yellow")
         else:
             problems += 1
             status = style("MISSING", "red")
@@ -133,22 +162,22 @@ def run_state(args: argparse.Namespace) -> int:
     if not state.model_checkpoint_path:
         problems += 1
         print(style("  model_checkpoint_path is empty (TensorFlow rejects this file)", "red"))
-    unlisted = [p for p in present if all(os.path.normpath(p) != os.path.normpath(locate_checkpoint(directory, r) or "") for r in listed)]
+    unlisted = [p for p in present if all(not _same(store, p, locate_checkpoint(directory, r, store=store) or "") for r in listed)]
     if unlisted:
-        print(f"not listed: {', '.join(os.path.basename(p) for p in unlisted)}")
+        print(f"not listed: {', '.join(store.basename(p) for p in unlisted)}")
     if problems:
         print(f"{problems} problem{'s' if problems != 1 else ''}; fix: tfckpt state {directory} --fix")
         return EXIT_FOUND
     return EXIT_OK
 
 
-def _write(directory: str, set_prefix: str | None) -> int:
-    path = os.path.join(directory, STATE_FILENAME)
+def _write(store: Store, directory: str, set_prefix: str | None) -> int:
+    path = store.join(directory, STATE_FILENAME)
     old_text = None
-    state = read_state_file(path)  # refuses a FIFO, a device or an oversized file
+    state = read_state_file(path, None if store is LOCAL else store.get)  # refuses a FIFO, a device or an oversized file
     if state is not None:
-        old_text = read_regular(path, "a checkpoint state file", max_size=MAX_STATE_FILE_BYTES).decode("utf-8", "surrogateescape")
-    present = bundles_in(directory)
+        old_text = _read_text(store, path)
+    present = bundles_in(directory, store)
     paths: list[str] = []
     stamps: list[float] = []
     dropped: list[str] = []
@@ -159,7 +188,7 @@ def _write(directory: str, set_prefix: str | None) -> int:
         old_stamps = list(state.all_model_checkpoint_timestamps)
         keep_stamps = len(old_stamps) == len(recorded)
         for i, r in enumerate(recorded):
-            found = locate_checkpoint(directory, r)
+            found = locate_checkpoint(directory, r, store=store)
             if found is None:
                 dropped.append(r)
             elif found not in paths:
@@ -170,14 +199,14 @@ def _write(directory: str, set_prefix: str | None) -> int:
             stamps = []
         last_preserved = state.last_preserved_timestamp
         if state.model_checkpoint_path:
-            latest = locate_checkpoint(directory, state.model_checkpoint_path)
+            latest = locate_checkpoint(directory, state.model_checkpoint_path, store=store)
             if latest is None and state.model_checkpoint_path not in dropped:
                 dropped.append(state.model_checkpoint_path)
     if not paths and latest is None:
         paths = list(present)  # the published-model case: every bundle here, oldest first
         stamps = []
     if set_prefix is not None:
-        latest = _find_prefix(directory, set_prefix, present)
+        latest = _find_prefix(store, directory, set_prefix, present)
     if latest is None:
         latest = paths[-1] if paths else None
     if latest is None:
@@ -192,7 +221,7 @@ def _write(directory: str, set_prefix: str | None) -> int:
         stamps = []
     update_checkpoint_state(directory, latest, paths, all_model_checkpoint_timestamps=stamps or None,
                             last_preserved_timestamp=last_preserved or None, save_relative_paths=True)
-    new_text = read_regular(path, "a checkpoint state file", max_size=MAX_STATE_FILE_BYTES).decode("utf-8", "surrogateescape")
+    new_text = _read_text(store, path)
     for d in dropped:
         print(f"dropped {d}: no such checkpoint")
     if new_text == old_text:
@@ -203,13 +232,18 @@ def _write(directory: str, set_prefix: str | None) -> int:
     return EXIT_OK
 
 
-def _find_prefix(directory: str, given: str, present: list[str]) -> str:
-    for candidate in (given, os.path.join(directory, given)):
+def _find_prefix(store: Store, directory: str, given: str, present: list[str]) -> str:
+    if store is not LOCAL:  # a URL, or a name in the directory
+        candidate = given if is_url(given) else store.join(directory, given)
+        for c in (_strip_suffix(candidate) or candidate, candidate):  # ckpt-4.index is ckpt-4, not a V1 file
+            if checkpoint_exists(c, store.isfile):
+                return c
+    for candidate in (given, os.path.join(directory, given)) if store is LOCAL else ():
         stripped = _strip_suffix(candidate) or candidate
-        for c in (candidate, stripped):
+        for c in (stripped, candidate):  # ckpt-4.index is ckpt-4, not a V1 file named so
             if checkpoint_exists(c) and not os.path.isdir(c):
                 return os.path.join(directory, os.path.relpath(c, directory)) if within(c, directory) else c
-    names = ", ".join(os.path.basename(p) for p in present) or "none"
+    names = ", ".join(store.basename(p) for p in present) or "none"
     raise CliError(f"--set {given}: no such checkpoint in {directory}", f"checkpoints here: {names}")
 
 

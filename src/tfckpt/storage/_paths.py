@@ -77,19 +77,10 @@ def _from_directory(directory: str, store: Store) -> Resolved:
         return _from_saved_model(directory, store)
     state = read_state_file(store.join(directory, STATE_FILENAME), None if store is LOCAL else store.get)
     recorded = state.model_checkpoint_path if state is not None else ""
-    if store is LOCAL:
-        # As recorded if inside the directory, else the same base name here (a moved directory)
-        found = locate_checkpoint(directory, recorded) if recorded else None
-        if found is not None:
-            return _from_prefix(found, store)
-    elif recorded:  # an object store: no symlinks or ".." to guard against
-        candidate = recorded if store.isabs(recorded) else store.join(directory, recorded)
-        if checkpoint_exists(candidate, store.isfile):
-            return _from_prefix(candidate, store)
-        # Moved directory: the state names another machine's path; try the same base name here.
-        moved = store.join(directory, store.basename(recorded))
-        if checkpoint_exists(moved, store.isfile):
-            return _from_prefix(moved, store)
+    # As recorded if inside the directory, else the same base name here (a moved directory)
+    found = locate_checkpoint(directory, recorded, store=store) if recorded else None
+    if found is not None:
+        return _from_prefix(found, store)
     bundles = bundles_in(directory, store)
     if bundles:
         return Resolved(bundles[-1], store=store)

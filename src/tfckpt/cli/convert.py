@@ -51,13 +51,13 @@ _FLOAT8 = ("float8_e5m2", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2fnuz")
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
-        "convert", help="convert to a TF1 or TF2 checkpoint, .npz or .safetensors",
+        "convert", help="convert to a TF1 or TF2 checkpoint, .npz, .safetensors, or a transformers directory",
         description="Convert a checkpoint, streaming one tensor at a time, optionally filtered and renamed. "
         "Tensors the target format cannot hold are skipped with a warning naming them (--strict: an error).",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("src", metavar="SRC", help="checkpoint to read (prefix, .index/.data file, directory)")
-    p.add_argument("dst", metavar="DST", help="prefix to write (tf1, tf2) or file (npz, safetensors); a URL too")
+    p.add_argument("dst", metavar="DST", help="prefix to write (tf1, tf2), file (npz, safetensors) or directory (transformers); a URL too")
     p.add_argument("--to", required=True, choices=["tf1", "tf2", "npz", "safetensors", "transformers"], help="output format")
     p.add_argument("--include", action="append", metavar="REGEX", help="only names matching REGEX (re.search; repeatable)")
     p.add_argument("--exclude", action="append", metavar="REGEX", help="leave out names matching REGEX (repeatable)")

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
+from ._paths import resolve
 from .errors import CorruptionError, NotFoundError, UnsupportedError
 from .format._dtypes import DTYPES
 from .format._v2 import BundleReader
 from .storage._local import LOCAL
-from .storage._paths import resolve
 
 if TYPE_CHECKING:
     from .objects import ObjectGraph

@@ -31,7 +31,6 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-
 from .errors import InvalidArgumentError
 from .storage import Store, is_url, store_for
 from .storage._atomic import replacing

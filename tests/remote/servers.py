@@ -18,9 +18,9 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
-from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 #: What a :class:`Fault` does to a GET (``body`` is the bytes the request asked for).

@@ -20,23 +20,23 @@ import datetime
 import os
 import posixpath
 
-from ..storage import Store, is_url, store_for
+from .._paths import bundles_in, resolve
 from ..errors import CheckpointError
 from ..state import (
     MAX_STATE_FILE_BYTES,
     STATE_FILENAME,
+    _url_store,
     checkpoint_exists,
     format_state,
     latest_checkpoint,
     locate_checkpoint,
-    _url_store,
     read_state_file,
     update_checkpoint_state,
     within,
 )
+from ..storage import Store, is_url, store_for
 from ..storage._inputs import read_regular
 from ..storage._local import LOCAL
-from ..storage._paths import bundles_in, resolve
 from ._common import EXIT_FOUND, EXIT_OK, CliError, _strip_suffix
 from ._output import Style
 

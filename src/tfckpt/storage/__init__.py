@@ -4,13 +4,13 @@ Modules:
 
 - ``_inputs``: every local file the library reads is opened here (regular files only, no
   FIFOs or devices; reads bounded by the file's size).
-- ``_paths``: what a user named (prefix, ``.index``, data shard, state file, directory,
-  SavedModel, archive, URL) to a checkpoint prefix in a store.
 - ``_shards``: a write's shard files, temporary names and commit renames.
 - ``_atomic``: atomic replacement and removal; outputs that are not regular files refused.
 - ``_local``, ``_fsspec``, ``_archive``: the stores; ``_upload``: writing a bundle to a URL.
 
-Everything above this package (the bundle reader and writer, path resolution) speaks to a
+Everything above this package (the bundle reader and writer, and :mod:`tfckpt._paths`,
+which resolves what a user named: prefix, ``.index``, data shard, state file, directory,
+SavedModel, archive or URL, to a checkpoint prefix in a store) speaks to a
 :class:`Store` and never asks where the bytes come from, as zarr v3's stores keep storage
 apart from the array core. The stores:
 

@@ -38,8 +38,7 @@ from __future__ import annotations
 import os
 import shutil
 import struct
-from collections.abc import Sequence
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, Final
 

@@ -22,15 +22,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from ..errors import InvalidArgumentError, NotFoundError
-from ..format._bundle import DATA_FILE_RE
-from ..state import STATE_FILENAME, checkpoint_exists, locate_checkpoint, read_state_file, v1_shard_files
-from . import Store, store_for
-from ._inputs import require_regular
-from ._local import LOCAL
+from .errors import InvalidArgumentError, NotFoundError
+from .format._bundle import DATA_FILE_RE
+from .state import STATE_FILENAME, checkpoint_exists, locate_checkpoint, read_state_file, v1_shard_files
+from .storage import Store, store_for
+from .storage._inputs import require_regular
+from .storage._local import LOCAL
 
 if TYPE_CHECKING:
-    from ._archive import ArchiveStore
+    from .storage._archive import ArchiveStore
 
 __all__ = ["Resolved", "bundles_in", "resolve"]
 
@@ -85,13 +85,13 @@ def _from_directory(directory: str, store: Store) -> Resolved:
     if bundles:
         return Resolved(bundles[-1], store=store)
     if store is LOCAL:
-        from ..format._v1 import v1_checkpoints_in  # V1 files have no .index; they are found by their table magic
+        from .format._v1 import v1_checkpoints_in  # V1 files have no .index; they are found by their table magic
 
         v1 = v1_checkpoints_in(directory)
         if v1:
             return Resolved(*v1[-1])
     elif not directory.strip("/"):
-        from ._archive import ArchiveStore
+        from .storage._archive import ArchiveStore
 
         if isinstance(store, ArchiveStore):
             return _from_archive_root(store)

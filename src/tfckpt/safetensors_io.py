@@ -242,9 +242,6 @@ def _write_array(out: _WriteBack, arr: np.ndarray, itemsize: int) -> int:
     return arr.size * itemsize
 
 
-_EXP_WB = os.environ.get('EXP_NOWB') is None  # EXPERIMENT
-
-
 class _WriteBack:
     """Writes to ``file``, starting an ``fdatasync`` in a helper thread every
     :data:`.storage._shards.WRITEBACK_CHUNK` bytes, as the checkpoint writer's shards do: the
@@ -259,7 +256,7 @@ class _WriteBack:
     def write(self, data: bytes | memoryview) -> None:
         self._file.write(data)
         self._unflushed += len(data)
-        if _EXP_WB and self._unflushed >= WRITEBACK_CHUNK and (self._flusher is None or self._flusher.done):
+        if self._unflushed >= WRITEBACK_CHUNK and (self._flusher is None or self._flusher.done):
             self.finish()
             self._unflushed = 0
             self._file.flush()

@@ -31,17 +31,20 @@ import numpy as np
 
 from ..safetensors_io import TensorPieces
 
-__all__ = ["BUFFERS", "PIECE_BYTES", "WORKERS", "Job", "Prefetcher"]
+__all__ = ["AHEAD", "BUFFERS", "PIECE_BYTES", "WORKERS", "Job", "Prefetcher"]
 
 #: Threads computing pieces; the machine's cores beyond the writer's (2 measured best on 2 cores).
-import os as _os  # EXPERIMENT
-WORKERS: Final = int(_os.environ.get("EXP_WORKERS", 2))
+WORKERS: Final = 2
 #: Output bytes per piece: large enough that per-piece overhead (a task, a write call) is
 #: negligible, small enough that pieces of a BERT-base kernel (9 MiB) keep both workers busy.
-PIECE_BYTES: Final = int(_os.environ.get("EXP_PIECE", 4 << 20))
+PIECE_BYTES: Final = 4 << 20
 #: Reusable piece buffers: one being written, the others being computed or ready.
-BUFFERS: Final = int(_os.environ.get("EXP_BUF", 4))
-_DEPTH = int(_os.environ.get("EXP_DEPTH", 32))
+BUFFERS: Final = 4
+#: Tensors and pieces handed out ahead of the writer at most. Unchanged tensors need no buffer
+#: (reading one ahead checks its checksum and costs no memory), and the pieces of the next
+#: transposed tensor must not wait behind a run of small ones: 4 (one per buffer) left the
+#: writer waiting twice as long on BERT-base.
+AHEAD: Final = 32
 
 #: ``fill(source, out, begin, end)``: rows ``[begin, end)`` of the output (its axis 0) into
 #: ``out``, an array of the output dtype shaped ``(end - begin, *shape[1:])``, casting as
@@ -91,13 +94,12 @@ class Prefetcher:
     thread (a checksum mismatch, ...) is raised by ``get`` or the pieces' iterator, as is.
     """
 
-    def __init__(self, jobs: Mapping[str, Job], *, workers: int = WORKERS, piece_bytes: int = PIECE_BYTES,
-                 buffers: int = BUFFERS) -> None:
+    def __init__(self, jobs: Mapping[str, Job], *, workers: int | None = None, piece_bytes: int | None = None,
+                 buffers: int | None = None) -> None:
         self._jobs = jobs
-        self._piece_bytes = piece_bytes
-        self._free = [np.empty(piece_bytes, np.uint8) for _ in range(buffers)]
-        self._depth = _DEPTH or buffers
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tfckpt-prefetch")
+        self._piece_bytes = piece_bytes or PIECE_BYTES
+        self._free = [np.empty(self._piece_bytes, np.uint8) for _ in range(buffers or BUFFERS)]
+        self._pool = ThreadPoolExecutor(max_workers=workers or WORKERS, thread_name_prefix="tfckpt-prefetch")
         self._read_lock = threading.Lock()  # a bundle reader's first read of a shard is not thread-safe
         self._steps: list[_Step] = []
         self._next_step = 0
@@ -141,9 +143,8 @@ class Prefetcher:
         return future.result()
 
     def _top_up(self) -> None:
-        """Submit the next steps while a buffer is free (and at most :attr:`_depth` pieces
-        ahead, so unchanged sources are not read arbitrarily far ahead)."""
-        while self._next_step < len(self._steps) and len(self._ahead) < self._depth:
+        """Submit the next steps while a buffer is free, at most :data:`AHEAD` pieces ahead."""
+        while self._next_step < len(self._steps) and len(self._ahead) < AHEAD:
             s = self._steps[self._next_step]
             if s.begin < 0:
                 source = self._pool.submit(self._read, s.job)

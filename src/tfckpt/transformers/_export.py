@@ -2,7 +2,7 @@
 
 Both stream. The export hands unchanged tensors to the writer as views of the memory-mapped
 checkpoint and computes transposed or cast ones in pieces, ahead of the writer, in helper
-threads (:mod:`._prefetch`), so memory stays at a constant 16 MiB of piece buffers; the
+threads (:mod:`._prefetch`), so memory stays at a constant 8 MiB of piece buffers; the
 reverse reads a view, transposes it (one copy) and writes it before the next, so memory stays
 at the largest tensor plus a constant. Nothing here imports transformers or torch.
 """

@@ -9,7 +9,7 @@ pieces in file order into :data:`BUFFERS` reusable buffers while the writer writ
 before them (numpy's copies release the GIL, so a second core works while the first
 writes). A source that needs no change is handed over as it is: no copy.
 
-Memory: ``BUFFERS * PIECE_BYTES`` (16 MiB) whatever the tensors' sizes; only an output row
+Memory: ``BUFFERS * PIECE_BYTES`` (8 MiB) whatever the tensors' sizes; only an output row
 larger than a piece (a ``[1, n]`` result) gets a buffer of its own, one at a time.
 
 Each buffer returns to the pool when the writer asks for the piece after it
@@ -33,11 +33,12 @@ from ..safetensors_io import TensorPieces
 
 __all__ = ["AHEAD", "BUFFERS", "PIECE_BYTES", "WORKERS", "Job", "Prefetcher"]
 
-#: Threads computing pieces; the machine's cores beyond the writer's (2 measured best on 2 cores).
+#: Threads computing pieces (with one, the writer waited about twice as long on BERT-base, 2 cores).
 WORKERS: Final = 2
 #: Output bytes per piece: large enough that per-piece overhead (a task, a write call) is
-#: negligible, small enough that pieces of a BERT-base kernel (9 MiB) keep both workers busy.
-PIECE_BYTES: Final = 4 << 20
+#: negligible, small enough that the pieces of one BERT-base kernel (2.25 or 9 MiB) keep both
+#: workers busy (4 MiB measured no faster).
+PIECE_BYTES: Final = 2 << 20
 #: Reusable piece buffers: one being written, the others being computed or ready.
 BUFFERS: Final = 4
 #: Tensors and pieces handed out ahead of the writer at most. Unchanged tensors need no buffer

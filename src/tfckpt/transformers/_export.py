@@ -15,8 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import numpy as np
-
 from ..checkpoint import Checkpoint
 from ..checkpoint import open as open_checkpoint
 from ..errors import InvalidArgumentError
@@ -27,8 +25,8 @@ from ..writer import Writer
 from ._config import find_google_config, google_config, hf_config, read_json
 from ._family import Family, Part
 from ._hub import CONFIG_FILE, DEFAULT_MAX_SHARD_SIZE, open_weights, write_json, write_model_dir
-from ._registry import family as find_family
 from ._prefetch import Job, Prefetcher
+from ._registry import family as find_family
 from ._rules import TRANSFORMS, CompiledRules, Match
 
 __all__ = ["Report", "export", "to_tf1"]

@@ -17,8 +17,9 @@ tile the buffer exactly (no gaps, no overlaps). A reader rejects headers over 10
 This writer orders tensors by element width, widest first, then by name (as
 ``safetensors.serialize`` does), so every tensor starts at an offset aligned to its element
 size. The header is computed from names, dtypes and shapes alone, so tensors are then
-streamed one by one and memory stays bounded by the largest tensor. The file is written
-under a temporary name and renamed into place.
+streamed one by one (or in pieces: :class:`TensorPieces`) and memory stays bounded by the
+largest tensor. The file is written under a temporary name, flushed to disk in the background
+every 64 MiB as it grows, and renamed into place.
 
 Dtypes: the table :data:`SAFETENSORS_DTYPES` maps TensorFlow dtype names to safetensors
 codes. Quantized types (``qint8``, ...) are stored as their integer type. float8 types have
@@ -261,7 +262,7 @@ class _WriteBack:
             self._unflushed = 0
             self._file.flush()
             fd = self._file.fileno()
-            self._flusher = Background(lambda: os.fdatasync(fd))
+            self._flusher = Background(lambda: getattr(os, "fdatasync", os.fsync)(fd))  # macOS has no fdatasync
 
     def finish(self, *, quiet: bool = False) -> None:
         """Wait for the flush in flight (before the file is closed); re-raise its error unless

@@ -10,7 +10,8 @@ before them (numpy's copies release the GIL, so a second core works while the fi
 writes). A source that needs no change is handed over as it is: no copy.
 
 Memory: ``BUFFERS * PIECE_BYTES`` (8 MiB) whatever the tensors' sizes; only an output row
-larger than a piece (a ``[1, n]`` result) gets a buffer of its own, one at a time.
+larger than a piece (a ``[1, n]`` result) gets a buffer of its own, computed when nothing
+else is in flight.
 
 Each buffer returns to the pool when the writer asks for the piece after it
 (:class:`.safetensors_io.TensorPieces`' contract). The order the writer asks in is told

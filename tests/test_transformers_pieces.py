@@ -9,8 +9,10 @@ project's exceptions and leave no output and no thread behind.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -248,9 +250,38 @@ def test_a_corrupted_tensor_fails_the_export_naming_it_and_leaves_nothing(tmp_pa
     out = tmp_path / "out"
     with pytest.raises(CorruptionError, match="checksum mismatch") as e:
         tt.export(tmp_path / "ckpt", out, model="bert")
-    assert e.value.tensor == tensor
+    assert e.value.tensor == tensor and e.value.path is not None and e.value.path.endswith(".data-00000-of-00001")
     assert not any(p.name.endswith(".safetensors") or ".tmp" in p.name for p in out.iterdir())
     assert not _prefetch_threads()
+
+
+def test_memory_stays_at_the_piece_buffers_whatever_the_kernel_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A BERT whose kernels are 2 MiB each, exported with 64 KiB pieces: Python and numpy
+    allocate less than one kernel at the peak (the one-tensor lookahead held two)."""
+    hidden, intermediate = 256, 2048
+    resize = {16: hidden, 32: intermediate}
+    rng = np.random.default_rng(0)
+    values: dict[str, np.ndarray] = {}
+    with tfckpt.open(FIXTURES / "bert" / "tf") as src:
+        for name in src:
+            shape = tuple(resize.get(d, d) for d in src.shape(name))
+            values[name] = rng.standard_normal(shape, dtype=np.float32) if src.dtype(name) == "float32" else src.get_tensor(name)
+    config = json.loads((FIXTURES / "bert" / "tf" / "bert_config.json").read_text())
+    config.update(hidden_size=hidden, intermediate_size=intermediate)
+    tfckpt.save(tmp_path / "ckpt" / "bert_model.ckpt", values)
+    (tmp_path / "ckpt" / "bert_config.json").write_text(json.dumps(config))
+    kernel = "bert/encoder/layer_0/intermediate/dense/kernel"
+    assert values[kernel].nbytes == 2 << 20
+    monkeypatch.setattr(_prefetch, "PIECE_BYTES", 64 << 10)
+    tracemalloc.start()
+    try:
+        tt.export(tmp_path / "ckpt", tmp_path / "out", model="bert")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < values[kernel].nbytes, peak
+    out = sio.SafetensorsFile(tmp_path / "out" / "model.safetensors")
+    assert _same_bytes(out.get("bert.encoder.layer.0.intermediate.dense.weight"), np.ascontiguousarray(values[kernel].T))
 
 
 # -- the safetensors writer: pieces and early writeback ----------------------------------------

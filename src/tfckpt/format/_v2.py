@@ -85,6 +85,10 @@ def _return_freed_heap() -> None:
         pass
 
 
+#: How :meth:`BundleReader.read` checks a payload: not at all (``verify=False``), on
+#: every read (small payloads), or once, remembering it (see ``_REMEMBER_VERIFIED``).
+_CRC_NONE, _CRC_EVERY, _CRC_ONCE = 0, 1, 2
+
 #: :meth:`BundleReader.read_batch` works with arrays from this many names on.
 _BATCH_MIN: Final = 64
 #: Index rows decoded together at open (see :class:`_FastColumns`).
@@ -246,6 +250,7 @@ class BundleReader:
         # the fast path's columns as memoryviews: indexing one gives a Python int directly
         self._spec_of, self._offset_of, self._crc_of = (c.data for c in (self._fast.spec, self._fast.offset, self._fast.crc))
         self._specs = self._fast.specs
+        self._ready: list[tuple[np.dtype, tuple[int, ...], int, Buffer, memoryview, int, int] | None] = [None] * len(self._specs)
         if len(self._row) >= _TRIM_AFTER_ROWS:
             _return_freed_heap()
 
@@ -445,20 +450,17 @@ class BundleReader:
         # decodes the entry again, checks everything and raises the detailed errors.
         spec = self._spec_of[row]
         if spec >= 0:
-            dtype, shape, size, shard_id = self._specs[spec]
-            view = self._views.get(shard_id)
-            if view is None and self.store.maps_objects:  # the shard's first read maps it (or raises its error)
-                self._shard_size(shard_id, name)
-                view = self._views.get(shard_id)
-            if view is not None:
+            ready = self._ready[spec] or self._make_ready(spec, name)
+            if ready is not None:
+                dtype, shape, size, buf, view, end, check = ready
                 offset = self._offset_of[row]
-                if offset + size <= len(view) and (
-                    not self.verify
-                    or (size < self._remember_verified and self._crc(view[offset : offset + size]) == self._crc_of[row])
-                    or (size >= self._remember_verified and self._verify_plain(name, view, offset, size, self._crc_of[row]))
+                if offset + size <= end and (
+                    check == _CRC_NONE
+                    or (check == _CRC_EVERY and self._crc(view[offset : offset + size]) == self._crc_of[row])
+                    or (check == _CRC_ONCE and self._verify_plain(name, view, offset, size, self._crc_of[row]))
                 ):
                     # read-only or copy-on-write as the map is, and 5x cheaper than frombuffer + reshape
-                    arr = np.ndarray(shape, dtype, self._maps[shard_id], offset)
+                    arr = np.ndarray(shape, dtype, buf, offset)
                     return arr.copy() if copy else arr
         elif name in self._hidden:
             raise NotFoundError(f"{name!r} not found in checkpoint {self.prefix}", name=name)
@@ -467,6 +469,20 @@ class BundleReader:
         if entry.slices:
             return self._read_sliced(key, name, entry)
         return self._read_entry(key, name, entry, copy=copy)
+
+    def _make_ready(self, spec: int, name: str) -> tuple[np.dtype, tuple[int, ...], int, Buffer, memoryview, int, int] | None:
+        """What :meth:`read` needs of a spec: its dtype, shape, size, the shard's mapping,
+        a view of it and its length, and how to check checksums; ``None`` where the shard
+        is not mapped (remote objects). The shard's first read maps it (or raises its error)."""
+        dtype, shape, size, shard_id = self._specs[spec]
+        if not self.store.maps_objects:
+            return None
+        self._shard_size(shard_id, name)
+        check = _CRC_NONE if not self.verify else _CRC_EVERY if size < self._remember_verified else _CRC_ONCE
+        view = self._views[shard_id]
+        ready = (dtype, shape, size, self._maps[shard_id], view, len(view), check)
+        self._ready[spec] = ready
+        return ready
 
     def read_batch(self, names: list[str], *, copy: bool = False) -> list[np.ndarray]:
         """``[read(name) for name in names]``, with the fast path's work done column-wise.
@@ -561,8 +577,11 @@ class BundleReader:
             matrix = data[offset[group, None] + np.arange(each_size)]
             match[group] = crc32c_rows(matrix) == expected[group]
         crc, views = self._crc, self._views
-        for j in np.flatnonzero(ok & ~small).tolist():
-            view, first, length, want = views[int(shard[j])], int(offset[j]), int(size[j]), int(expected[j])
+        large = np.flatnonzero(ok & ~small)
+        for j, shard_id, first, length, want in zip(
+            large.tolist(), shard[large].tolist(), offset[large].tolist(), size[large].tolist(), expected[large].tolist()
+        ):
+            view = views[shard_id]
             if length < self._remember_verified:
                 match[j] = crc(view[first : first + length]) == want
             else:
@@ -712,6 +731,7 @@ class BundleReader:
         # unmapped when its last array goes (at once when there is none).
         self._views.clear()
         self._maps.clear()
+        self._ready = [None] * len(self._specs)
         self.store.close()
 
 

@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import crc32c as crc32c_package
@@ -58,28 +60,39 @@ def _expected(buf: bytes) -> list[tuple[str, bytes]]:
 @given(st.dictionaries(_key, _value, max_size=80), st.sampled_from([64, 256, 4096, 1 << 18]))
 def test_columns_equal_iter_table(entries: dict[bytes, bytes], block_size: int) -> None:
     buf = _table(sorted(entries.items()), block_size)
-    columns = read_index_columns(buf, "t.index")
-    assert _as_pairs(columns) == _expected(buf)
-    lanes_at_once = index_mod.LANES_AT_ONCE
-    index_mod.LANES_AT_ONCE = 2  # groups of lanes joined (and their keys' order checked across)
-    try:
+    with _lanes_for_any_table():
+        columns = read_index_columns(buf, "t.index")
+        assert _as_pairs(columns) == _expected(buf)
+        index_mod.LANES_AT_ONCE = 2  # groups of lanes joined (and their keys' order checked across)
         assert _as_pairs(read_index_columns(buf, "t.index")) == _as_pairs(columns)
-    finally:
-        index_mod.LANES_AT_ONCE = lanes_at_once
     # and the general path gives the same columns
     assert _as_pairs(index_mod._columns_by_iteration(buf, "t.index")) == _as_pairs(columns)
+
+
+@contextlib.contextmanager
+def _lanes_for_any_table() -> Iterator[None]:
+    """The array path for small tables too (normally they take iter_table, which is faster)."""
+    saved = index_mod.MIN_LANES, index_mod.LANES_AT_ONCE
+    index_mod.MIN_LANES = 0
+    try:
+        yield
+    finally:
+        index_mod.MIN_LANES, index_mod.LANES_AT_ONCE = saved
 
 
 def test_lanes_path_taken_for_tf_layout() -> None:
     items = [(f"layer_{i:04d}/kernel".encode(), bytes(20)) for i in range(1000)]
     buf = _table(items, 4096)
-    columns = index_mod._columns_by_lanes(buf)
+    assert index_mod._columns_by_lanes(buf) is None  # a small table: iter_table is faster
+    with _lanes_for_any_table():
+        columns = index_mod._columns_by_lanes(buf)
     assert columns is not None and columns.names == [k.decode() for k, _ in items]
 
 
 def test_lanes_path_declines_what_it_does_not_take() -> None:
     long_key = [(b"k" * 200, b"v")]  # non_shared of 200: a two-byte varint
-    assert index_mod._columns_by_lanes(_table(long_key, 4096)) is None
+    with _lanes_for_any_table():
+        assert index_mod._columns_by_lanes(_table(long_key, 4096)) is None
     assert _as_pairs(read_index_columns(_table(long_key, 4096), "t")) == [("k" * 200, b"v")]
 
 
@@ -106,14 +119,15 @@ def test_damaged_blocks_raise_what_iter_table_raises(keys: list[bytes], data: st
         buf[at] = data.draw(st.integers(0, 255))
     _reframe(buf, handle.offset, handle.size)
     damaged = bytes(buf)
-    try:
-        expected = _expected(damaged)
-    except tfckpt.CorruptionError as e:
-        with pytest.raises(tfckpt.CorruptionError) as info:
-            read_index_columns(damaged, "t.index")
-        assert (str(info.value), info.value.offset) == (str(e), e.offset)
-        return
-    assert _as_pairs(read_index_columns(damaged, "t.index")) == expected
+    with _lanes_for_any_table():
+        try:
+            expected = _expected(damaged)
+        except tfckpt.CorruptionError as e:
+            with pytest.raises(tfckpt.CorruptionError) as info:
+                read_index_columns(damaged, "t.index")
+            assert (str(info.value), info.value.offset) == (str(e), e.offset)
+            return
+        assert _as_pairs(read_index_columns(damaged, "t.index")) == expected
 
 
 # -- CRC32C of many rows ---------------------------------------------------------------------
@@ -171,10 +185,12 @@ def test_read_batch_equals_read(tmp_path: Path, tensors: dict[str, np.ndarray], 
 
 
 def test_forced_fallback_reads_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    tensors = {f"t{i:03d}": np.full((2, 2), i, np.float32) for i in range(100)}
+    # enough tensors for the index's array path (index_mod.MIN_LANES), and a scalar
+    tensors = {f"t{i:04d}": np.full((2, 2), i, np.float32) for i in range(3000)}
     tensors["scalar"] = np.float64(3.5)
     prefix = str(tmp_path / "m")
     tfckpt.save(prefix, tensors)
+    assert index_mod._columns_by_lanes(Path(prefix + ".index").read_bytes()) is not None
     with tfckpt.open(prefix) as ckpt:
         fast = {name: ckpt[name] for name in ckpt}
         many = ckpt.read_many(list(ckpt))

@@ -40,6 +40,9 @@ __all__ = ["IndexColumns", "read_index_columns"]
 
 #: Entries a lane (restart point to restart point) may hold on the array path; TF writes 16.
 MAX_LANE_ENTRIES: Final = 64
+#: Below this many lanes (~2,000 entries) the array operations' fixed cost exceeds what
+#: they save: :func:`iter_table` is faster.
+MIN_LANES: Final = 128
 #: Lanes decoded together: ~65,000 entries of a TF-written index.
 LANES_AT_ONCE: Final = 4096
 #: Names are decoded from bytes as ``str`` keys: undecodable bytes survive the round trip.
@@ -89,7 +92,7 @@ def _columns_by_lanes(buf: bytes | memoryview) -> IndexColumns | None:
     Lanes are decoded :data:`LANES_AT_ONCE` at a time, so the padded rows stay small
     (large short-lived arrays would leave the heap fragmented after open)."""
     lanes = _lanes(buf)
-    if lanes is None:
+    if lanes is None or len(lanes[0]) < MIN_LANES:
         return None
     data = np.frombuffer(buf, _U8)
     names: list[str] = []
@@ -181,22 +184,19 @@ def _entry_headers(
     key_length = np.zeros(lanes, _I64)  # of each lane's latest key
     position = start.copy()
     active = np.arange(lanes)
+    header_bytes = np.arange(3)
     while active.size:
         if len(steps) == MAX_LANE_ENTRIES:
             return None
         p = position[active]
         e = end[active]
-        if (p + 3 > e).any():
-            return None
-        shared, non_shared, value_length = data[p], data[p + 1], data[p + 2]
-        if ((shared | non_shared | value_length) >= 0x80).any():
+        header = data[p[:, None] + header_bytes]  # in the block: its restart array follows
+        if header.max() >= 0x80:
             return None  # a multi-byte varint: the general path
-        shared, non_shared, value_length = shared.astype(_I64), non_shared.astype(_I64), value_length.astype(_I64)
-        if (shared > (key_length[active] if steps else 0)).any():
-            return None  # more shared bytes than the key before has, or a lane's first key not whole
+        shared, non_shared, value_length = header.astype(_I64).T
         after = p + 3 + non_shared + value_length
-        if (after > e).any():
-            return None
+        if (shared > (key_length[active] if steps else 0)).any() or (after > e).any():
+            return None  # more shared bytes than the key before has (a lane's first key is whole), or past the lane
         steps.append((active, p, shared, non_shared, value_length))
         key_length[active] = shared + non_shared
         counts[active] += 1
@@ -204,14 +204,16 @@ def _entry_headers(
         active = active[after < e]
     first = np.zeros(lanes, _I64)
     np.cumsum(counts[:-1], out=first[1:])
-    total = int(counts.sum())
-    out = [np.empty(total, _I64) for _ in range(5)]
-    for s, (lane, *fields) in enumerate(steps):
-        rows = first[lane] + s
-        for column, values in zip(out, fields):
-            column[rows] = values
-        out[4][rows] = s
-    return out[0], out[1], out[2], out[3], out[4]
+    # where each step's entries go in key order, then every column scattered at once
+    rows = np.concatenate([first[lane] + s for s, (lane, *_) in enumerate(steps)])
+    out = []
+    for k in range(1, 5):
+        column = np.empty(len(rows), _I64)
+        column[rows] = np.concatenate([fields[k] for fields in steps])
+        out.append(column)
+    step = np.empty(len(rows), _I64)
+    step[rows] = np.repeat(np.arange(len(steps)), [len(fields[0]) for fields in steps])
+    return out[0], out[1], out[2], out[3], step
 
 
 def _rebuild_keys(

@@ -229,8 +229,11 @@ def _rebuild_keys(
     steps = int(step.max()) + 1 if count else 0
     lane = np.cumsum(step == 0) - 1
     lanes = int(lane[-1]) + 1 if count else 0
-    # windows[j] = padded[j : j + width + 1]: a whole row's worth of bytes, gathered at once
-    padded = np.concatenate([np.zeros(width + 1, _U8), data, np.zeros(width + 1, _U8)])
+    # windows[j] = the width + 1 bytes from data[low + j] on (zeros outside data): a whole
+    # row's worth of bytes, gathered at once; the rows' bytes all lie in data[low : high]
+    low, high = int(source.min()), int(source.max()) + width + 1
+    padded = np.zeros(high - low + width + 1, _U8)
+    padded[max(0, -low) : min(high, len(data)) - low] = data[max(0, low) : min(high, len(data))]
     windows = np.lib.stride_tricks.sliding_window_view(padded, width + 1)
     # (keys up to 254 bytes: shared and non_shared are one-byte varints) uint8 compares fastest
     column = np.arange(width + 1, dtype=_U8)
@@ -238,7 +241,7 @@ def _rebuild_keys(
     by_step = np.zeros((steps, lanes, width + 1), _U8)  # step-major: step s - 1 is one slice
     for s in range(steps):
         rows = np.flatnonzero(step == s)
-        own = windows[source[rows] + width + 1]
+        own = windows[source[rows] - low]
         if s:
             np.copyto(own, by_step[s - 1, lane[rows]], where=column < shared8[rows])
         own *= column < key_length8[rows]

@@ -309,7 +309,7 @@ class BundleReader:
         spec = _hide(int(self._fast.spec[row])) if self._fast.spec[row] <= _HIDDEN else int(self._fast.spec[row])
         if spec < 0:
             return BundleEntry.decode(self._other_entries[row], self.index_path, name)
-        _, shape, size, shard_id = self._specs[spec]
+        _, shape, size, shard_id = self._fast.specs[spec]
         crc = mask_crc(int(self._fast.crc[row]))
         return BundleEntry(self._fast.spec_enum[spec], shape, shard_id, int(self._fast.offset[row]), size, crc)
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import itertools
 import math
-import sys
 import mmap
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final

@@ -38,7 +38,9 @@ Atomicity (the commit sequence of :meth:`Writer.finish`)::
 
 from __future__ import annotations
 
+import array
 import bisect
+import math
 import operator
 import os
 import struct
@@ -54,9 +56,9 @@ from .format._bundle import (
     BundleEntry,
     BundleHeader,
     data_filename,
-    encode_plain_entries,
     encode_string_tensor,
     index_filename,
+    plain_entry_fields,
     plain_entry_prefix,
     plain_entry_tail,
 )
@@ -99,8 +101,19 @@ def _name_key(name: str) -> bytes:
         raise InvalidArgumentError(f"tensor name {name!r} is not encodable as UTF-8: {e}") from e
 
 
-#: A row of :attr:`Writer._entries`: prefix id, shard id, offset, size, crc32c.
+#: A row of :attr:`Writer._rows`: prefix id, shard id, offset, size, crc32c (unmasked).
 _ENTRY_ROW: Final = struct.Struct("<5q")
+_ROW_FIELDS: Final = 5
+
+#: Tensors of a dict or list that :meth:`Writer.add_many` checks and writes as one batch
+#: (see :meth:`Writer._add_batch`): enough to make the batch's fixed cost of ~20 numpy calls
+#: small per tensor, few enough that one odd tensor sends only its batch the slow way.
+ADD_BATCH: Final = 2048
+
+_DTYPE_OF: Final = operator.attrgetter("dtype")
+_SHAPE_OF: Final = operator.attrgetter("shape")
+_FIRST: Final = operator.itemgetter(0)
+_SECOND: Final = operator.itemgetter(1)
 
 #: Index entries encoded per bulk step: bounds the temporary arrays (a few hundred bytes an
 #: entry for typical names: the index of 200,000 tensors peaked at 28 MiB traced, output included).
@@ -173,11 +186,12 @@ class Writer:
         self.max_shard_size = max_shard_size
         self.partial = partial
         # Index entries are kept as rows of numbers and encoded all at once in finish()
-        # (_bundle.encode_plain_entries): key -> _ENTRY_ROW-packed (prefix id, shard id,
-        # offset, size, crc32c unmasked), where the prefix id names the entry's dtype and
-        # shape fields. Packed bytes, not tuples: cheaper to make, and finish() reads them
-        # all into one array with a single join.
-        self._entries: dict[bytes, bytes] = {}
+        # (_bundle.encode_plain_entries): key -> row number in _rows, a flat int64 array of
+        # _ROW_FIELDS per row (prefix id, shard id, offset, size, crc32c unmasked), where the
+        # prefix id names the entry's dtype and shape fields. A batch of add_many appends
+        # its rows with one copy; finish() views them all as one (n, 5) numpy array.
+        self._entries: dict[bytes, int] = {}
+        self._rows = array.array("q")
         self._prefixes: list[bytes] = []
         self._prefix_ids: dict[tuple[int, tuple[int, ...]], int] = {}
         self._partitioned: dict[bytes, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {}
@@ -274,15 +288,111 @@ class Writer:
         InvalidArgumentError
             As :meth:`add`, for the first bad item; the items before it are written.
         """
-        self._add_pairs(items.items() if isinstance(items, Mapping) else items)
+        if type(items) is dict:
+            names: Sequence[Any] = list(items)
+            values: Sequence[Any] = list(items.values())
+        elif isinstance(items, (list, tuple)) and set(map(type, items)) <= {tuple} and set(map(len, items)) <= {2}:
+            names, values = list(map(_FIRST, items)), list(map(_SECOND, items))
+        else:  # a stream (or a lazy mapping): one item at a time, memory bounded by one tensor
+            self._add_pairs(items.items() if isinstance(items, Mapping) else items)
+            return
+        # The values are held by the caller already: batches of them cost no extra memory.
+        for first in range(0, len(values), ADD_BATCH):
+            batch_names, batch_values = names[first : first + ADD_BATCH], values[first : first + ADD_BATCH]
+            if not self._add_batch(batch_names, batch_values):
+                self._add_pairs(zip(batch_names, batch_values))
+
+    def _add_batch(self, names: Sequence[Any], values: Sequence[Any]) -> bool:
+        """Write a batch of small native numpy arrays under new names, with a few calls per
+        batch instead of a Python loop per tensor; return False, having changed nothing,
+        if any item needs more (then the caller takes the one-item path, which makes the
+        same checks and writes the same bytes, and raises for bad items).
+
+        What is left per tensor runs in C: ``str.encode`` of the names, ``type``, ``dtype``
+        and ``shape`` lookups, one CRC32C call each (which also refuses a value whose buffer
+        is not C-contiguous), the dict update and ``writelines`` of the arrays' buffers.
+        """
+        n = len(values)
+        if not n or self._state != "open" or set(map(type, values)) != {np.ndarray}:
+            return False
+        try:
+            keys = list(map(str.encode, names))  # UTF-8; non-str names and lone surrogates go the slow way
+        except (TypeError, UnicodeError):
+            return False
+        metas = list(zip(map(_DTYPE_OF, values), map(_SHAPE_OF, values)))
+        kinds = dict.fromkeys(metas)  # (dtype, shape) -> (prefix id, size), in first-seen order
+        for meta in kinds:
+            dtype, shape = meta
+            row = BUFFER_DTYPES.get(dtype)
+            size = dtype.itemsize * math.prod(shape)
+            if row is None or not 0 < size < PARALLEL_CRC_MIN:
+                return False
+            kinds[meta] = (row.enum, size)
+        if len(kinds) == 1:
+            (enum, size), shape = next(iter(kinds.values())), metas[0][1]
+            prefix_ids = np.full(n, self._prefix_id(enum, shape), np.int64)
+            sizes = np.full(n, size, np.int64)
+        else:
+            numbers = {meta: i for i, meta in enumerate(kinds)}
+            kind_of = np.fromiter(map(numbers.__getitem__, metas), np.int64, n)
+            sizes = np.array([size for _, size in kinds.values()], np.int64)[kind_of]
+            prefix_ids = np.array([self._prefix_id(enum, meta[1]) for meta, (enum, _) in kinds.items()], np.int64)[kind_of]
+        total = int(sizes.sum())
+        if not self._shards:
+            self._shards.append(Shard(self._shard_stem(0)))
+        shard = self._shards[-1]
+        if self.max_shard_size is not None and shard.size + total > self.max_shard_size:
+            return False  # the one-item path starts the next shard where it must
+        try:
+            crcs = np.fromiter(map(crc32c_function(), values), np.int64, n)
+        except (ValueError, TypeError, BufferError):  # not C-contiguous: no plain buffer
+            return False
+        entries = self._entries
+        if not entries.keys().isdisjoint(keys) or (self._partitioned and not self._partitioned.keys().isdisjoint(keys)):
+            return False
+        before, first_row = len(entries), len(self._rows) // _ROW_FIELDS
+        entries.update(zip(keys, range(first_row, first_row + n)))
+        if len(entries) != before + n or b"" in entries:  # a name repeated within the batch, or empty
+            for key in keys:  # all were new: removing them restores the dict
+                entries.pop(key, None)
+            return False
+        ends = np.cumsum(sizes)
+        offsets = ends - sizes + shard.size
+        self._write_batch(shard, values, ends)
+        rows = np.empty((n, _ROW_FIELDS), np.int64)
+        rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4] = prefix_ids, len(self._shards) - 1, offsets, sizes, crcs
+        self._rows.frombytes(rows.tobytes())
+        return True
+
+    def _write_batch(self, shard: Shard, values: Sequence[np.ndarray], ends: np.ndarray) -> None:
+        """Append ``values``' buffers (``ends[i]``: the bytes of values ``0..i``), starting a
+        background flush each time :data:`WRITEBACK_CHUNK` bytes have accumulated, as
+        :meth:`Shard.wrote` does after a single tensor."""
+        n, first, done = len(values), 0, 0
+        try:
+            while first < n:
+                room = WRITEBACK_CHUNK - shard.unflushed  # <= 0: the last flush was still running
+                if room <= 0 or int(ends[-1]) - done < room:
+                    stop = n
+                else:  # up to and including the value that fills the chunk
+                    stop = int(np.searchsorted(ends, done + room)) + 1
+                shard.file.writelines(values[first:stop])  # type: ignore[arg-type]  # C-contiguous arrays are their bytes
+                end = int(ends[stop - 1])
+                shard.size += end - done
+                shard.unflushed += end - done
+                if shard.unflushed >= WRITEBACK_CHUNK:
+                    shard.write_back()
+                first, done = stop, end
+        except BaseException:
+            self.abandon()
+            raise
 
     def _add_pairs(self, pairs: Iterable[tuple[str, ArrayLike]]) -> None:
-        # Writing 100,000 small tensors is all per-tensor overhead, so the common case runs
-        # inline here: a small, non-empty, C-ordered array of a native-order numpy dtype,
-        # under a new name, into the current shard. Everything else takes _add_general;
+        # One item at a time (add(), streams, and batches _add_batch declined): the common
+        # case runs inline here, a small, non-empty, C-ordered array of a native-order numpy
+        # dtype under a new name into the current shard. Everything else takes _add_general;
         # both make the same checks and the same bytes.
-        entries, partitioned, prefix_ids = self._entries, self._partitioned, self._prefix_ids
-        pack = _ENTRY_ROW.pack
+        entries, partitioned, prefix_ids, rows = self._entries, self._partitioned, self._prefix_ids, self._rows
         limit = self.max_shard_size
         checksum = crc32c_function()
         shard = self._shards[-1] if self._shards else None
@@ -315,7 +425,8 @@ class Writer:
                         prefix_id = prefix_ids.get((row.enum, value.shape))
                         if prefix_id is None:
                             prefix_id = self._prefix_id(row.enum, value.shape)
-                        entries[key] = pack(prefix_id, shard_id, offset, size, checksum(value))
+                        entries[key] = len(rows) // _ROW_FIELDS
+                        rows.extend((prefix_id, shard_id, offset, size, checksum(value)))
                         continue
             self._add_general(name, value, None)
             shard = self._shards[-1]
@@ -326,7 +437,11 @@ class Writer:
         key = self._check_name(name)
         info, arr = to_tensor(value, dtype=dtype, name=name)
         shard_id, offset, size, crc = self._write_payload(info, arr)
-        self._entries[key] = _ENTRY_ROW.pack(self._prefix_id(info.enum, tuple(arr.shape)), shard_id, offset, size, crc)
+        self._add_row(key, self._prefix_id(info.enum, tuple(arr.shape)), shard_id, offset, size, crc)
+
+    def _add_row(self, key: bytes, prefix_id: int, shard_id: int, offset: int, size: int, crc: int) -> None:
+        self._entries[key] = len(self._rows) // _ROW_FIELDS
+        self._rows.extend((prefix_id, shard_id, offset, size, crc))
 
     def add_slice(
         self, name: str, value: ArrayLike, *, full_shape: Sequence[int], start: Sequence[int], dtype: str | None = None
@@ -371,9 +486,7 @@ class Writer:
                 raise InvalidArgumentError(f"{name!r}: slice at {list(starts)} overlaps the slice at {list(other_starts)}")
         slices.append((starts, lengths))
         shard_id, offset, size, crc = self._write_payload(info, arr)
-        self._entries[encode_slice_key(key, starts, lengths)] = _ENTRY_ROW.pack(
-            self._prefix_id(info.enum, lengths), shard_id, offset, size, crc
-        )
+        self._add_row(encode_slice_key(key, starts, lengths), self._prefix_id(info.enum, lengths), shard_id, offset, size, crc)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -396,7 +509,8 @@ class Writer:
         return full_entries
 
     def _write_index(self, file: BinaryIO, encoded: dict[bytes, bytes]) -> None:
-        write_index(file, self._entries, self._prefixes, encoded)
+        rows = np.frombuffer(self._rows, np.int64).reshape(-1, _ROW_FIELDS)
+        write_index_rows(file, self._entries, rows, self._prefixes, encoded)
 
     def _sync_shards(self) -> None:
         for shard in self._shards:
@@ -517,36 +631,46 @@ class Writer:
 
 
 def write_index(file: BinaryIO, entries: dict[bytes, bytes], prefixes: list[bytes], encoded: dict[bytes, bytes]) -> None:
-    """Write an index table: the plain ``entries`` (key -> :data:`_ENTRY_ROW`-packed row whose
-    prefix id indexes ``prefixes``), encoded in bulk, and in key order between them the
-    ``encoded`` ones (the header first, then the full entries of partitioned variables).
-    :func:`tfckpt.merge` writes its index through this too."""
+    """:func:`write_index_rows` of plain ``entries`` given as key -> :data:`_ENTRY_ROW`-packed
+    row (what :func:`tfckpt.merge` collects)."""
+    rows = np.frombuffer(b"".join(entries.values()), np.int64).reshape(-1, _ROW_FIELDS)
+    write_index_rows(file, dict(zip(entries, range(len(entries)))), rows, prefixes, encoded)
+
+
+def write_index_rows(
+    file: BinaryIO, entries: Mapping[bytes, int], rows: np.ndarray, prefixes: list[bytes], encoded: dict[bytes, bytes]
+) -> None:
+    """Write an index table: the plain ``entries`` (key -> row number in ``rows``, an
+    ``(n, 5)`` array of prefix id, shard id, offset, size and unmasked crc32c, whose prefix
+    id indexes ``prefixes``), encoded in bulk, and in key order between them the
+    ``encoded`` ones (the header first, then the full entries of partitioned variables)."""
     keys = sorted(entries)
     table = TableBuilder(file)
     start = 0
     for key in sorted(encoded):
         end = bisect.bisect_left(keys, key, start)
-        _add_plain_entries(table, keys[start:end], entries, prefixes)
+        _add_plain_entries(table, keys[start:end], entries, rows, prefixes)
         table.add(key, encoded[key])
         start = end
-    _add_plain_entries(table, keys[start:], entries, prefixes)
+    _add_plain_entries(table, keys[start:], entries, rows, prefixes)
     table.finish()
 
 
-def _add_plain_entries(table: TableBuilder, keys: list[bytes], entries: dict[bytes, bytes], prefixes: list[bytes]) -> None:
+def _add_plain_entries(
+    table: TableBuilder, keys: list[bytes], entries: Mapping[bytes, int], rows: np.ndarray, prefixes: list[bytes]
+) -> None:
     """Encode and add the entries of ``keys``, :data:`INDEX_CHUNK` at a time."""
     prefix_lengths = np.array([len(p) for p in prefixes] or [0], np.int64)
     width = int(prefix_lengths.max()) + _MAX_PLAIN_TAIL
     for first in range(0, len(keys), INDEX_CHUNK):
         chunk = keys[first : first + INDEX_CHUNK]
-        rows = np.frombuffer(b"".join(map(entries.__getitem__, chunk)), np.int64).reshape(-1, 5)
+        chunk_rows = rows[np.fromiter(map(entries.__getitem__, chunk), np.intp, len(chunk))]
         # The padded rows are as wide as the longest prefix (shape): bulk unless a few
         # high-rank shapes among many small ones would make the padding dominate.
-        if len(chunk) >= BULK_MIN_ENTRIES and fits(len(chunk), width, int(prefix_lengths[rows[:, 0]].sum())):
-            values, lengths = encode_plain_entries(prefixes, rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4])
-            table.add_many(chunk, values, lengths)
+        if len(chunk) >= BULK_MIN_ENTRIES and fits(len(chunk), width, int(prefix_lengths[chunk_rows[:, 0]].sum())):
+            table.add_fields(chunk, plain_entry_fields(prefixes, *chunk_rows.T))
             continue
-        for key, (prefix_id, shard_id, offset, size, crc) in zip(chunk, rows.tolist()):
+        for key, (prefix_id, shard_id, offset, size, crc) in zip(chunk, chunk_rows.tolist()):
             table.add(key, prefixes[prefix_id] + plain_entry_tail(shard_id, offset, size, mask_crc(crc)))
 
 

@@ -310,7 +310,7 @@ class Writer:
 
         What is left per tensor runs in C: ``str.encode`` of the names, ``type``, ``dtype``
         and ``shape`` lookups, one CRC32C call each (which also refuses a value whose buffer
-        is not C-contiguous), the dict update and ``writelines`` of the arrays' buffers.
+        is not C-contiguous), the dict update and the copy of the arrays' buffers.
         """
         n = len(values)
         if not n or self._state != "open" or set(map(type, values)) != {np.ndarray}:
@@ -319,24 +319,24 @@ class Writer:
             keys = list(map(str.encode, names))  # UTF-8; non-str names and lone surrogates go the slow way
         except (TypeError, UnicodeError):
             return False
-        metas = list(zip(map(_DTYPE_OF, values), map(_SHAPE_OF, values)))
-        kinds = dict.fromkeys(metas)  # (dtype, shape) -> (prefix id, size), in first-seen order
-        for meta in kinds:
-            dtype, shape = meta
+        # The batch's distinct (dtype, shape) kinds; usually one, then no per-tensor lookup.
+        dtypes, shapes = set(map(_DTYPE_OF, values)), dict.fromkeys(map(_SHAPE_OF, values))
+        kind_of: np.ndarray | None = None
+        if len(dtypes) == 1 and len(shapes) == 1:
+            kinds = [(*dtypes, *shapes)]
+        else:
+            metas = list(zip(map(_DTYPE_OF, values), map(_SHAPE_OF, values)))
+            numbers = {meta: i for i, meta in enumerate(dict.fromkeys(metas))}
+            kind_of = np.fromiter(map(numbers.__getitem__, metas), np.intp, n)
+            kinds = list(numbers)
+        kind_sizes = []
+        for dtype, shape in kinds:
             row = BUFFER_DTYPES.get(dtype)
             size = dtype.itemsize * math.prod(shape)
             if row is None or not 0 < size < PARALLEL_CRC_MIN:
                 return False
-            kinds[meta] = (row.enum, size)
-        if len(kinds) == 1:
-            (enum, size), shape = next(iter(kinds.values())), metas[0][1]
-            prefix_ids = np.full(n, self._prefix_id(enum, shape), np.int64)
-            sizes = np.full(n, size, np.int64)
-        else:
-            numbers = {meta: i for i, meta in enumerate(kinds)}
-            kind_of = np.fromiter(map(numbers.__getitem__, metas), np.int64, n)
-            sizes = np.array([size for _, size in kinds.values()], np.int64)[kind_of]
-            prefix_ids = np.array([self._prefix_id(enum, meta[1]) for meta, (enum, _) in kinds.items()], np.int64)[kind_of]
+            kind_sizes.append(size)
+        sizes = np.full(n, kind_sizes[0], np.int64) if kind_of is None else np.array(kind_sizes, np.int64)[kind_of]
         total = int(sizes.sum())
         if not self._shards:
             self._shards.append(Shard(self._shard_stem(0)))
@@ -356,11 +356,12 @@ class Writer:
             for key in keys:  # all were new: removing them restores the dict
                 entries.pop(key, None)
             return False
+        kind_ids = np.array([self._prefix_id(BUFFER_DTYPES[dtype].enum, shape) for dtype, shape in kinds], np.int64)
         ends = np.cumsum(sizes)
-        offsets = ends - sizes + shard.size
-        self._write_batch(shard, values, ends)
         rows = np.empty((n, _ROW_FIELDS), np.int64)
-        rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4] = prefix_ids, len(self._shards) - 1, offsets, sizes, crcs
+        rows[:, 0] = kind_ids[0] if kind_of is None else kind_ids[kind_of]
+        rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4] = len(self._shards) - 1, ends - sizes + shard.size, sizes, crcs
+        self._write_batch(shard, values, ends)
         self._rows.frombytes(rows.tobytes())
         return True
 
@@ -645,26 +646,28 @@ def write_index_rows(
     id indexes ``prefixes``), encoded in bulk, and in key order between them the
     ``encoded`` ones (the header first, then the full entries of partitioned variables)."""
     keys = sorted(entries)
+    if keys == list(entries):  # added in key order (a sorted source): no lookup per key
+        order = np.fromiter(entries.values(), np.intp, len(keys))
+    else:
+        order = np.fromiter(map(entries.__getitem__, keys), np.intp, len(keys))
+    rows = rows[order]
     table = TableBuilder(file)
     start = 0
     for key in sorted(encoded):
         end = bisect.bisect_left(keys, key, start)
-        _add_plain_entries(table, keys[start:end], entries, rows, prefixes)
+        _add_plain_entries(table, keys[start:end], rows[start:end], prefixes)
         table.add(key, encoded[key])
         start = end
-    _add_plain_entries(table, keys[start:], entries, rows, prefixes)
+    _add_plain_entries(table, keys[start:], rows[start:], prefixes)
     table.finish()
 
 
-def _add_plain_entries(
-    table: TableBuilder, keys: list[bytes], entries: Mapping[bytes, int], rows: np.ndarray, prefixes: list[bytes]
-) -> None:
-    """Encode and add the entries of ``keys``, :data:`INDEX_CHUNK` at a time."""
+def _add_plain_entries(table: TableBuilder, keys: list[bytes], rows: np.ndarray, prefixes: list[bytes]) -> None:
+    """Encode and add the entries of ``keys`` (``rows`` in the same order), :data:`INDEX_CHUNK` at a time."""
     prefix_lengths = np.array([len(p) for p in prefixes] or [0], np.int64)
     width = int(prefix_lengths.max()) + _MAX_PLAIN_TAIL
     for first in range(0, len(keys), INDEX_CHUNK):
-        chunk = keys[first : first + INDEX_CHUNK]
-        chunk_rows = rows[np.fromiter(map(entries.__getitem__, chunk), np.intp, len(chunk))]
+        chunk, chunk_rows = keys[first : first + INDEX_CHUNK], rows[first : first + INDEX_CHUNK]
         # The padded rows are as wide as the longest prefix (shape): bulk unless a few
         # high-rank shapes among many small ones would make the padding dominate.
         if len(chunk) >= BULK_MIN_ENTRIES and fits(len(chunk), width, int(prefix_lengths[chunk_rows[:, 0]].sum())):

@@ -72,6 +72,7 @@ from .storage import is_url
 from .storage._atomic import check_output, remove_quietly
 from .storage._shards import (
     PARALLEL_CRC_MIN,
+    WRITE_BEHIND_CHUNK,
     WRITEBACK_CHUNK,
     Background,
     Shard,
@@ -250,6 +251,7 @@ class Writer:
         shard_id, shard = self._shard_for(size)
         offset = shard.size
         try:
+            shard.settle()
             if crc < 0:
                 crc = write_and_checksum(shard.file, data)
             else:
@@ -297,16 +299,35 @@ class Writer:
             self._add_pairs(items.items() if isinstance(items, Mapping) else items)
             return
         # The values are held by the caller already: batches of them cost no extra memory.
-        for first in range(0, len(values), ADD_BATCH):
-            batch_names, batch_values = names[first : first + ADD_BATCH], values[first : first + ADD_BATCH]
-            if not self._add_batch(batch_names, batch_values):
-                self._add_pairs(zip(batch_names, batch_values))
+        # Accepted batches of small tensors are gathered (references) until about
+        # WRITE_BEHIND_CHUNK bytes, then copied into one buffer that a helper thread writes.
+        pending: list[np.ndarray] = []
+        pending_bytes = 0
+        try:
+            for first in range(0, len(values), ADD_BATCH):
+                batch_names, batch_values = names[first : first + ADD_BATCH], values[first : first + ADD_BATCH]
+                total = self._add_batch(batch_names, batch_values)
+                if total is None:
+                    pending_bytes = self._write_pending(pending)
+                    self._add_pairs(zip(batch_names, batch_values))
+                elif total > WRITE_BEHIND_CHUNK:  # big tensors: a call each costs little next to their bytes
+                    pending_bytes = self._write_pending(pending)
+                    self._write_each(batch_values)
+                else:
+                    pending += batch_values
+                    pending_bytes += total
+                    if pending_bytes >= WRITE_BEHIND_CHUNK:
+                        pending_bytes = self._write_pending(pending)
+        finally:
+            self._write_pending(pending)  # the bytes of every recorded entry, whatever happens next
 
-    def _add_batch(self, names: Sequence[Any], values: Sequence[Any]) -> bool:
-        """Write a batch of small native numpy arrays under new names, with a few calls per
-        batch instead of a Python loop per tensor; return False, having changed nothing,
-        if any item needs more (then the caller takes the one-item path, which makes the
-        same checks and writes the same bytes, and raises for bad items).
+    def _add_batch(self, names: Sequence[Any], values: Sequence[Any]) -> int | None:
+        """Record a batch of small native numpy arrays under new names, with a few calls per
+        batch instead of a Python loop per tensor, and reserve their bytes in the current
+        shard (the caller writes them: :meth:`_write_pending`, :meth:`_write_each`); return
+        how many. Return None, having changed nothing, if any item needs more: then the
+        caller takes the one-item path, which makes the same checks and writes the same
+        bytes, and raises for bad items.
 
         What is left per tensor runs in C: ``str.encode`` of the names, ``type``, ``dtype``
         and ``shape`` lookups, one CRC32C call each (which also refuses a value whose buffer
@@ -314,11 +335,11 @@ class Writer:
         """
         n = len(values)
         if not n or self._state != "open" or set(map(type, values)) != {np.ndarray}:
-            return False
+            return None
         try:
             keys = list(map(str.encode, names))  # UTF-8; non-str names and lone surrogates go the slow way
         except (TypeError, UnicodeError):
-            return False
+            return None
         # The batch's distinct (dtype, shape) kinds; usually one, then no per-tensor lookup.
         dtypes, shapes = set(map(_DTYPE_OF, values)), dict.fromkeys(map(_SHAPE_OF, values))
         kind_of: np.ndarray | None = None
@@ -334,7 +355,7 @@ class Writer:
             row = BUFFER_DTYPES.get(dtype)
             size = dtype.itemsize * math.prod(shape)
             if row is None or not 0 < size < PARALLEL_CRC_MIN:
-                return False
+                return None
             kind_sizes.append(size)
         sizes = np.full(n, kind_sizes[0], np.int64) if kind_of is None else np.array(kind_sizes, np.int64)[kind_of]
         total = int(sizes.sum())
@@ -342,48 +363,52 @@ class Writer:
             self._shards.append(Shard(self._shard_stem(0)))
         shard = self._shards[-1]
         if self.max_shard_size is not None and shard.size + total > self.max_shard_size:
-            return False  # the one-item path starts the next shard where it must
+            return None  # the one-item path starts the next shard where it must
         try:
             crcs = np.fromiter(map(crc32c_function(), values), np.int64, n)
         except (ValueError, TypeError, BufferError):  # not C-contiguous: no plain buffer
-            return False
+            return None
         entries = self._entries
         if not entries.keys().isdisjoint(keys) or (self._partitioned and not self._partitioned.keys().isdisjoint(keys)):
-            return False
+            return None
         before, first_row = len(entries), len(self._rows) // _ROW_FIELDS
         entries.update(zip(keys, range(first_row, first_row + n)))
         if len(entries) != before + n or b"" in entries:  # a name repeated within the batch, or empty
             for key in keys:  # all were new: removing them restores the dict
                 entries.pop(key, None)
-            return False
+            return None
         kind_ids = np.array([self._prefix_id(BUFFER_DTYPES[dtype].enum, shape) for dtype, shape in kinds], np.int64)
         ends = np.cumsum(sizes)
         rows = np.empty((n, _ROW_FIELDS), np.int64)
         rows[:, 0] = kind_ids[0] if kind_of is None else kind_ids[kind_of]
         rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4] = len(self._shards) - 1, ends - sizes + shard.size, sizes, crcs
-        self._write_batch(shard, values, ends)
         self._rows.frombytes(rows.tobytes())
-        return True
+        shard.size += total
+        return total
 
-    def _write_batch(self, shard: Shard, values: Sequence[np.ndarray], ends: np.ndarray) -> None:
-        """Append ``values``' buffers (``ends[i]``: the bytes of values ``0..i``), starting a
-        background flush each time :data:`WRITEBACK_CHUNK` bytes have accumulated, as
-        :meth:`Shard.wrote` does after a single tensor."""
-        n, first, done = len(values), 0, 0
+    def _write_pending(self, pending: list[np.ndarray]) -> int:
+        """Write the gathered small arrays (their bytes are reserved at the end of the current
+        shard) as one buffer, in a helper thread; empty ``pending`` and return 0."""
+        if pending:
+            data = b"".join(pending)  # type: ignore[arg-type]  # C-contiguous arrays are their bytes
+            pending.clear()
+            try:
+                self._shards[-1].write_behind(data)
+            except BaseException:
+                self.abandon()
+                raise
+        return 0
+
+    def _write_each(self, values: Sequence[np.ndarray]) -> None:
+        """Write arrays whose bytes are reserved at the end of the current shard, one call each."""
+        shard = self._shards[-1]
         try:
-            while first < n:
-                room = WRITEBACK_CHUNK - shard.unflushed  # <= 0: the last flush was still running
-                if room <= 0 or int(ends[-1]) - done < room:
-                    stop = n
-                else:  # up to and including the value that fills the chunk
-                    stop = int(np.searchsorted(ends, done + room)) + 1
-                shard.file.writelines(values[first:stop])  # type: ignore[arg-type]  # C-contiguous arrays are their bytes
-                end = int(ends[stop - 1])
-                shard.size += end - done
-                shard.unflushed += end - done
+            shard.settle()
+            for value in values:
+                shard.file.write(value)  # type: ignore[call-overload]  # a C-contiguous array is its bytes
+                shard.unflushed += value.nbytes
                 if shard.unflushed >= WRITEBACK_CHUNK:
                     shard.write_back()
-                first, done = stop, end
         except BaseException:
             self.abandon()
             raise
@@ -398,6 +423,12 @@ class Writer:
         checksum = crc32c_function()
         shard = self._shards[-1] if self._shards else None
         shard_id = len(self._shards) - 1
+        if shard is not None:
+            try:
+                shard.settle()  # a write_behind() of add_many's goes first
+            except BaseException:
+                self.abandon()
+                raise
         for name, value in pairs:
             if shard is not None and type(value) is np.ndarray and type(name) is str and name and self._state == "open":
                 row = BUFFER_DTYPES.get(value.dtype)

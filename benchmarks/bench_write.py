@@ -34,9 +34,13 @@ What each contender does, and what it makes durable (``fsync``) before returning
   making one buffered ``write()`` and one ``crc32c()`` call per tensor, no fsync (the least a
   pure-Python writer that checksums each tensor does).
 
-The files of tfckpt and TensorFlow are checked byte-identical first (untimed). Memory
-is the peak RSS growth during the run (``VmHWM`` from ``/proc/self/status``, reset through
-``/proc/self/clear_refs`` before it) over the RSS before it, median over the rounds.
+The files of tfckpt and TensorFlow are checked byte-identical first (untimed).
+
+Memory (``--memory``): each contender writes once more in a fresh process that made the
+same tensors, and the table gives its peak RSS growth during that write (``VmHWM`` from
+``/proc/self/status``, reset through ``/proc/self/clear_refs`` just before, minus the RSS
+then): in the timing process, memory freed by one contender is reused by the next, so
+only a fresh process shows what a write allocates.
 
 ``stream``: in a fresh subprocess, ``--stream-gib`` of ``--stream-tensor-mib`` tensors are
 generated one at a time and streamed through ``tfckpt.Writer``; the report shows the peak
@@ -253,17 +257,37 @@ def run_case(
             c.clean()
             os.sync()
             gc.collect()
-            have_peak = reset_peak()
-            before = proc_status_mib("VmRSS")
             t0 = time.perf_counter()
             c.run()
             c.times.append(time.perf_counter() - t0)
-            c.peaks.append(proc_status_mib("VmHWM") - before if have_peak else float("nan"))
         print(f"  {case} round {r + 1}: " + ", ".join(f"{c.name} {c.times[-1]:.4f}" for c in contenders), flush=True)
     for c in contenders:
         c.clean()
     os.sync()
     return [(case, c.name, c, nbytes) for c in contenders]
+
+
+def measure_memory(case_args: list[str], name: str) -> float:
+    """Peak RSS growth (MiB) of one write by contender ``name`` in a fresh process."""
+    cmd = [sys.executable, os.path.abspath(__file__), *case_args, "--memory-child", name]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["peak_growth_mib"])
+
+
+def memory_child(args: argparse.Namespace, name: str) -> None:
+    count, elements = (args.count, int(args.size_gib * 2**30) // 4 // args.count) if args.size_gib > 0 else (args.small, 256)
+    tensors = dict(float_tensors(count, elements))
+    tf = load_tensorflow() if name.startswith("tensorflow") else None
+    with workdir(args.dir) as tmp:
+        (contender,) = contenders_for(tf, tmp, tensors, {name}, True)
+        os.sync()
+        gc.collect()
+        have_peak = reset_peak()
+        before = proc_status_mib("VmRSS")
+        contender.run()
+        growth = proc_status_mib("VmHWM") - before if have_peak else float("nan")
+        contender.clean()
+    print(json.dumps({"peak_growth_mib": growth}))
 
 
 def print_table(rows: list[tuple[str, str, Contender, int]], rounds: int, load: str) -> None:
@@ -282,7 +306,7 @@ def print_table(rows: list[tuple[str, str, Contender, int]], rounds: int, load: 
             # How many times tfckpt's time this contender takes: > 1 means tfckpt is faster.
             ratio = f"{median / statistics.median(mine.times):.2f}x"
             ratio_min = f"{best / min(mine.times):.2f}x"
-        peak = statistics.median(c.peaks)
+        peak = statistics.median(c.peaks) if c.peaks else float("nan")
         print(
             f"| {case} | {name} | {median:.4f} | {best:.4f}-{worst:.4f} | {nbytes / median / 1e9:.2f} | {ratio} | {ratio_min} | "
             f"{peak:.0f} |"
@@ -322,7 +346,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", default=None, help="where to write (default: system temp)")
     parser.add_argument("--stream-gib", type=float, default=0.0, help="checkpoint size for the streaming memory run (0 to skip)")
     parser.add_argument("--stream-tensor-mib", type=int, default=64)
+    parser.add_argument("--memory", action="store_true", help="also each contender's peak RSS growth, in a fresh process")
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.memory_child:
+        memory_child(args, args.memory_child)
+        return 0
     wanted = {c.strip() for c in args.contenders.split(",") if c.strip()}
     if args.tf_numpy:
         wanted.add("tensorflow from numpy")
@@ -337,9 +366,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.size_gib > 0:
             elements = int(args.size_gib * 2**30) // 4 // args.count
             case = f"{args.size_gib:g} GiB in {args.count} float32 tensors"
-            rows += run_case(tf, tmp, case, args.count, elements, args.rounds, wanted - {"tensorflow from numpy"}, False)
+            big = run_case(tf, tmp, case, args.count, elements, args.rounds, wanted - {"tensorflow from numpy"}, False)
+            if args.memory:
+                for _, name, c, _ in big:
+                    c.peaks.append(measure_memory(["--size-gib", str(args.size_gib), "--count", str(args.count)], name))
+            rows += big
         if args.small > 0:
-            rows += run_case(tf, tmp, f"{args.small:,} tensors of 1 KiB", args.small, 256, args.rounds, wanted, args.tf_numpy)
+            small = run_case(tf, tmp, f"{args.small:,} tensors of 1 KiB", args.small, 256, args.rounds, wanted, args.tf_numpy)
+            if args.memory:
+                for _, name, c, _ in small:
+                    c.peaks.append(measure_memory(["--size-gib", "0", "--small", str(args.small)], name))
+            rows += small
         if args.stream_gib > 0:
             stream = run_stream(tmp, args.stream_gib, args.stream_tensor_mib)
     print_table(rows, args.rounds, load)

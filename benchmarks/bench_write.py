@@ -295,7 +295,9 @@ def print_table(rows: list[tuple[str, str, Contender, int]], rounds: int, load: 
     print(f"## Write: every contender in interleaved rounds ({rounds} rounds)")
     print(machine_line() + f"; load average before: {load}")
     print()
-    print("| case | contender | median s | min-max s | GB/s (median) | vs tfckpt (median) | vs tfckpt (min) | peak RSS growth, MiB |")
+    print(
+        "| case | contender | median s | min-max s | GB/s (median) | vs tfckpt (median) | vs tfckpt (min) | peak RSS growth, MiB |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     ours = {case: c for case, name, c, _ in rows if name == "tfckpt"}
     for case, name, c, nbytes in rows:

@@ -16,9 +16,7 @@ to the :class:`BlockHandle` of data block i. TensorFlow's parameters
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterator, Sequence
-from itertools import islice
 from typing import BinaryIO, Final
 
 import numpy as np
@@ -76,6 +74,17 @@ def iter_table(buf: bytes | memoryview, path: str) -> Iterator[tuple[bytes, byte
         raise CorruptionError(str(e), path=path, offset=e.pos) from None
     except BlockFormatError as e:
         raise CorruptionError(f"in block at {pos:#x}: {e}", path=path, offset=pos + e.pos) from None
+
+
+def _increasing(key_matrix: np.ndarray, key_lengths: np.ndarray, prefix: np.ndarray) -> bool:
+    """Whether padded keys are strictly increasing, bytewise, given each one's common
+    prefix length with the one before: past the common prefix, the earlier key ends or
+    has the smaller byte, and the later key goes on."""
+    shared, earlier, later = prefix[1:], key_lengths[:-1], key_lengths[1:]
+    rows = np.arange(1, len(key_lengths))
+    at = np.minimum(shared, key_matrix.shape[1] - 1)
+    smaller = key_matrix[rows - 1, at] < key_matrix[rows, at]
+    return bool(((shared < later) & ((shared == earlier) | smaller)).all())
 
 
 def find_shortest_separator(start: bytes, limit: bytes) -> bytes:
@@ -173,9 +182,9 @@ class TableBuilder:
         value_lengths: np.ndarray,
     ) -> None:
         last = self._last_key
-        if not all(map(operator.lt, keys, islice(keys, 1, None))) or (last is not None and keys[0] <= last):
-            raise ValueError("table keys must be strictly increasing")
         prefix = common_prefix_lengths(key_matrix, key_lengths)
+        if not _increasing(key_matrix, key_lengths, prefix) or (last is not None and keys[0] <= last):
+            raise ValueError("table keys must be strictly increasing")
         if not self._data.empty():  # the first key continues the open block
             prefix[0] = common_prefix_length(self._data.last_key, keys[0])
         blocks, position = self._cut_blocks(prefix, key_lengths, value_lengths)

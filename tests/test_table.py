@@ -6,6 +6,7 @@ Also the hand-built Snappy-compressed indexes (TF writes none, but its reader ac
 from __future__ import annotations
 
 import io
+import itertools
 import shutil
 from pathlib import Path
 
@@ -533,7 +534,7 @@ def test_table_reader_fuzz(raw: bytes, data: st.DataObject) -> None:
 def test_add_many_accepts_exactly_strictly_increasing_keys(always_bulk: None, keys: list[bytes]) -> None:
     # The bulk path checks the order with array operations (trailing zero bytes, prefixes, equal keys).
     matrix, lengths = pad_rows([b"v"] * len(keys))
-    increasing = all(a < b for a, b in zip(keys, keys[1:]))
+    increasing = all(a < b for a, b in itertools.pairwise(keys))
     t = TableBuilder(io.BytesIO())
     if increasing:
         t.add_many(keys, matrix, lengths)

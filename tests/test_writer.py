@@ -763,9 +763,8 @@ def test_batch_errors_name_the_first_bad_item(tmp_path: Path, kind: str) -> None
         cases.append(([*good, ("a3", np.ones(2, np.float32)), ("z", np.ones(2, np.float32))], "duplicate tensor name 'a3'"))
     for i, (items, message) in enumerate(cases):
         prefix = tmp_path / str(i) / "m"
-        with tfckpt.Writer(prefix) as w:
-            with pytest.raises(InvalidArgumentError, match=message):
-                w.add_many(dict(items) if kind == "dict" else items)
+        with tfckpt.Writer(prefix) as w, pytest.raises(InvalidArgumentError, match=message):
+            w.add_many(dict(items) if kind == "dict" else items)
         # The items before the bad one are written, nothing after it.
         assert sorted(_read_all(prefix)) == sorted(f"a{i}" for i in range(10))
 

@@ -187,7 +187,7 @@ class Writer:
         self.max_shard_size = max_shard_size
         self.partial = partial
         # Index entries are kept as rows of numbers and encoded all at once in finish()
-        # (_bundle.encode_plain_entries): key -> row number in _rows, a flat int64 array of
+        # (_bundle.plain_entry_fields): key -> row number in _rows, a flat int64 array of
         # _ROW_FIELDS per row (prefix id, shard id, offset, size, crc32c unmasked), where the
         # prefix id names the entry's dtype and shape fields. A batch of add_many appends
         # its rows with one copy; finish() views them all as one (n, 5) numpy array.

@@ -54,7 +54,7 @@ from ._coding import (
 )
 from ._dtypes import DTYPES, STRING, VARIANT
 from ._ordered_code import FULL_EXTENT
-from ._rows import Field, decode_varints, encode_varints, join_fields, left_aligned, pad_rows, repad
+from ._rows import Field, decode_varints, encode_varints, left_aligned, pad_rows
 
 
 def _protos() -> Any:
@@ -71,10 +71,9 @@ __all__ = [
     "BundleHeader",
     "data_filename",
     "decode_string_tensor",
-    "encode_plain_entries",
     "encode_plain_entry",
-    "plain_entry_fields",
     "encode_string_tensor",
+    "plain_entry_fields",
     "plain_entry_prefix",
     "plain_entry_tail",
 ]
@@ -461,19 +460,6 @@ def plain_entry_fields(
         _tagged_varint_field(0x28, sizes),  # field 5
         (crc_field, np.repeat(has_crc[:, None], 5, axis=1), has_crc * 5),
     ]
-
-
-def encode_plain_entries(
-    prefixes: list[bytes],
-    prefix_ids: np.ndarray,
-    shard_ids: np.ndarray,
-    offsets: np.ndarray,
-    sizes: np.ndarray,
-    crcs: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`plain_entry_fields` joined into padded rows ``(matrix, lengths)``."""
-    data, lengths = join_fields(plain_entry_fields(prefixes, prefix_ids, shard_ids, offsets, sizes, crcs))
-    return repad(data, lengths), lengths
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,9 @@ from typing import Final, TypeAlias
 import numpy as np
 
 __all__ = [
-    "Field",
     "MAX_MATRIX_BYTES",
     "MAX_PADDING_FACTOR",
+    "Field",
     "common_prefix_lengths",
     "decode_varints",
     "encode_varints",

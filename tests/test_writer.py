@@ -801,3 +801,16 @@ def test_write_behind_failure_leaves_the_prefix_as_it_was(tmp_path: Path, monkey
         w.add_many({f"t{i}": np.full(4, i, np.float32) for i in range(100)})
         w.add("next", np.ones(2, np.float32))  # waits for the write in flight, which failed
     assert _files(tmp_path) == before
+
+
+def test_dict_names_equal_only_when_encoded_are_duplicates(tmp_path: Path) -> None:
+    # A str subclass hashed by identity: two dict keys that encode to the same name.
+    class Named(str):
+        __hash__ = object.__hash__
+
+        def __eq__(self, other: object) -> bool:
+            return self is other
+
+    items = {Named("a"): np.ones(2, np.float32), "b": np.ones(2, np.float32), Named("a"): np.zeros(2, np.float32)}
+    with pytest.raises(InvalidArgumentError, match="duplicate tensor name 'a'"), tfckpt.Writer(tmp_path / "m") as w:
+        w.add_many(items)

@@ -123,6 +123,7 @@ INDEX_CHUNK: Final = 1 << 16
 #: The longest :func:`._bundle.plain_entry_tail`: three tagged varints and a tagged fixed32.
 _MAX_PLAIN_TAIL: Final = 3 * (1 + MAX_VARINT64_BYTES) + 5
 
+
 class Writer:
     """Streams tensors into a new checkpoint at ``prefix``.
 
@@ -290,6 +291,10 @@ class Writer:
         InvalidArgumentError
             As :meth:`add`, for the first bad item; the items before it are written.
         """
+        # A dict's names are distinct, so its keys are too (strict UTF-8 is one-to-one; plain
+        # str, whose equality is by value): into a writer holding no entry yet, no batch
+        # needs a duplicate lookup.
+        fresh = type(items) is dict and not self._entries and not self._partitioned and set(map(type, items)) <= {str}
         if type(items) is dict:
             names: Sequence[Any] = list(items)
             values: Sequence[Any] = list(items.values())
@@ -306,7 +311,7 @@ class Writer:
         try:
             for first in range(0, len(values), ADD_BATCH):
                 batch_names, batch_values = names[first : first + ADD_BATCH], values[first : first + ADD_BATCH]
-                total = self._add_batch(batch_names, batch_values)
+                total = self._add_batch(batch_names, batch_values, distinct=fresh)
                 if total is None:
                     pending_bytes = self._write_pending(pending)
                     self._add_pairs(zip(batch_names, batch_values))
@@ -321,13 +326,14 @@ class Writer:
         finally:
             self._write_pending(pending)  # the bytes of every recorded entry, whatever happens next
 
-    def _add_batch(self, names: Sequence[Any], values: Sequence[Any]) -> int | None:
+    def _add_batch(self, names: Sequence[Any], values: Sequence[Any], *, distinct: bool = False) -> int | None:
         """Record a batch of small native numpy arrays under new names, with a few calls per
         batch instead of a Python loop per tensor, and reserve their bytes in the current
         shard (the caller writes them: :meth:`_write_pending`, :meth:`_write_each`); return
         how many. Return None, having changed nothing, if any item needs more: then the
         caller takes the one-item path, which makes the same checks and writes the same
-        bytes, and raises for bad items.
+        bytes, and raises for bad items. ``distinct``: the names are known to differ from
+        each other and from every entry (the caller's dict into an empty writer).
 
         What is left per tensor runs in C: ``str.encode`` of the names, ``type``, ``dtype``
         and ``shape`` lookups, one CRC32C call each (which also refuses a value whose buffer
@@ -369,7 +375,9 @@ class Writer:
         except (ValueError, TypeError, BufferError):  # not C-contiguous: no plain buffer
             return None
         entries = self._entries
-        if not entries.keys().isdisjoint(keys) or (self._partitioned and not self._partitioned.keys().isdisjoint(keys)):
+        if not distinct and (
+            not entries.keys().isdisjoint(keys) or (self._partitioned and not self._partitioned.keys().isdisjoint(keys))
+        ):
             return None
         before, first_row = len(entries), len(self._rows) // _ROW_FIELDS
         entries.update(zip(keys, range(first_row, first_row + n)))

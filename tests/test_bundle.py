@@ -21,14 +21,15 @@ from tfckpt.format._bundle import (
     BundleHeader,
     data_filename,
     decode_string_tensor,
-    encode_plain_entries,
     encode_string_tensor,
+    plain_entry_fields,
     plain_entry_prefix,
     split_variant_tensor,
 )
 from tfckpt.format._coding import crc32c, encode_fixed32, encode_varint, mask_crc, unmask_crc
 from tfckpt.format._dtypes import DTYPE_BY_NAME, DTYPES
 from tfckpt.format._ordered_code import FULL_EXTENT, OrderedCodeError, decode_slice_key, encode_slice_key
+from tfckpt.format._rows import join_fields
 from tfckpt.format._table import TableBuilder
 from tfckpt.proto.tensor_bundle_pb2 import BundleEntryProto, BundleHeaderProto  # type: ignore[attr-defined]
 
@@ -210,8 +211,9 @@ def test_entries_encoded_in_bulk_match_one_by_one(batch: list[BundleEntry]) -> N
     ids = np.array([metas.index((e.dtype, e.shape)) for e in batch])
     column = lambda field: np.array([getattr(e, field) for e in batch], np.uint64)
     crcs = np.array([unmask_crc(e.crc32c) for e in batch], np.uint64)  # the bulk encoder masks them
-    matrix, lengths = encode_plain_entries(prefixes, ids, column("shard_id"), column("offset"), column("size"), crcs)
-    assert [matrix[i, :n].tobytes() for i, n in enumerate(lengths.tolist())] == [e.encode() for e in batch]
+    data, lengths = join_fields(plain_entry_fields(prefixes, ids, column("shard_id"), column("offset"), column("size"), crcs))
+    ends = np.cumsum(lengths).tolist()
+    assert [data[a:b].tobytes() for a, b in zip([0, *ends], ends)] == [e.encode() for e in batch]
 
 
 @pytest.mark.parametrize(

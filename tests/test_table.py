@@ -6,6 +6,7 @@ Also the hand-built Snappy-compressed indexes (TF writes none, but its reader ac
 from __future__ import annotations
 
 import io
+import itertools
 import shutil
 from pathlib import Path
 
@@ -526,3 +527,17 @@ def test_table_reader_fuzz(raw: bytes, data: st.DataObject) -> None:
         list(iter_table(buf, "fuzz.index"))
     except tfckpt.CorruptionError as e:
         assert e.path == "fuzz.index"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # a constant patch
+@given(st.lists(st.lists(st.sampled_from([0, 1, 0x61, 0xFF]), max_size=6).map(bytes), min_size=2, max_size=40))
+def test_add_many_accepts_exactly_strictly_increasing_keys(always_bulk: None, keys: list[bytes]) -> None:
+    # The bulk path checks the order with array operations (trailing zero bytes, prefixes, equal keys).
+    matrix, lengths = pad_rows([b"v"] * len(keys))
+    increasing = all(a < b for a, b in itertools.pairwise(keys))
+    t = TableBuilder(io.BytesIO())
+    if increasing:
+        t.add_many(keys, matrix, lengths)
+    else:
+        with pytest.raises(ValueError, match="strictly increasing"):
+            t.add_many(keys, matrix, lengths)

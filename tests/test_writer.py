@@ -650,3 +650,167 @@ def test_random_tensor_dicts_round_trip(tmp_path: Path, tensors: list[tuple[str,
             assert got[name][2].tolist() == value.tolist()
         else:
             assert got[name][2].tobytes() == value.tobytes()
+
+
+# -- add_many's batches: the same bytes as one add() per tensor ------------------------------
+
+_SMALL_DTYPES = [np.float32, np.float64, np.int8, np.uint16, np.int64, np.bool_, np.complex64, ml_dtypes.bfloat16, ">f4"]
+
+
+@st.composite
+def _small_items(draw: st.DrawFn) -> list[tuple[str, Any]]:
+    """Mostly small native arrays (the batch path), with some of everything that must leave
+    it: non-contiguous, big-endian, ml_dtypes, empty, strings, scalars, lists."""
+    count = draw(st.integers(1, 60))
+    names = draw(
+        st.lists(
+            st.text(st.sampled_from("ab/_\u00e9\U0001f600"), min_size=1, max_size=6), min_size=count, max_size=count, unique=True
+        )
+    )
+    if draw(st.booleans()):
+        names.sort()  # key order: the index takes its no-lookup path
+    items: list[tuple[str, Any]] = []
+    for i, name in enumerate(names):
+        kind = draw(st.sampled_from(["plain"] * 6 + ["strided", "fortran", "dtype", "empty", "string", "scalar", "list"]))
+        shape = tuple(draw(st.lists(st.integers(1, 3), max_size=3)))
+        value: Any = np.arange(int(np.prod(shape)), dtype=np.float32).reshape(shape) + i
+        if kind == "strided":
+            value = np.arange(12, dtype=np.int16).reshape(3, 4)[:, ::2] + i
+        elif kind == "fortran":
+            value = np.asfortranarray(np.arange(6, dtype=np.float64).reshape(2, 3) * i)
+        elif kind == "dtype":
+            value = value.astype(draw(st.sampled_from(_SMALL_DTYPES)))
+        elif kind == "empty":
+            value = np.zeros((0, 2), np.float32)
+        elif kind == "string":
+            value = [b"x" * (i % 3), "\u00e9"]
+        elif kind == "scalar":
+            value = np.int64(i)
+        elif kind == "list":
+            value = [float(i), 2.0]
+        items.append((name, value))
+    return items
+
+
+def _one_by_one(prefix: Path, items: list[tuple[str, Any]], max_shard_size: int | None = None) -> None:
+    with tfckpt.Writer(prefix, max_shard_size=max_shard_size) as w:
+        for name, value in items:
+            w.add(name, value)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    items=_small_items(),
+    batch=st.sampled_from([1, 3, 7, 2048]),
+    behind=st.sampled_from([1, 100, 1 << 24]),
+    shard=st.sampled_from([None, 200]),
+)
+def test_batches_write_what_add_writes(
+    monkeypatch: pytest.MonkeyPatch, items: list[tuple[str, Any]], batch: int, behind: int, shard: int | None
+) -> None:
+    # Small batches and write-behind buffers, so every mix of batch, fallback, helper-thread
+    # writes and new shards occurs; a dict, a list and a tuple of pairs go the batch way.
+    monkeypatch.setattr(writer_mod, "ADD_BATCH", batch)
+    monkeypatch.setattr(writer_mod, "WRITE_BEHIND_CHUNK", behind)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        _one_by_one(root / "one" / "m", items, shard)
+        tfckpt.save(root / "dict" / "m", dict(items), max_shard_size=shard)
+        tfckpt.save(root / "list" / "m", items, max_shard_size=shard)
+        with tfckpt.Writer(root / "mixed" / "m", max_shard_size=shard) as w:
+            w.add_many(tuple(items[: len(items) // 2]))
+            for name, value in items[len(items) // 2 :]:
+                w.add(name, value)
+        expected_files = _files(root / "one")
+        for kind in ("dict", "list", "mixed"):
+            assert _files(root / kind) == expected_files, kind
+
+
+def test_batches_at_scale_with_every_writeback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 20,000 tensors of a few kinds through 8 KiB write-behind buffers and a flush every 64 KiB.
+    monkeypatch.setattr(writer_mod, "WRITE_BEHIND_CHUNK", 8192)
+    monkeypatch.setattr(shards_mod, "WRITEBACK_CHUNK", 65536)
+    shapes = [(4,), (2, 3), (16,), ()]
+    items = [
+        (f"layer_{(i * 7919) % 20000:05d}/w", np.full(shapes[i % 4], i, (np.float32, np.int32)[i % 2])) for i in range(20_000)
+    ]
+    tfckpt.save(tmp_path / "batch" / "m", dict(items))
+    _one_by_one(tmp_path / "one" / "m", items)
+    assert _files(tmp_path / "batch") == _files(tmp_path / "one")
+    got = _read_all(tmp_path / "batch" / "m")
+    assert all(np.array_equal(got[name][2], value) for name, value in items[:500])
+
+
+def test_batch_values_are_copied_before_add_many_returns(tmp_path: Path) -> None:
+    values = {f"t{i}": np.full(8, i, np.float32) for i in range(300)}
+    with tfckpt.Writer(tmp_path / "m") as w:
+        w.add_many(values)
+        for v in values.values():
+            v[:] = -1  # the caller reuses its arrays: what was added is what was written
+    got = _read_all(tmp_path / "m")
+    assert all(np.array_equal(got[f"t{i}"][2], np.full(8, i, np.float32)) for i in range(300))
+
+
+@pytest.mark.parametrize("kind", ["dict", "list"])
+def test_batch_errors_name_the_first_bad_item(tmp_path: Path, kind: str) -> None:
+    good = [(f"a{i}", np.ones(4, np.float32)) for i in range(10)]
+    cases: list[tuple[list[tuple[Any, Any]], str]] = [
+        ([*good, ("", np.ones(2, np.float32)), ("z", np.ones(2, np.float32))], "non-empty strings"),
+        ([*good, (3, np.ones(2, np.float32))], "non-empty strings"),
+        ([*good, ("bad", np.array([object()]))], "bad"),
+    ]
+    if kind == "list":  # a dict cannot repeat a name
+        cases.append(([*good, ("a3", np.ones(2, np.float32)), ("z", np.ones(2, np.float32))], "duplicate tensor name 'a3'"))
+    for i, (items, message) in enumerate(cases):
+        prefix = tmp_path / str(i) / "m"
+        with tfckpt.Writer(prefix) as w, pytest.raises(InvalidArgumentError, match=message):
+            w.add_many(dict(items) if kind == "dict" else items)
+        # The items before the bad one are written, nothing after it.
+        assert sorted(_read_all(prefix)) == sorted(f"a{i}" for i in range(10))
+
+
+def test_batch_refuses_a_name_added_before(tmp_path: Path) -> None:
+    with tfckpt.Writer(tmp_path / "m") as w:
+        w.add("a5", np.zeros(2, np.float32))
+        w.add_slice("p", np.zeros((1, 2), np.float32), full_shape=(2, 2), start=(0, 0))
+        w.add_slice("p", np.ones((1, 2), np.float32), full_shape=(2, 2), start=(1, 0))
+        for clash in ("a5", "p"):
+            with pytest.raises(InvalidArgumentError, match=f"duplicate tensor name '{clash}'"):
+                w.add_many({**{f"{clash}_{i}": np.ones(4, np.float32) for i in range(5)}, clash: np.ones(1, np.float32)})
+    got = _read_all(tmp_path / "m")
+    assert sorted(got) == ["a5", *(f"a5_{i}" for i in range(5)), "p", *(f"p_{i}" for i in range(5))]
+    assert np.array_equal(got["a5"][2], np.zeros(2, np.float32))
+
+
+def test_write_behind_failure_leaves_the_prefix_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tfckpt.save(tmp_path / "m", {"old": np.ones(3, np.float32)})
+    before = _files(tmp_path)
+
+    def failing(self: shards_mod.Shard, data: bytes) -> None:
+        def write() -> None:
+            raise OSError(28, "No space left on device")
+
+        self.settle()
+        self._writer = shards_mod.Background(write)
+
+    monkeypatch.setattr(shards_mod.Shard, "write_behind", failing)
+    with pytest.raises(OSError, match="No space left"):
+        tfckpt.save(tmp_path / "m", {f"t{i}": np.full(4, i, np.float32) for i in range(100)})
+    assert _files(tmp_path) == before
+    with pytest.raises(OSError, match="No space left"), tfckpt.Writer(tmp_path / "m") as w:
+        w.add_many({f"t{i}": np.full(4, i, np.float32) for i in range(100)})
+        w.add("next", np.ones(2, np.float32))  # waits for the write in flight, which failed
+    assert _files(tmp_path) == before
+
+
+def test_dict_names_equal_only_when_encoded_are_duplicates(tmp_path: Path) -> None:
+    # A str subclass hashed by identity: two dict keys that encode to the same name.
+    class Named(str):
+        __hash__ = object.__hash__
+
+        def __eq__(self, other: object) -> bool:
+            return self is other
+
+    items = {Named("a"): np.ones(2, np.float32), "b": np.ones(2, np.float32), Named("a"): np.zeros(2, np.float32)}
+    with pytest.raises(InvalidArgumentError, match="duplicate tensor name 'a'"), tfckpt.Writer(tmp_path / "m") as w:
+        w.add_many(items)

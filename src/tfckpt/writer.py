@@ -38,7 +38,9 @@ Atomicity (the commit sequence of :meth:`Writer.finish`)::
 
 from __future__ import annotations
 
+import array
 import bisect
+import math
 import operator
 import os
 import struct
@@ -54,9 +56,9 @@ from .format._bundle import (
     BundleEntry,
     BundleHeader,
     data_filename,
-    encode_plain_entries,
     encode_string_tensor,
     index_filename,
+    plain_entry_fields,
     plain_entry_prefix,
     plain_entry_tail,
 )
@@ -70,6 +72,7 @@ from .storage import is_url
 from .storage._atomic import check_output, remove_quietly
 from .storage._shards import (
     PARALLEL_CRC_MIN,
+    WRITE_BEHIND_CHUNK,
     WRITEBACK_CHUNK,
     Background,
     Shard,
@@ -99,8 +102,19 @@ def _name_key(name: str) -> bytes:
         raise InvalidArgumentError(f"tensor name {name!r} is not encodable as UTF-8: {e}") from e
 
 
-#: A row of :attr:`Writer._entries`: prefix id, shard id, offset, size, crc32c.
+#: A row of :attr:`Writer._rows`: prefix id, shard id, offset, size, crc32c (unmasked).
 _ENTRY_ROW: Final = struct.Struct("<5q")
+_ROW_FIELDS: Final = 5
+
+#: Tensors of a dict or list that :meth:`Writer.add_many` checks and writes as one batch
+#: (see :meth:`Writer._add_batch`): enough to make the batch's fixed cost of ~20 numpy calls
+#: small per tensor, few enough that one odd tensor sends only its batch the slow way.
+ADD_BATCH: Final = 2048
+
+_DTYPE_OF: Final = operator.attrgetter("dtype")
+_SHAPE_OF: Final = operator.attrgetter("shape")
+_FIRST: Final = operator.itemgetter(0)
+_SECOND: Final = operator.itemgetter(1)
 
 #: Index entries encoded per bulk step: bounds the temporary arrays (a few hundred bytes an
 #: entry for typical names: the index of 200,000 tensors peaked at 28 MiB traced, output included).
@@ -108,6 +122,7 @@ INDEX_CHUNK: Final = 1 << 16
 
 #: The longest :func:`._bundle.plain_entry_tail`: three tagged varints and a tagged fixed32.
 _MAX_PLAIN_TAIL: Final = 3 * (1 + MAX_VARINT64_BYTES) + 5
+
 
 class Writer:
     """Streams tensors into a new checkpoint at ``prefix``.
@@ -173,11 +188,12 @@ class Writer:
         self.max_shard_size = max_shard_size
         self.partial = partial
         # Index entries are kept as rows of numbers and encoded all at once in finish()
-        # (_bundle.encode_plain_entries): key -> _ENTRY_ROW-packed (prefix id, shard id,
-        # offset, size, crc32c unmasked), where the prefix id names the entry's dtype and
-        # shape fields. Packed bytes, not tuples: cheaper to make, and finish() reads them
-        # all into one array with a single join.
-        self._entries: dict[bytes, bytes] = {}
+        # (_bundle.plain_entry_fields): key -> row number in _rows, a flat int64 array of
+        # _ROW_FIELDS per row (prefix id, shard id, offset, size, crc32c unmasked), where the
+        # prefix id names the entry's dtype and shape fields. A batch of add_many appends
+        # its rows with one copy; finish() views them all as one (n, 5) numpy array.
+        self._entries: dict[bytes, int] = {}
+        self._rows = array.array("q")
         self._prefixes: list[bytes] = []
         self._prefix_ids: dict[tuple[int, tuple[int, ...]], int] = {}
         self._partitioned: dict[bytes, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {}
@@ -236,6 +252,7 @@ class Writer:
         shard_id, shard = self._shard_for(size)
         offset = shard.size
         try:
+            shard.settle()
             if crc < 0:
                 crc = write_and_checksum(shard.file, data)
             else:
@@ -274,19 +291,152 @@ class Writer:
         InvalidArgumentError
             As :meth:`add`, for the first bad item; the items before it are written.
         """
-        self._add_pairs(items.items() if isinstance(items, Mapping) else items)
+        # A dict's names are distinct, so its keys are too (strict UTF-8 is one-to-one; plain
+        # str, whose equality is by value): into a writer holding no entry yet, no batch
+        # needs a duplicate lookup.
+        fresh = type(items) is dict and not self._entries and not self._partitioned and set(map(type, items)) <= {str}
+        if type(items) is dict:
+            names: Sequence[Any] = list(items)
+            values: Sequence[Any] = list(items.values())
+        elif isinstance(items, (list, tuple)) and set(map(type, items)) <= {tuple} and set(map(len, items)) <= {2}:
+            names, values = list(map(_FIRST, items)), list(map(_SECOND, items))
+        else:  # a stream (or a lazy mapping): one item at a time, memory bounded by one tensor
+            self._add_pairs(items.items() if isinstance(items, Mapping) else items)
+            return
+        # The values are held by the caller already: batches of them cost no extra memory.
+        # Accepted batches of small tensors are gathered (references) until about
+        # WRITE_BEHIND_CHUNK bytes, then copied into one buffer that a helper thread writes.
+        pending: list[np.ndarray] = []
+        pending_bytes = 0
+        try:
+            for first in range(0, len(values), ADD_BATCH):
+                batch_names, batch_values = names[first : first + ADD_BATCH], values[first : first + ADD_BATCH]
+                total = self._add_batch(batch_names, batch_values, distinct=fresh)
+                if total is None:
+                    pending_bytes = self._write_pending(pending)
+                    self._add_pairs(zip(batch_names, batch_values))
+                elif total > WRITE_BEHIND_CHUNK:  # big tensors: a call each costs little next to their bytes
+                    pending_bytes = self._write_pending(pending)
+                    self._write_each(batch_values)
+                else:
+                    pending += batch_values
+                    pending_bytes += total
+                    if pending_bytes >= WRITE_BEHIND_CHUNK:
+                        pending_bytes = self._write_pending(pending)
+        finally:
+            self._write_pending(pending)  # the bytes of every recorded entry, whatever happens next
+
+    def _add_batch(self, names: Sequence[Any], values: Sequence[Any], *, distinct: bool = False) -> int | None:
+        """Record a batch of small native numpy arrays under new names, with a few calls per
+        batch instead of a Python loop per tensor, and reserve their bytes in the current
+        shard (the caller writes them: :meth:`_write_pending`, :meth:`_write_each`); return
+        how many. Return None, having changed nothing, if any item needs more: then the
+        caller takes the one-item path, which makes the same checks and writes the same
+        bytes, and raises for bad items. ``distinct``: the names are known to differ from
+        each other and from every entry (the caller's dict into an empty writer).
+
+        What is left per tensor runs in C: ``str.encode`` of the names, ``type``, ``dtype``
+        and ``shape`` lookups, one CRC32C call each (which also refuses a value whose buffer
+        is not C-contiguous), the dict update and the copy of the arrays' buffers.
+        """
+        n = len(values)
+        if not n or self._state != "open" or set(map(type, values)) != {np.ndarray}:
+            return None
+        try:
+            keys = list(map(str.encode, names))  # UTF-8; non-str names and lone surrogates go the slow way
+        except (TypeError, UnicodeError):
+            return None
+        # The batch's distinct (dtype, shape) kinds; usually one, then no per-tensor lookup.
+        dtypes, shapes = set(map(_DTYPE_OF, values)), dict.fromkeys(map(_SHAPE_OF, values))
+        kind_of: np.ndarray | None = None
+        if len(dtypes) == 1 and len(shapes) == 1:
+            kinds = [(*dtypes, *shapes)]
+        else:
+            metas = list(zip(map(_DTYPE_OF, values), map(_SHAPE_OF, values)))
+            numbers = {meta: i for i, meta in enumerate(dict.fromkeys(metas))}
+            kind_of = np.fromiter(map(numbers.__getitem__, metas), np.intp, n)
+            kinds = list(numbers)
+        kind_sizes = []
+        for dtype, shape in kinds:
+            row = BUFFER_DTYPES.get(dtype)
+            size = dtype.itemsize * math.prod(shape)
+            if row is None or not 0 < size < PARALLEL_CRC_MIN:
+                return None
+            kind_sizes.append(size)
+        sizes = np.full(n, kind_sizes[0], np.int64) if kind_of is None else np.array(kind_sizes, np.int64)[kind_of]
+        total = int(sizes.sum())
+        if not self._shards:
+            self._shards.append(Shard(self._shard_stem(0)))
+        shard = self._shards[-1]
+        if self.max_shard_size is not None and shard.size + total > self.max_shard_size:
+            return None  # the one-item path starts the next shard where it must
+        try:
+            crcs = np.fromiter(map(crc32c_function(), values), np.int64, n)
+        except (ValueError, TypeError, BufferError):  # not C-contiguous: no plain buffer
+            return None
+        entries = self._entries
+        if not distinct and (
+            not entries.keys().isdisjoint(keys) or (self._partitioned and not self._partitioned.keys().isdisjoint(keys))
+        ):
+            return None
+        before, first_row = len(entries), len(self._rows) // _ROW_FIELDS
+        entries.update(zip(keys, range(first_row, first_row + n)))
+        if len(entries) != before + n or b"" in entries:  # a name repeated within the batch, or empty
+            for key in keys:  # all were new: removing them restores the dict
+                entries.pop(key, None)
+            return None
+        kind_ids = np.array([self._prefix_id(BUFFER_DTYPES[dtype].enum, shape) for dtype, shape in kinds], np.int64)
+        ends = np.cumsum(sizes)
+        rows = np.empty((n, _ROW_FIELDS), np.int64)
+        rows[:, 0] = kind_ids[0] if kind_of is None else kind_ids[kind_of]
+        rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4] = len(self._shards) - 1, ends - sizes + shard.size, sizes, crcs
+        self._rows.frombytes(rows.tobytes())
+        shard.size += total
+        return total
+
+    def _write_pending(self, pending: list[np.ndarray]) -> int:
+        """Write the gathered small arrays (their bytes are reserved at the end of the current
+        shard) as one buffer, in a helper thread; empty ``pending`` and return 0."""
+        if pending:
+            data = b"".join(pending)  # type: ignore[arg-type]  # C-contiguous arrays are their bytes
+            pending.clear()
+            try:
+                self._shards[-1].write_behind(data)
+            except BaseException:
+                self.abandon()
+                raise
+        return 0
+
+    def _write_each(self, values: Sequence[np.ndarray]) -> None:
+        """Write arrays whose bytes are reserved at the end of the current shard, one call each."""
+        shard = self._shards[-1]
+        try:
+            shard.settle()
+            for value in values:
+                shard.file.write(value)  # type: ignore[call-overload]  # a C-contiguous array is its bytes
+                shard.unflushed += value.nbytes
+                if shard.unflushed >= WRITEBACK_CHUNK:
+                    shard.write_back()
+        except BaseException:
+            self.abandon()
+            raise
 
     def _add_pairs(self, pairs: Iterable[tuple[str, ArrayLike]]) -> None:
-        # Writing 100,000 small tensors is all per-tensor overhead, so the common case runs
-        # inline here: a small, non-empty, C-ordered array of a native-order numpy dtype,
-        # under a new name, into the current shard. Everything else takes _add_general;
+        # One item at a time (add(), streams, and batches _add_batch declined): the common
+        # case runs inline here, a small, non-empty, C-ordered array of a native-order numpy
+        # dtype under a new name into the current shard. Everything else takes _add_general;
         # both make the same checks and the same bytes.
-        entries, partitioned, prefix_ids = self._entries, self._partitioned, self._prefix_ids
-        pack = _ENTRY_ROW.pack
+        entries, partitioned, prefix_ids, rows = self._entries, self._partitioned, self._prefix_ids, self._rows
         limit = self.max_shard_size
         checksum = crc32c_function()
         shard = self._shards[-1] if self._shards else None
         shard_id = len(self._shards) - 1
+        if shard is not None:
+            try:
+                shard.settle()  # a write_behind() of add_many's goes first
+            except BaseException:
+                self.abandon()
+                raise
         for name, value in pairs:
             if shard is not None and type(value) is np.ndarray and type(name) is str and name and self._state == "open":
                 row = BUFFER_DTYPES.get(value.dtype)
@@ -315,7 +465,8 @@ class Writer:
                         prefix_id = prefix_ids.get((row.enum, value.shape))
                         if prefix_id is None:
                             prefix_id = self._prefix_id(row.enum, value.shape)
-                        entries[key] = pack(prefix_id, shard_id, offset, size, checksum(value))
+                        entries[key] = len(rows) // _ROW_FIELDS
+                        rows.extend((prefix_id, shard_id, offset, size, checksum(value)))
                         continue
             self._add_general(name, value, None)
             shard = self._shards[-1]
@@ -326,7 +477,11 @@ class Writer:
         key = self._check_name(name)
         info, arr = to_tensor(value, dtype=dtype, name=name)
         shard_id, offset, size, crc = self._write_payload(info, arr)
-        self._entries[key] = _ENTRY_ROW.pack(self._prefix_id(info.enum, tuple(arr.shape)), shard_id, offset, size, crc)
+        self._add_row(key, self._prefix_id(info.enum, tuple(arr.shape)), shard_id, offset, size, crc)
+
+    def _add_row(self, key: bytes, prefix_id: int, shard_id: int, offset: int, size: int, crc: int) -> None:
+        self._entries[key] = len(self._rows) // _ROW_FIELDS
+        self._rows.extend((prefix_id, shard_id, offset, size, crc))
 
     def add_slice(
         self, name: str, value: ArrayLike, *, full_shape: Sequence[int], start: Sequence[int], dtype: str | None = None
@@ -371,9 +526,7 @@ class Writer:
                 raise InvalidArgumentError(f"{name!r}: slice at {list(starts)} overlaps the slice at {list(other_starts)}")
         slices.append((starts, lengths))
         shard_id, offset, size, crc = self._write_payload(info, arr)
-        self._entries[encode_slice_key(key, starts, lengths)] = _ENTRY_ROW.pack(
-            self._prefix_id(info.enum, lengths), shard_id, offset, size, crc
-        )
+        self._add_row(encode_slice_key(key, starts, lengths), self._prefix_id(info.enum, lengths), shard_id, offset, size, crc)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -396,7 +549,8 @@ class Writer:
         return full_entries
 
     def _write_index(self, file: BinaryIO, encoded: dict[bytes, bytes]) -> None:
-        write_index(file, self._entries, self._prefixes, encoded)
+        rows = np.frombuffer(self._rows, np.int64).reshape(-1, _ROW_FIELDS)
+        write_index_rows(file, self._entries, rows, self._prefixes, encoded)
 
     def _sync_shards(self) -> None:
         for shard in self._shards:
@@ -517,36 +671,48 @@ class Writer:
 
 
 def write_index(file: BinaryIO, entries: dict[bytes, bytes], prefixes: list[bytes], encoded: dict[bytes, bytes]) -> None:
-    """Write an index table: the plain ``entries`` (key -> :data:`_ENTRY_ROW`-packed row whose
-    prefix id indexes ``prefixes``), encoded in bulk, and in key order between them the
-    ``encoded`` ones (the header first, then the full entries of partitioned variables).
-    :func:`tfckpt.merge` writes its index through this too."""
+    """:func:`write_index_rows` of plain ``entries`` given as key -> :data:`_ENTRY_ROW`-packed
+    row (what :func:`tfckpt.merge` collects)."""
+    rows = np.frombuffer(b"".join(entries.values()), np.int64).reshape(-1, _ROW_FIELDS)
+    write_index_rows(file, dict(zip(entries, range(len(entries)))), rows, prefixes, encoded)
+
+
+def write_index_rows(
+    file: BinaryIO, entries: Mapping[bytes, int], rows: np.ndarray, prefixes: list[bytes], encoded: dict[bytes, bytes]
+) -> None:
+    """Write an index table: the plain ``entries`` (key -> row number in ``rows``, an
+    ``(n, 5)`` array of prefix id, shard id, offset, size and unmasked crc32c, whose prefix
+    id indexes ``prefixes``), encoded in bulk, and in key order between them the
+    ``encoded`` ones (the header first, then the full entries of partitioned variables)."""
     keys = sorted(entries)
+    if keys == list(entries):  # added in key order (a sorted source): no lookup per key
+        order = np.fromiter(entries.values(), np.intp, len(keys))
+    else:
+        order = np.fromiter(map(entries.__getitem__, keys), np.intp, len(keys))
+    rows = rows[order]
     table = TableBuilder(file)
     start = 0
     for key in sorted(encoded):
         end = bisect.bisect_left(keys, key, start)
-        _add_plain_entries(table, keys[start:end], entries, prefixes)
+        _add_plain_entries(table, keys[start:end], rows[start:end], prefixes)
         table.add(key, encoded[key])
         start = end
-    _add_plain_entries(table, keys[start:], entries, prefixes)
+    _add_plain_entries(table, keys[start:], rows[start:], prefixes)
     table.finish()
 
 
-def _add_plain_entries(table: TableBuilder, keys: list[bytes], entries: dict[bytes, bytes], prefixes: list[bytes]) -> None:
-    """Encode and add the entries of ``keys``, :data:`INDEX_CHUNK` at a time."""
+def _add_plain_entries(table: TableBuilder, keys: list[bytes], rows: np.ndarray, prefixes: list[bytes]) -> None:
+    """Encode and add the entries of ``keys`` (``rows`` in the same order), :data:`INDEX_CHUNK` at a time."""
     prefix_lengths = np.array([len(p) for p in prefixes] or [0], np.int64)
     width = int(prefix_lengths.max()) + _MAX_PLAIN_TAIL
     for first in range(0, len(keys), INDEX_CHUNK):
-        chunk = keys[first : first + INDEX_CHUNK]
-        rows = np.frombuffer(b"".join(map(entries.__getitem__, chunk)), np.int64).reshape(-1, 5)
+        chunk, chunk_rows = keys[first : first + INDEX_CHUNK], rows[first : first + INDEX_CHUNK]
         # The padded rows are as wide as the longest prefix (shape): bulk unless a few
         # high-rank shapes among many small ones would make the padding dominate.
-        if len(chunk) >= BULK_MIN_ENTRIES and fits(len(chunk), width, int(prefix_lengths[rows[:, 0]].sum())):
-            values, lengths = encode_plain_entries(prefixes, rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4])
-            table.add_many(chunk, values, lengths)
+        if len(chunk) >= BULK_MIN_ENTRIES and fits(len(chunk), width, int(prefix_lengths[chunk_rows[:, 0]].sum())):
+            table.add_fields(chunk, plain_entry_fields(prefixes, *chunk_rows.T))
             continue
-        for key, (prefix_id, shard_id, offset, size, crc) in zip(chunk, rows.tolist()):
+        for key, (prefix_id, shard_id, offset, size, crc) in zip(chunk, chunk_rows.tolist()):
             table.add(key, prefixes[prefix_id] + plain_entry_tail(shard_id, offset, size, mask_crc(crc)))
 
 

@@ -14,13 +14,14 @@ always scans linearly (a bundle's index is loaded whole), so it only bounds-chec
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import struct
+from collections.abc import Iterator, Sequence
 from typing import Final
 
 import numpy as np
 
-from ._coding import MAX_VARINT32_BYTES, CodingError, decode_fixed32, decode_varint, encode_fixed32, encode_varint
-from ._rows import encode_varints, join_fields, left_aligned, varint_lengths
+from ._coding import MAX_VARINT32_BYTES, CodingError, decode_fixed32, decode_varint, encode_varint
+from ._rows import Field, encode_varints, join_fields, left_aligned, varint_lengths
 
 __all__ = [
     "DATA_RESTART_INTERVAL",
@@ -104,9 +105,10 @@ def entry_sizes(shared: np.ndarray, key_lengths: np.ndarray, value_lengths: np.n
 
 
 def encode_entries(
-    key_matrix: np.ndarray, key_lengths: np.ndarray, shared: np.ndarray, value_matrix: np.ndarray, value_lengths: np.ndarray
+    key_matrix: np.ndarray, key_lengths: np.ndarray, shared: np.ndarray, values: Sequence[Field], value_lengths: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Encode many entries at once, keys and values given as padded rows (see :mod:`._rows`).
+    """Encode many entries at once, keys given as padded rows and values as the fields
+    that make them up (see :mod:`._rows`; ``value_lengths`` is their lengths' sum).
 
     Entry ``i`` shares ``shared[i]`` bytes with the key before it. Returns the entries
     concatenated and each one's size; the caller adds the restart array.
@@ -118,10 +120,7 @@ def encode_entries(
             (m, left_aligned(m.shape[1], n), n)
             for m, n in (encode_varints(shared), encode_varints(non_shared), encode_varints(value_lengths))
         ]
-        + [
-            (key_matrix, (column >= shared[:, None]) & (column < key_lengths[:, None]), non_shared),
-            (value_matrix, left_aligned(value_matrix.shape[1], value_lengths), value_lengths),
-        ]
+        + [(key_matrix, (column >= shared[:, None]) & (column < key_lengths[:, None]), non_shared), *values]
     )
 
 
@@ -189,5 +188,5 @@ class BlockBuilder:
         self._last_key = last_key
 
     def finish(self) -> bytes:
-        trailer = b"".join(encode_fixed32(r) for r in self._restarts) + encode_fixed32(len(self._restarts))
-        return b"".join(self._parts) + trailer
+        restarts = self._restarts
+        return b"".join(self._parts) + struct.pack(f"<{len(restarts) + 1}I", *restarts, len(restarts))

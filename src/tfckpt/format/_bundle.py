@@ -54,7 +54,7 @@ from ._coding import (
 )
 from ._dtypes import DTYPES, STRING, VARIANT
 from ._ordered_code import FULL_EXTENT
-from ._rows import decode_varints, encode_varints, join_fields, left_aligned, pad_rows, repad
+from ._rows import Field, decode_varints, encode_varints, left_aligned, pad_rows
 
 
 def _protos() -> Any:
@@ -73,9 +73,9 @@ __all__ = [
     "decode_plain_entries",
     "decode_plain_rows",
     "decode_string_tensor",
-    "encode_plain_entries",
     "encode_plain_entry",
     "encode_string_tensor",
+    "plain_entry_fields",
     "plain_entry_prefix",
     "plain_entry_tail",
 ]
@@ -423,7 +423,7 @@ def plain_entry_prefix(dtype: int, shape: tuple[int, ...]) -> bytes:
     return b"\x08" + encode_varint(dtype) + _encode_shape_field(shape)
 
 
-def _tagged_varint_field(tag: int, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _tagged_varint_field(tag: int, values: np.ndarray) -> Field:
     """``tag || varint(v)`` per value as ``(matrix, keep, lengths)`` rows (see
     :func:`._rows.join_fields`), empty where ``v == 0`` (proto3 omits zero scalars)."""
     n = len(values)
@@ -437,39 +437,43 @@ def _tagged_varint_field(tag: int, values: np.ndarray) -> tuple[np.ndarray, np.n
     return matrix, left_aligned(matrix.shape[1], lengths), lengths
 
 
-def encode_plain_entries(
+def plain_entry_fields(
     prefixes: list[bytes],
     prefix_ids: np.ndarray,
     shard_ids: np.ndarray,
     offsets: np.ndarray,
     sizes: np.ndarray,
     crcs: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`encode_plain_entry` of many entries at once, as padded rows ``(matrix,
-    lengths)`` (see :mod:`._rows`): entry ``i`` is ``prefixes[prefix_ids[i]]``
-    (:func:`plain_entry_prefix`) then its ``shard_id``, ``offset``, ``size`` and ``crc32c``
-    fields, zeros omitted. ``crcs`` are the payloads' plain CRC32C values; they are stored
-    masked (:func:`._coding.mask_crc`)."""
+) -> list[Field]:
+    """:func:`encode_plain_entry` of many entries at once, as the fields of padded rows
+    (see :mod:`._rows`) that :func:`._rows.join_fields` concatenates: entry ``i`` is
+    ``prefixes[prefix_ids[i]]`` (:func:`plain_entry_prefix`) then its ``shard_id``,
+    ``offset``, ``size`` and ``crc32c`` fields, zeros omitted. ``crcs`` are the payloads'
+    plain CRC32C values; they are stored masked (:func:`._coding.mask_crc`)."""
     n = len(prefix_ids)
     prefix_matrix, prefix_lengths = pad_rows(prefixes)
-    crc = crcs.astype(np.uint64)
-    u32 = np.uint64(0xFFFFFFFF)
-    masked = ((((crc >> np.uint64(15)) | (crc << np.uint64(17))) & u32) + np.uint64(CRC_MASK_DELTA)) & u32
+    if len(prefixes) == 1:  # one dtype and shape: every row the same, no gather
+        prefix: Field = (
+            np.broadcast_to(prefix_matrix, (n, prefix_matrix.shape[1])),
+            np.ones((n, prefix_matrix.shape[1]), bool),
+            np.full(n, prefix_lengths[0]),
+        )
+    else:
+        lengths = prefix_lengths[prefix_ids]
+        prefix = (prefix_matrix[prefix_ids], left_aligned(prefix_matrix.shape[1], lengths), lengths)
+    crc = crcs.astype(np.uint32)  # the mask in uint32 arithmetic, which wraps as mask_crc's & 0xffffffff
+    masked = ((crc >> np.uint32(15)) | (crc << np.uint32(17))) + np.uint32(CRC_MASK_DELTA)
     crc_field = np.empty((n, 5), np.uint8)
     crc_field[:, 0] = 0x35  # field 6, wire type 5 (fixed32)
     crc_field[:, 1:] = masked.astype("<u4").view(np.uint8).reshape(n, 4)
-    lengths = prefix_lengths[prefix_ids]
     has_crc = masked != 0
-    data, lengths = join_fields(
-        [
-            (prefix_matrix[prefix_ids], left_aligned(prefix_matrix.shape[1], lengths), lengths),
-            _tagged_varint_field(0x18, shard_ids),  # field 3, varint
-            _tagged_varint_field(0x20, offsets),  # field 4
-            _tagged_varint_field(0x28, sizes),  # field 5
-            (crc_field, np.repeat(has_crc[:, None], 5, axis=1), has_crc * 5),
-        ]
-    )
-    return repad(data, lengths), lengths
+    return [
+        prefix,
+        _tagged_varint_field(0x18, shard_ids),  # field 3, varint
+        _tagged_varint_field(0x20, offsets),  # field 4
+        _tagged_varint_field(0x28, sizes),  # field 5
+        (crc_field, np.repeat(has_crc[:, None], 5, axis=1), has_crc * 5),
+    ]
 
 
 @dataclass(frozen=True)

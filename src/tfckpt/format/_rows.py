@@ -22,13 +22,14 @@ padding dominate.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, TypeAlias
 
 import numpy as np
 
 __all__ = [
     "MAX_MATRIX_BYTES",
     "MAX_PADDING_FACTOR",
+    "Field",
     "common_prefix_lengths",
     "crc32c_rows",
     "decode_varints",
@@ -48,6 +49,10 @@ MAX_PADDING_FACTOR: Final = 4
 
 _U8: Final = np.dtype(np.uint8)
 _I64: Final = np.dtype(np.int64)
+
+#: One field of many rows, ``(matrix, keep, lengths)``: row ``i``'s bytes are
+#: ``matrix[i][keep[i]]``, ``lengths[i]`` of them (see :func:`join_fields`).
+Field: TypeAlias = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def fits(rows: int, width: int, payload: int) -> bool:
@@ -72,7 +77,7 @@ def pad_rows(strings: Sequence[bytes], lengths: np.ndarray | None = None) -> tup
     return matrix, lengths
 
 
-def join_fields(fields: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+def join_fields(fields: Sequence[Field]) -> tuple[np.ndarray, np.ndarray]:
     """Concatenate, row by row, fields given as ``(matrix, keep, lengths)`` of one row
     count (``lengths[i]`` counts ``keep[i]``'s true columns).
 
@@ -97,7 +102,8 @@ def varint_lengths(values: np.ndarray) -> np.ndarray:
     """The byte length of each value's varint (1 for 0 ... 10 for values of 2**63 and up)."""
     v = _as_u64(values)
     lengths = np.ones(v.shape, _I64)
-    for bits in range(7, 64, 7):
+    top = int(v.max()).bit_length() if v.size else 0  # no pass for lengths no value reaches
+    for bits in range(7, top, 7):
         lengths += v >= np.uint64(1 << bits)
     return lengths
 

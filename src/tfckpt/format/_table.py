@@ -16,9 +16,7 @@ to the :class:`BlockHandle` of data block i. TensorFlow's parameters
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterator, Sequence
-from itertools import islice
 from typing import BinaryIO, Final
 
 import numpy as np
@@ -35,7 +33,7 @@ from ._block import (
     iter_block,
 )
 from ._coding import MAX_VARINT32_BYTES, CodingError
-from ._rows import common_prefix_lengths, fits, pad_rows
+from ._rows import Field, common_prefix_lengths, fits, join_fields, left_aligned
 from ._table_format import BlockHandle, Footer, TableFormatError, block_with_trailer, read_block
 
 __all__ = ["BLOCK_SIZE", "TableBuilder", "find_short_successor", "find_shortest_separator", "iter_table"]
@@ -76,6 +74,17 @@ def iter_table(buf: bytes | memoryview, path: str) -> Iterator[tuple[bytes, byte
         raise CorruptionError(str(e), path=path, offset=e.pos) from None
     except BlockFormatError as e:
         raise CorruptionError(f"in block at {pos:#x}: {e}", path=path, offset=pos + e.pos) from None
+
+
+def _increasing(key_matrix: np.ndarray, key_lengths: np.ndarray, prefix: np.ndarray) -> bool:
+    """Whether padded keys are strictly increasing, bytewise, given each one's common
+    prefix length with the one before: past the common prefix, the earlier key ends or
+    has the smaller byte, and the later key goes on."""
+    shared, earlier, later = prefix[1:], key_lengths[:-1], key_lengths[1:]
+    rows = np.arange(1, len(key_lengths))
+    at = np.minimum(shared, key_matrix.shape[1] - 1)
+    smaller = key_matrix[rows - 1, at] < key_matrix[rows, at]
+    return bool(((shared < later) & ((shared == earlier) | smaller)).all())
 
 
 def find_shortest_separator(start: bytes, limit: bytes) -> bytes:
@@ -130,46 +139,57 @@ class TableBuilder:
 
     def add_many(self, keys: Sequence[bytes], value_matrix: np.ndarray, value_lengths: np.ndarray) -> None:
         """Add many entries at once; the file and the builder's state end up exactly as
-        after ``add(keys[i], value_matrix[i, :value_lengths[i]].tobytes())`` for each ``i``.
+        after ``add(keys[i], value_matrix[i, :value_lengths[i]].tobytes())`` for each ``i``
+        (values as padded rows: :meth:`add_fields` with one field)."""
+        self.add_fields(keys, [(value_matrix, left_aligned(value_matrix.shape[1], value_lengths), value_lengths)])
 
-        Values come as padded rows (see :mod:`._rows`): the writer encodes its index
-        entries in bulk, and this path makes no Python object per entry; it cuts blocks
-        by the same size rule as :meth:`add`, continuing the open block. For a few
-        entries, for a huge entry (which :meth:`add` puts in a block of its own) or for
-        keys too long to pad, it falls back to :meth:`add`.
+    def add_fields(self, keys: Sequence[bytes], values: Sequence[Field]) -> None:
+        """Add many entries at once, values given as the fields that make them up (see
+        :mod:`._rows`); the file and the builder's state end up exactly as after ``add(keys[i],
+        value_i)`` for each ``i``, ``value_i`` being row ``i`` of :func:`._rows.join_fields`.
+
+        The writer encodes its index entries this way: no Python object per entry, and the
+        value fields go straight into the block entries. Blocks are cut by the same size
+        rule as :meth:`add`, continuing the open block. For a few entries, for a huge entry
+        (which :meth:`add` puts in a block of its own) or for keys too long to pad, it falls
+        back to :meth:`add`.
 
         REQUIRES: keys strictly increasing, and after any key added before (checked).
         """
         n = len(keys)
+        value_lengths: np.ndarray = sum((lengths for _, _, lengths in values[1:]), values[0][2])
         if n >= BULK_MIN_ENTRIES:
             key_lengths = np.fromiter(map(len, keys), np.int64, n)
             # The entries' matrix: three header varints, the key and the value side by side.
-            width = 3 * MAX_VARINT32_BYTES + int(key_lengths.max()) + value_matrix.shape[1]
+            width = 3 * MAX_VARINT32_BYTES + int(key_lengths.max()) + sum(matrix.shape[1] for matrix, _, _ in values)
             if fits(n, width, int(key_lengths.sum() + value_lengths.sum())):
-                key_matrix, _ = pad_rows(keys, key_lengths)
+                # numpy pads each key with zeros to the longest (and strips nothing on the way in).
+                key_matrix = np.array(keys, f"S{max(int(key_lengths.max()), 1)}").view(np.uint8).reshape(n, -1)
                 if int((key_lengths + value_lengths).max()) < 2 * self._block_size:
-                    self._add_bulk(keys, key_matrix, key_lengths, value_matrix, value_lengths)
+                    self._add_bulk(keys, key_matrix, key_lengths, values, value_lengths)
                     return
-        for key, row, length in zip(keys, value_matrix, value_lengths.tolist()):
-            self.add(key, row[:length].tobytes())
+        data, _ = join_fields(values)
+        ends = np.cumsum(value_lengths).tolist()
+        for key, start, end in zip(keys, [0, *ends], ends):
+            self.add(key, data[start:end].tobytes())
 
     def _add_bulk(
         self,
         keys: Sequence[bytes],
         key_matrix: np.ndarray,
         key_lengths: np.ndarray,
-        value_matrix: np.ndarray,
+        values: Sequence[Field],
         value_lengths: np.ndarray,
     ) -> None:
         last = self._last_key
-        if not all(map(operator.lt, keys, islice(keys, 1, None))) or (last is not None and keys[0] <= last):
-            raise ValueError("table keys must be strictly increasing")
         prefix = common_prefix_lengths(key_matrix, key_lengths)
+        if not _increasing(key_matrix, key_lengths, prefix) or (last is not None and keys[0] <= last):
+            raise ValueError("table keys must be strictly increasing")
         if not self._data.empty():  # the first key continues the open block
             prefix[0] = common_prefix_length(self._data.last_key, keys[0])
         blocks, position = self._cut_blocks(prefix, key_lengths, value_lengths)
         restart = position % DATA_RESTART_INTERVAL == 0  # stores its whole key
-        entries, sizes = encode_entries(key_matrix, key_lengths, np.where(restart, 0, prefix), value_matrix, value_lengths)
+        entries, sizes = encode_entries(key_matrix, key_lengths, np.where(restart, 0, prefix), values, value_lengths)
         offsets = np.zeros(len(keys) + 1, np.int64)
         np.cumsum(sizes, out=offsets[1:])
         new_restart = restart & (position > 0)  # a block's first entry is in its restart array already

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from .errors import InvalidArgumentError, NotFoundError
@@ -42,19 +41,32 @@ _STEP_RE = re.compile(r"-(\d+)$")
 SAVED_MODEL_FILES: Final = ("saved_model.pb", "saved_model.pbtxt", "tfhub_module.pb")
 
 
-@dataclass(frozen=True)
 class Resolved:
     """A resolved checkpoint: ``prefix`` and, for V1 checkpoints, the files that hold it.
 
     Paths are ``store``'s; ``saved_model`` is the SavedModel directory when the bundle is
-    a SavedModel's variables.
+    a SavedModel's variables; ``index`` the index's bytes, when resolving already fetched
+    them. A plain class: a dataclass would cost ~1 ms of ``import tfckpt``.
     """
 
-    prefix: str
-    v1_files: tuple[str, ...] = ()
-    store: Store = LOCAL
-    saved_model: str | None = None
-    index: bytes | None = None  # the index's bytes, when resolving already fetched them
+    __slots__ = ("index", "prefix", "saved_model", "store", "v1_files")
+
+    def __init__(
+        self,
+        prefix: str,
+        v1_files: tuple[str, ...] = (),
+        store: Store = LOCAL,
+        saved_model: str | None = None,
+        index: bytes | None = None,
+    ) -> None:
+        self.prefix = prefix
+        self.v1_files = v1_files
+        self.store = store
+        self.saved_model = saved_model
+        self.index = index
+
+    def __repr__(self) -> str:
+        return f"Resolved(prefix={self.prefix!r}, v1_files={self.v1_files!r}, saved_model={self.saved_model!r})"
 
     @property
     def is_v1(self) -> bool:

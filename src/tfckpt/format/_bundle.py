@@ -35,8 +35,7 @@ from __future__ import annotations
 import re
 import struct
 import sys
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 
@@ -103,8 +102,7 @@ def index_filename(prefix: str) -> str:
     return f"{prefix}.index"
 
 
-@dataclass(frozen=True)
-class BundleHeader:
+class BundleHeader(NamedTuple):
     num_shards: int = 1
     endianness: int = HOST_ENDIANNESS
     producer: int = BUNDLE_VERSION
@@ -295,8 +293,7 @@ def _decode_plain_entry(value: bytes) -> tuple[int, tuple[int, ...], int, int, i
     return dtype, shape, shard_id, offset, size, crc
 
 
-@dataclass(frozen=True)
-class PlainEntries:
+class PlainEntries(NamedTuple):
     """Many entries decoded at once by :func:`decode_plain_entries`, one array item per
     entry: ``plain[i]`` says entry ``i`` is laid out as :func:`_decode_plain_entry` accepts
     (the other fields of a row that is not plain mean nothing); its dtype and shape are
@@ -476,8 +473,7 @@ def plain_entry_fields(
     ]
 
 
-@dataclass(frozen=True)
-class BundleEntry:
+class BundleEntry(NamedTuple):
     """One tensor's (or slice's) record in the index."""
 
     dtype: int

@@ -10,7 +10,6 @@ have their own encodings (see :mod:`._bundle`); ``resource`` can never be stored
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Final
 
@@ -29,7 +28,6 @@ RESOURCE: Final = 20
 ML_DTYPES: Final = "ml_dtypes"
 
 
-@dataclass(frozen=True)
 class DTypeInfo:
     """One row of the dtype table.
 
@@ -40,10 +38,16 @@ class DTypeInfo:
     ``numpy`` imports ``ml_dtypes`` when first asked for (not at ``import tfckpt``).
     """
 
-    enum: int
-    name: str
-    source: object
-    swap: int | None
+    # A plain class (not a dataclass, which would cost ~1 ms of ``import tfckpt``); rows
+    # are compared by identity, as the table holds one per dtype.
+    def __init__(self, enum: int, name: str, source: object, swap: int | None) -> None:
+        self.enum = enum
+        self.name = name
+        self.source = source
+        self.swap = swap
+
+    def __repr__(self) -> str:
+        return f"DTypeInfo({self.enum}, {self.name!r})"
 
     @cached_property
     def numpy(self) -> np.dtype | None:

@@ -25,8 +25,7 @@ gives the same entries or raises the detailed :class:`~tfckpt.errors.CorruptionE
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
 
@@ -51,8 +50,7 @@ _U8: Final = np.dtype(np.uint8)
 _I64: Final = np.dtype(np.int64)
 
 
-@dataclass(frozen=True)
-class IndexColumns:
+class IndexColumns(NamedTuple):
     """Every entry of a table, in key order: ``names[i]`` is key ``i`` decoded (UTF-8,
     surrogateescape); its value is ``data[value_start[i] : value_start[i] + value_length[i]]``."""
 

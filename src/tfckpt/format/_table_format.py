@@ -15,8 +15,7 @@ TensorFlow writes only type 0 but reads Snappy (1) blocks too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from ._coding import (
     MAX_VARINT32_BYTES,
@@ -63,8 +62,7 @@ class TableFormatError(Exception):
         self.pos = pos
 
 
-@dataclass(frozen=True)
-class BlockHandle:
+class BlockHandle(NamedTuple):
     """Where a block lives: ``[offset, offset + size)``, trailer not included."""
 
     offset: int
@@ -83,10 +81,27 @@ class BlockHandle:
         return cls(offset, size), pos
 
 
-@dataclass(frozen=True)
 class Footer:
-    metaindex: BlockHandle
-    index: BlockHandle
+    """The table's last 48 bytes: the metaindex and index handles, padding, the magic.
+
+    A plain class, as :class:`BlockHandle` is a ``NamedTuple``: a dataclass would cost
+    ~1 ms of ``import tfckpt`` (and ``index`` would shadow ``tuple.index``).
+    """
+
+    __slots__ = ("index", "metaindex")
+
+    def __init__(self, metaindex: BlockHandle, index: BlockHandle) -> None:
+        self.metaindex = metaindex
+        self.index = index
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Footer) and (self.metaindex, self.index) == (other.metaindex, other.index)
+
+    def __hash__(self) -> int:
+        return hash((self.metaindex, self.index))
+
+    def __repr__(self) -> str:
+        return f"Footer(metaindex={self.metaindex!r}, index={self.index!r})"
 
     def encode(self) -> bytes:
         handles = self.metaindex.encode() + self.index.encode()

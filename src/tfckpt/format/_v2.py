@@ -22,8 +22,7 @@ import math
 import mmap
 import sys
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
 
@@ -108,8 +107,7 @@ def encode_name(name: str) -> bytes:
     return name.encode("utf-8", _NAME_ERRORS)
 
 
-@dataclass(frozen=True)
-class _FastColumns:
+class _FastColumns(NamedTuple):
     """What :meth:`BundleReader.read`'s fast path needs of each index row, as arrays.
 
     ``spec[i] >= 0`` marks a row it serves: a plain entry (see

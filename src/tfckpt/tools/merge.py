@@ -39,7 +39,7 @@ import os
 import shutil
 import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final
 
 from ..errors import CorruptionError, InvalidArgumentError
@@ -137,7 +137,7 @@ def _add_slices(plan: MergePlan, key: bytes, entry: BundleEntry, prefix: str) ->
             raise InvalidArgumentError(
                 f"partitioned variable {name!r}: the slice at {list(s[0])} from {prefix} overlaps the slice at {list(clash[0])} from {other}"
             )
-    plan.sliced[key] = replace(existing, slices=existing.slices + entry.slices)
+    plan.sliced[key] = existing._replace(slices=existing.slices + entry.slices)
 
 
 def plan_merge(prefixes: Sequence[PathLike], *, storage_options: Mapping[str, Any] | None = None) -> MergePlan:
@@ -205,7 +205,7 @@ def plan_merge(prefixes: Sequence[PathLike], *, storage_options: Mapping[str, An
                 new_id = new_ids[shard] = shard_ids.setdefault(files[shard], len(shard_ids))
             origin[key] = prefix
             if entry is not None and entry.slices:
-                plan.sliced[key] = replace(entry, shard_id=new_id)
+                plan.sliced[key] = entry._replace(shard_id=new_id)
                 continue
             prefix_id = prefix_ids.get((dtype, shape))
             if prefix_id is None:
@@ -217,7 +217,7 @@ def plan_merge(prefixes: Sequence[PathLike], *, storage_options: Mapping[str, An
     # summed shard count in the header matches the files.
     for path in all_files:
         shard_ids.setdefault(path, len(shard_ids))
-    plan.header = replace(plan.header, num_shards=total_shards)
+    plan.header = plan.header._replace(num_shards=total_shards)
     plan.data_files = [located[url] for url in sorted(shard_ids, key=shard_ids.__getitem__)]
     for store, path in plan.data_files:
         if not store.isfile(path):

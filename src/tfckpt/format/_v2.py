@@ -508,6 +508,37 @@ class BundleReader:
             expected_crc=unmask_crc(entry.crc32c), path=self.store.url(path), name=name, base=entry.offset,
         )
 
+    def unverified(self, name: str) -> tuple[np.ndarray, int] | None:
+        """``(array, crc32c)``: the tensor as :meth:`read`'s fast path maps it, *before* its
+        checksum is checked, and the CRC32C (unmasked) its bytes must have; None when
+        :meth:`read` would take another path (not mapped, sliced, another byte order, a
+        dtype without a fixed width, a damaged entry) or when checksums are not verified.
+
+        For a caller that checksums the bytes while it uses them, in the same pass over
+        memory (:mod:`tfckpt.tools.average`); on a mismatch it calls :meth:`read`, which
+        raises the error. Arrays whose checksum did not match must not be used.
+        """
+        key = encode_name(name)
+        raw = self._raw.get(key)
+        plain = _decode_plain_entry(raw) if raw is not None and self.verify and self._plain_dtypes and self.store.maps_objects else None
+        if plain is None or key in self._hidden:
+            return None
+        enum, shape, shard_id, offset, size, stored_crc = plain
+        dtype = self._plain_dtypes.get(enum)
+        try:
+            length = self._shard_size(shard_id, name)  # maps the shard on its first read
+        except (CheckpointError, OSError):
+            return None  # read() says what is wrong
+        if (
+            dtype is None
+            or len(shape) > NUMPY_MAX_RANK
+            or not size
+            or offset + size > length
+            or size != math.prod(shape) * dtype.itemsize
+        ):
+            return None
+        return np.ndarray(shape, dtype, self._maps[shard_id], offset), unmask_crc(stored_crc)
+
     def close(self) -> None:
         self._fetched.clear()
         # Drop the maps rather than closing them: read()'s fast-path arrays are built over

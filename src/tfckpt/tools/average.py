@@ -21,13 +21,15 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 
 from ..checkpoint import Checkpoint
 from ..checkpoint import open as open_checkpoint
-from ..errors import InvalidArgumentError, NotFoundError
+from ..errors import CorruptionError, InvalidArgumentError, NotFoundError
+from ..format._coding import crc32c_combine, crc32c_function
+from ..format._v2 import BundleReader
 from ..object_writer import check_copyable
 from ..objects import OBJECT_GRAPH_KEY, SAVE_COUNTER, SUFFIX
 from ..proto.trackable_object_graph_pb2 import TrackableObjectGraph  # type: ignore[attr-defined, unused-ignore]
@@ -275,45 +277,84 @@ def _output(
     return newest[key], dtype
 
 
+class _Input(NamedTuple):
+    """One checkpoint's tensor, flat, and the CRC32C its bytes must have when they were
+    mapped unchecked (None: read through :meth:`Checkpoint.__getitem__`, checked already)."""
+
+    values: np.ndarray
+    crc: int | None
+
+
+def _input(ckpt: Checkpoint, key: str, mapped: tuple[np.ndarray, int] | None) -> _Input:
+    """The input from :meth:`BundleReader.unverified`'s ``mapped``, or else read."""
+    if mapped is None:  # a copy if partitioned or remote, checked as read
+        return _Input(ckpt[key].reshape(-1), None)
+    return _Input(mapped[0].reshape(-1), mapped[1])
+
+
 def _mean(
     ckpts: list[Checkpoint], key: str, acc_dtype: type, factors: list[float] | None, pool: ThreadPoolExecutor | None, workers: int
 ) -> np.ndarray:
     """The weighted mean of tensor ``key``, accumulated in ``acc_dtype`` block by block (the
     same operations, element by element, as one whole-tensor accumulator), in its own dtype.
 
-    With a ``pool`` of ``workers`` threads the inputs are read (and their checksums verified)
-    concurrently, and the tensor is cut into one contiguous range of blocks per worker."""
-
-    def read(ckpt: Checkpoint) -> np.ndarray:
-        return ckpt[key].reshape(-1)  # a view of the mapped file (a copy if partitioned or remote)
-
-    inputs = list(pool.map(read, ckpts)) if pool is not None else [read(c) for c in ckpts]
+    The inputs' checksums are computed in the same pass, a block at a time, while the block
+    is in the CPU cache for its additions (instead of a pass of their own over memory), and
+    checked before the mean is returned: a mismatch raises the reader's CorruptionError.
+    With a ``pool`` of ``workers`` threads the tensor is cut into one contiguous range of
+    blocks per worker; the ranges' checksums are combined (:func:`crc32c_combine`)."""
+    mapped = [c._source.unverified(key) if isinstance(c._source, BundleReader) else None for c in ckpts]
+    if pool is not None and sum(m is None for m in mapped) > 1:  # remote or partitioned: fetched concurrently
+        inputs = list(pool.map(_input, ckpts, [key] * len(ckpts), mapped))
+    else:
+        inputs = [_input(c, key, m) for c, m in zip(ckpts, mapped)]
     shape = ckpts[0].shape(key)
-    out = np.empty(shape, inputs[0].dtype)
+    out = np.empty(shape, inputs[0].values.dtype)
     flat = out.reshape(-1)
     total = len(ckpts) if factors is None else sum(factors)
     blocks = -(-flat.size // BLOCK_ELEMENTS)
     workers = min(workers, blocks)
     if pool is None or workers <= 1:
-        _mean_range(inputs, flat, 0, flat.size, acc_dtype, factors, total)
-        return out
-    per = -(-blocks // workers) * BLOCK_ELEMENTS
-    ranges = [(start, min(start + per, flat.size)) for start in range(0, flat.size, per)]
-    for done in [pool.submit(_mean_range, inputs, flat, a, b, acc_dtype, factors, total) for a, b in ranges]:
-        done.result()
+        ranges = [(0, flat.size)]
+        crcs = [_mean_range(inputs, flat, 0, flat.size, acc_dtype, factors, total)]
+    else:
+        per = -(-blocks // workers) * BLOCK_ELEMENTS
+        ranges = [(start, min(start + per, flat.size)) for start in range(0, flat.size, per)]
+        tasks = [pool.submit(_mean_range, inputs, flat, a, b, acc_dtype, factors, total) for a, b in ranges]
+        wait(tasks)  # every range finished (or failed) before anything is raised
+        crcs = [t.result() for t in tasks]
+    itemsize = flat.dtype.itemsize
+    for i, (ckpt, item) in enumerate(zip(ckpts, inputs)):
+        if item.crc is None:
+            continue
+        crc = crcs[0][i]
+        for (a, b), part in zip(ranges[1:], crcs[1:]):
+            crc = crc32c_combine(crc, part[i], (b - a) * itemsize)
+        if crc != item.crc:
+            ckpt[key]  # checks the bytes again and raises the reader's error naming file, offset and tensor
+            raise CorruptionError(f"checksum mismatch (stored {item.crc:#010x}, computed {crc:#010x})", path=ckpt.prefix, tensor=key)
     return out
 
 
 def _mean_range(
-    inputs: list[np.ndarray], flat: np.ndarray, first: int, last: int, acc_dtype: type, factors: list[float] | None, total: float
-) -> None:
-    """``flat[first:last]`` = the weighted mean of ``inputs[i][first:last]``, one cached block at a time."""
+    inputs: list[_Input], flat: np.ndarray, first: int, last: int, acc_dtype: type, factors: list[float] | None, total: float
+) -> list[int]:
+    """``flat[first:last]`` = the weighted mean of ``inputs[i].values[first:last]``, one cached
+    block at a time; returns each input's CRC32C of those elements' bytes (0 where unchecked)."""
     acc, scratch = _BLOCKS.get(acc_dtype)
     fused = flat.dtype.kind != "V"  # numpy casts into its own dtypes inside the ufunc; ml_dtypes by copyto
+    checksum = crc32c_function()
+    itemsize = flat.dtype.itemsize
+    values = [item.values for item in inputs]
+    raw = [item.values.view(np.uint8) if item.crc is not None else None for item in inputs]  # ml_dtypes export no buffer
+    crcs = [0] * len(inputs)
     for start in range(first, last, BLOCK_ELEMENTS):
         end = min(start + BLOCK_ELEMENTS, last)
         block = acc[: end - start]
-        for i, x in enumerate(inputs):
+        for i, x in enumerate(values):
+            data = raw[i]
+            if data is not None:  # also brings the block into the cache for the addition
+                crcs[i] = checksum(data[start * itemsize : end * itemsize], crcs[i])
             if factors is not None:
                 weighted = scratch[: end - start]
                 np.multiply(x[start:end], factors[i], out=weighted, dtype=acc_dtype, casting="unsafe")
@@ -327,6 +368,7 @@ def _mean_range(
         else:
             np.divide(block, total, out=block)
             np.copyto(flat[start:end], block, casting="unsafe")
+    return crcs
 
 
 def _check_alike(ckpts: list[Checkpoint], keys: list[str]) -> None:

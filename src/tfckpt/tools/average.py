@@ -213,19 +213,28 @@ def average(
             ThreadPoolExecutor(1) as pool,
             ThreadPoolExecutor(workers) as compute,
         ):
-            # Tensor k is written (file I/O and its checksum, which release the GIL) while
-            # tensor k+1 is computed by the compute threads (numpy loops, which release it
-            # too): at most two outputs are in memory at once.
+            # A pipeline of three stages: tensor k+1's chunks are queued behind tensor k's,
+            # so the compute threads go from one tensor to the next without waiting for
+            # each other (numpy's loops and the checksums release the GIL); tensor k is
+            # written (file I/O and its checksum, releasing it too) while k+1 is computed.
+            # Tensor k+1 starts once tensor k-1 is written: at most two outputs in memory.
             pending: Future[None] | None = None
+            computing: _Output | None = None
             try:
-                for key in keys:
-                    value, dtype = _output(ckpts, key, factors, skip_optimizer, keys, compute, workers)
+                for key in [*keys, None]:
                     if pending is not None:
                         pending.result()
-                    pending = pool.submit(writer.add, key, value, dtype=dtype)
+                        pending = None
+                    started = _output(ckpts, key, factors, skip_optimizer, keys, compute) if key is not None else None
+                    if computing is not None:
+                        value = computing.result()
+                        pending = pool.submit(writer.add, computing.key, value, dtype=computing.dtype)
+                    computing = started
                 if pending is not None:
                     pending.result()
             finally:
+                if computing is not None:
+                    computing.cancel()
                 if pending is not None:
                     wait([pending])  # before the writer is finished or abandoned
         return writer.prefix
@@ -239,7 +248,11 @@ def average(
 #: accumulator through memory once per checkpoint (docs/performance.md has the figures).
 BLOCK_ELEMENTS: Final = 1 << 15
 
-#: Threads that average the blocks of one tensor (numpy's loops release the GIL), at most.
+#: Elements per task of the compute threads: a tensor is cut into chunks of this many,
+#: whose checksums :func:`crc32c_combine` joins (8 us each, against ~8 ms of work a chunk).
+CHUNK_ELEMENTS: Final = 1 << 20
+
+#: Threads that average the chunks (numpy's loops release the GIL), at most.
 MAX_WORKERS: Final = 4
 
 
@@ -252,7 +265,7 @@ class _Blocks(threading.local):
 
     def get(self, acc_dtype: type) -> tuple[np.ndarray, np.ndarray]:
         pair = self.buffers.get(acc_dtype)
-        if pair is None:
+        if pair is None or len(pair[0]) < BLOCK_ELEMENTS:
             pair = self.buffers[acc_dtype] = (np.empty(BLOCK_ELEMENTS, acc_dtype), np.empty(BLOCK_ELEMENTS, acc_dtype))
         return pair
 
@@ -260,21 +273,56 @@ class _Blocks(threading.local):
 _BLOCKS: Final = _Blocks()
 
 
+class _Output:
+    """A tensor on its way to the writer: its value, or the chunks of its mean queued on
+    the compute threads and the checksums its inputs must have."""
+
+    def __init__(self, key: str, dtype: str, value: np.ndarray, inputs: list[tuple[Checkpoint, _Input]] | None = None,
+                 chunks: list[tuple[int, int, Future[list[int]]]] | None = None) -> None:  # fmt: skip
+        self.key, self.dtype, self.value = key, dtype, value
+        self._inputs = inputs or []
+        self._chunks = chunks or []
+
+    def result(self) -> np.ndarray:
+        """The value, once every chunk is computed and every input's checksum matched
+        (else the reader's CorruptionError naming file, offset and tensor)."""
+        wait([task for _, _, task in self._chunks])  # every chunk finished (or failed) before anything is raised
+        crcs = [task.result() for _, _, task in self._chunks]
+        itemsize = self.value.dtype.itemsize
+        for i, (ckpt, item) in enumerate(self._inputs):
+            if item.crc is None:
+                continue
+            crc = crcs[0][i]
+            for (first, last, _), part in zip(self._chunks[1:], crcs[1:]):
+                crc = crc32c_combine(crc, part[i], (last - first) * itemsize)
+            if crc != item.crc:
+                ckpt[self.key]  # checks the bytes again and raises the reader's error
+                raise CorruptionError(
+                    f"checksum mismatch (stored {item.crc:#010x}, computed {crc:#010x})", path=ckpt.prefix, tensor=self.key
+                )
+        return self.value
+
+    def cancel(self) -> None:
+        """Drop the chunks not started, wait for the running ones (they write into value)."""
+        for _, _, task in self._chunks:
+            task.cancel()
+        wait([task for _, _, task in self._chunks])
+
+
 def _output(
-    ckpts: list[Checkpoint], key: str, factors: list[float] | None, skip_optimizer: bool, keys: list[str],
-    pool: ThreadPoolExecutor | None = None, workers: int = 1,
-) -> tuple[np.ndarray, str]:
-    """The value to write for ``key`` and its dtype name."""
+    ckpts: list[Checkpoint], key: str, factors: list[float] | None, skip_optimizer: bool, keys: list[str], pool: ThreadPoolExecutor
+) -> _Output:
+    """The value to write for ``key``, or its mean started on ``pool``."""
     newest = ckpts[-1]
     dtype = newest.dtype(key)
     if key == OBJECT_GRAPH_KEY:
         graph = bytes(newest[key][()])
         if skip_optimizer:
             graph = _prune_graph(graph, set(keys))
-        return np.array(graph, dtype=object), "string"
+        return _Output(key, "string", np.array(graph, dtype=object))
     if dtype in AVERAGED_DTYPES and not _is_counter(key):
-        return _mean(ckpts, key, AVERAGED_DTYPES[dtype], factors, pool, workers), dtype
-    return newest[key], dtype
+        return _mean(ckpts, key, dtype, AVERAGED_DTYPES[dtype], factors, pool)
+    return _Output(key, dtype, newest[key])
 
 
 class _Input(NamedTuple):
@@ -293,47 +341,28 @@ def _input(ckpt: Checkpoint, key: str, mapped: tuple[np.ndarray, int] | None) ->
 
 
 def _mean(
-    ckpts: list[Checkpoint], key: str, acc_dtype: type, factors: list[float] | None, pool: ThreadPoolExecutor | None, workers: int
-) -> np.ndarray:
+    ckpts: list[Checkpoint], key: str, dtype: str, acc_dtype: type, factors: list[float] | None, pool: ThreadPoolExecutor
+) -> _Output:
     """The weighted mean of tensor ``key``, accumulated in ``acc_dtype`` block by block (the
     same operations, element by element, as one whole-tensor accumulator), in its own dtype.
 
-    The inputs' checksums are computed in the same pass, a block at a time, while the block
-    is in the CPU cache for its additions (instead of a pass of their own over memory), and
-    checked before the mean is returned: a mismatch raises the reader's CorruptionError.
-    With a ``pool`` of ``workers`` threads the tensor is cut into one contiguous range of
-    blocks per worker; the ranges' checksums are combined (:func:`crc32c_combine`)."""
+    The tensor is cut into chunks of :data:`CHUNK_ELEMENTS`, queued on ``pool``. The inputs'
+    checksums are computed in the same pass, a block at a time, while the block is in the
+    CPU cache for its additions (instead of a pass of their own over memory); the chunks'
+    checksums are combined and checked by :meth:`_Output.result`."""
     mapped = [c._source.unverified(key) if isinstance(c._source, BundleReader) else None for c in ckpts]
-    if pool is not None and sum(m is None for m in mapped) > 1:  # remote or partitioned: fetched concurrently
+    if sum(m is None for m in mapped) > 1:  # remote or partitioned: fetched concurrently
         inputs = list(pool.map(_input, ckpts, [key] * len(ckpts), mapped))
     else:
         inputs = [_input(c, key, m) for c, m in zip(ckpts, mapped)]
-    shape = ckpts[0].shape(key)
-    out = np.empty(shape, inputs[0].values.dtype)
+    out = np.empty(ckpts[0].shape(key), inputs[0].values.dtype)
     flat = out.reshape(-1)
     total = len(ckpts) if factors is None else sum(factors)
-    blocks = -(-flat.size // BLOCK_ELEMENTS)
-    workers = min(workers, blocks)
-    if pool is None or workers <= 1:
-        ranges = [(0, flat.size)]
-        crcs = [_mean_range(inputs, flat, 0, flat.size, acc_dtype, factors, total)]
-    else:
-        per = -(-blocks // workers) * BLOCK_ELEMENTS
-        ranges = [(start, min(start + per, flat.size)) for start in range(0, flat.size, per)]
-        tasks = [pool.submit(_mean_range, inputs, flat, a, b, acc_dtype, factors, total) for a, b in ranges]
-        wait(tasks)  # every range finished (or failed) before anything is raised
-        crcs = [t.result() for t in tasks]
-    itemsize = flat.dtype.itemsize
-    for i, (ckpt, item) in enumerate(zip(ckpts, inputs)):
-        if item.crc is None:
-            continue
-        crc = crcs[0][i]
-        for (a, b), part in zip(ranges[1:], crcs[1:]):
-            crc = crc32c_combine(crc, part[i], (b - a) * itemsize)
-        if crc != item.crc:
-            ckpt[key]  # checks the bytes again and raises the reader's error naming file, offset and tensor
-            raise CorruptionError(f"checksum mismatch (stored {item.crc:#010x}, computed {crc:#010x})", path=ckpt.prefix, tensor=key)
-    return out
+    chunks = [
+        (first, last, pool.submit(_mean_range, inputs, flat, first, last, acc_dtype, factors, total))
+        for first, last in ((a, min(a + CHUNK_ELEMENTS, flat.size)) for a in range(0, flat.size, CHUNK_ELEMENTS))
+    ]
+    return _Output(key, dtype, out, list(zip(ckpts, inputs)), chunks)
 
 
 def _mean_range(

@@ -28,12 +28,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
+import time
+from collections.abc import Callable
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import Report, Row, checkpoint_files, load_tensorflow, measure, remove_checkpoint, warm, workdir
+from _common import Report, Row, checkpoint_files, load_tensorflow, measure, proc_status_mib, remove_checkpoint, warm, workdir
 
 import tfckpt
 
@@ -115,6 +118,29 @@ def tf_path(tf: object, paths: list[str], out: str | None = None) -> None:
                           tensors=[averaged[n] for n in names])
 
 
+def peak_anonymous_mib(fn: Callable[[], object]) -> float:
+    """The growth of this process's anonymous memory (``RssAnon``: the outputs and
+    accumulators, not the mapped inputs, which are the page cache's) at its peak while
+    ``fn`` runs, sampled every millisecond."""
+    base = proc_status_mib("RssAnon")
+    peak = [base]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], proc_status_mib("RssAnon"))
+            time.sleep(0.001)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        fn()
+    finally:
+        done.set()
+        sampler.join()
+    return peak[0] - base
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoints", type=int, default=5)
@@ -137,9 +163,12 @@ def main() -> int:
         if tf is not None:
             cases["TensorFlow"] = lambda: tf_path(tf, paths)
             cases["TensorFlow+save"] = lambda: tf_path(tf, paths, tf_out)
-        tfckpt.average(paths, out)  # untimed: check the output once (and warm up)
+        memory = peak_anonymous_mib(lambda: tfckpt.average(paths, out))  # untimed: check the output once (and warm up)
         with tfckpt.open(out) as avg, tfckpt.open(paths[0]) as first:
             assert sorted(avg) == sorted(first)
+            largest = max(first.get_tensor(n).nbytes for n in first) / 2**20
+        print(f"tfckpt.average: anonymous memory at its peak {memory:.0f} MiB above the start "
+              f"(the largest tensor: {largest:.0f} MiB)")
         times: dict[str, list[float]] = {k: [] for k in cases}
         for r in range(args.repeat):
             order = list(cases)[r % len(cases):] + list(cases)[: r % len(cases)]

@@ -266,7 +266,7 @@ def test_an_error_in_a_compute_thread_reaches_the_caller_and_writes_nothing(tmp_
     from tfckpt.tools import average as module
 
     for i in range(2):
-        tfckpt.save(tmp_path / f"c{i}", {"a": np.ones(100, np.float32), "b": np.ones(300, np.float32)})
+        tfckpt.save(tmp_path / f"c{i}", {"a": np.full(100, i, np.float32), "b": np.full(300, i, np.float32)})
     real = module._mean_range
     calls = []
 
@@ -299,3 +299,66 @@ def test_partitioned_and_mapped_inputs_mix(tmp_path: Path) -> None:
     tfckpt.average([tmp_path / f"c{i}" for i in range(3)], tmp_path / "avg")
     with tfckpt.open(tmp_path / "avg") as out:
         assert out["v"].tobytes() == _expected(arrays, None).tobytes()
+
+
+@pytest.mark.usefixtures("small_chunks")
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "float8_e4m3fn", "float8_e5m2"])
+def test_bitwise_equal_inputs_take_the_shortcut_with_tensor2tensors_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dtype: str
+) -> None:
+    """Frozen weights: inputs stored with one checksum and equal bytes skip the sum (the
+    full path is made to fail to prove it), and give tensor2tensor's bytes: -0.0 becomes
+    0.0, infinities, NaNs, subnormals and the largest values stay."""
+    from tfckpt.tools import average as module
+
+    info = ml_dtypes.finfo(_DTYPES[dtype])
+    specials = [-0.0, 0.0, float(info.max), -float(info.max), float(info.smallest_subnormal), np.nan, 1.0, -3.5]
+    if dtype != "float8_e4m3fn":  # no infinities in e4m3fn
+        specials += [np.inf, -np.inf]
+    rng = np.random.default_rng(11)
+    with np.errstate(over="ignore"):
+        frozen = np.concatenate([np.array(specials), rng.normal(size=150)]).astype(_DTYPES[dtype])
+    paths = []
+    for i in range(5):
+        paths.append(tmp_path / f"c{i}")
+        tfckpt.save(paths[-1], {"frozen": frozen})
+
+    def unused(*args: object) -> list[int]:
+        raise AssertionError("the full sum ran for equal inputs")
+
+    monkeypatch.setattr(module, "_mean_range", unused)
+    tfckpt.average(paths, tmp_path / "avg")
+    with np.errstate(all="ignore"):
+        want = _expected([frozen] * 5, None)
+    with tfckpt.open(tmp_path / "avg") as out:
+        assert out["frozen"].tobytes() == want.tobytes()
+        assert np.signbit(out["frozen"][0].astype(np.float32)) == np.False_  # -0.0 became 0.0
+
+
+@pytest.mark.usefixtures("small_chunks")
+@pytest.mark.parametrize("differ_at", [None, 0, 37, 47])  # equal throughout, in the first, a middle, the last block
+def test_the_shortcut_falls_back_to_the_sum_from_the_first_block_that_differs(
+    monkeypatch: pytest.MonkeyPatch, differ_at: int | None
+) -> None:
+    from tfckpt.format._coding import crc32c
+    from tfckpt.tools import average as module
+
+    rng = np.random.default_rng(12)
+    base = rng.normal(size=48).astype(np.float32)
+    other = base.copy()
+    if differ_at is not None:
+        other[differ_at] = 7.0
+    arrays = [base, other, base]
+    starts: list[int] = []
+    real = module._mean_range
+
+    def spy(*args: object) -> list[int]:
+        starts.append(args[2])  # type: ignore[arg-type]
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module, "_mean_range", spy)
+    flat = np.empty(48, np.float32)
+    crcs = module._alike_range([module._Input(a, 0) for a in arrays], flat, 0, 48, np.float64, None, 3.0)
+    assert flat.tobytes() == _expected(arrays, None).tobytes()
+    assert crcs == [crc32c(a.tobytes()) for a in arrays]  # each input's own checksum, the ranges combined
+    assert starts == ([] if differ_at is None else [differ_at // 16 * 16])  # summed from that block on only

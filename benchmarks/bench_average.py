@@ -3,7 +3,7 @@ floor and against the TensorFlow path, in one run on the same files.
 
 Run from an environment with tfckpt and TensorFlow (without TensorFlow the TF row is left out)::
 
-    python benchmarks/bench_average.py [--checkpoints 5] [--scale 1.0] [--repeat 3] [--dir benchmarks/data]
+    python benchmarks/bench_average.py [--checkpoints 5] [--scale 1.0] [--repeat 3] [--frozen] [--dir benchmarks/data]
 
 Cases, each the mean of ``--checkpoints`` checkpoints of BERT-base's 199 float32 tensors
 (110M parameters, 440 MB each at ``--scale 1``; ``--scale`` multiplies the vocabulary rows
@@ -17,6 +17,11 @@ and hidden sizes are kept):
   ``np.zeros`` accumulator, ``+= reader.get_tensor(name)``, ``/=`` the count); nothing written;
   and the same followed by ``tf.raw_ops.SaveV2`` of the averages (the same work as tfckpt's,
   except that TensorFlow does not fsync).
+
+``--frozen`` gives every checkpoint the same weights (a frozen model, or frozen layers):
+``tfckpt.average`` then compares the inputs instead of summing them. Before the timed
+rounds, one untimed ``average`` reports the peak of the process's anonymous memory (the
+outputs and accumulators; the mapped inputs are the page cache's).
 
 Rounds are interleaved (each round runs every case once, in rotating order) and files are
 warmed into the page cache before each timed run, because the machine may be shared; the
@@ -66,11 +71,13 @@ def bert_base_shapes(scale: float = 1.0) -> list[tuple[str, tuple[int, ...]]]:
     return shapes
 
 
-def write_run(directory: str, n: int, scale: float) -> list[str]:
+def write_run(directory: str, n: int, scale: float, frozen: bool = False) -> list[str]:
+    """``n`` checkpoints of random weights; with ``frozen`` the same weights in all (only
+    ``global_step`` differs), as a frozen model's."""
     shapes = bert_base_shapes(scale)
     paths = []
     for step in range(n):
-        rng = np.random.default_rng(step)
+        rng = np.random.default_rng(0 if frozen else step)
         prefix = os.path.join(directory, f"model.ckpt-{(step + 1) * 1000}")
         with tfckpt.Writer(prefix) as w:
             for name, shape in shapes:
@@ -146,11 +153,12 @@ def main() -> int:
     parser.add_argument("--checkpoints", type=int, default=5)
     parser.add_argument("--scale", type=float, default=1.0, help="vocabulary scale (1.0: BERT-base, 440 MB a checkpoint)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--frozen", action="store_true", help="the same weights in every checkpoint (a frozen model)")
     parser.add_argument("--dir", default=None, help="where to put the generated checkpoints (default: system temp)")
     args = parser.parse_args()
     tf = load_tensorflow()
     with workdir(args.dir) as d:
-        paths = write_run(d, args.checkpoints, args.scale)
+        paths = write_run(d, args.checkpoints, args.scale, args.frozen)
         files = [f for p in paths for f in checkpoint_files(p)]
         nbytes = sum(os.path.getsize(f) for f in files)
         print(f"{args.checkpoints} checkpoints, {nbytes / 1e6:.0f} MB in all")
@@ -181,7 +189,8 @@ def main() -> int:
 
                 times[lib] += measure(cases[lib], repeat=1, setup=setup)
                 print(f"  round {r + 1} {lib:<10} {times[lib][-1]:.3f} s", flush=True)
-    report = Report(f"average of {args.checkpoints} BERT-base-sized checkpoints ({nbytes / 1e6:.0f} MB read)")
+    kind = "frozen (equal) " if args.frozen else ""
+    report = Report(f"average of {args.checkpoints} {kind}BERT-base-sized checkpoints ({nbytes / 1e6:.0f} MB read)")
     report.add(Row("average", "tfckpt", times["tfckpt"], nbytes))
     report.add(Row("average", "floor", times["floor"], nbytes, "tfckpt.open + numpy sum, nothing written"))
     if tf is not None:

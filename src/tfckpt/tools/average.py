@@ -225,7 +225,7 @@ def average(
                     if pending is not None:
                         pending.result()
                         pending = None
-                    started = _output(ckpts, key, factors, skip_optimizer, keys, compute) if key is not None else None
+                    started = _output(ckpts, key, factors, skip_optimizer, keys, compute, workers) if key is not None else None
                     if computing is not None:
                         value = computing.result()
                         pending = pool.submit(writer.add, computing.key, value, dtype=computing.dtype)
@@ -248,8 +248,8 @@ def average(
 #: accumulator through memory once per checkpoint (docs/performance.md has the figures).
 BLOCK_ELEMENTS: Final = 1 << 15
 
-#: Elements per task of the compute threads: a tensor is cut into chunks of this many,
-#: whose checksums :func:`crc32c_combine` joins (8 us each, against ~8 ms of work a chunk).
+#: Elements per task of the compute threads at most: a tensor is cut into chunks, whose
+#: checksums :func:`crc32c_combine` joins (8 us each, against up to ~8 ms of work a chunk).
 CHUNK_ELEMENTS: Final = 1 << 20
 
 #: Threads that average the chunks (numpy's loops release the GIL), at most.
@@ -310,7 +310,8 @@ class _Output:
 
 
 def _output(
-    ckpts: list[Checkpoint], key: str, factors: list[float] | None, skip_optimizer: bool, keys: list[str], pool: ThreadPoolExecutor
+    ckpts: list[Checkpoint], key: str, factors: list[float] | None, skip_optimizer: bool, keys: list[str],
+    pool: ThreadPoolExecutor, workers: int,
 ) -> _Output:
     """The value to write for ``key``, or its mean started on ``pool``."""
     newest = ckpts[-1]
@@ -321,7 +322,7 @@ def _output(
             graph = _prune_graph(graph, set(keys))
         return _Output(key, "string", np.array(graph, dtype=object))
     if dtype in AVERAGED_DTYPES and not _is_counter(key):
-        return _mean(ckpts, key, dtype, AVERAGED_DTYPES[dtype], factors, pool)
+        return _mean(ckpts, key, dtype, AVERAGED_DTYPES[dtype], factors, pool, workers)
     return _Output(key, dtype, newest[key])
 
 
@@ -341,12 +342,14 @@ def _input(ckpt: Checkpoint, key: str, mapped: tuple[np.ndarray, int] | None) ->
 
 
 def _mean(
-    ckpts: list[Checkpoint], key: str, dtype: str, acc_dtype: type, factors: list[float] | None, pool: ThreadPoolExecutor
+    ckpts: list[Checkpoint], key: str, dtype: str, acc_dtype: type, factors: list[float] | None, pool: ThreadPoolExecutor,
+    workers: int,
 ) -> _Output:
     """The weighted mean of tensor ``key``, accumulated in ``acc_dtype`` block by block (the
     same operations, element by element, as one whole-tensor accumulator), in its own dtype.
 
-    The tensor is cut into chunks of :data:`CHUNK_ELEMENTS`, queued on ``pool``. The inputs'
+    The tensor is cut into chunks of whole blocks, at least two per thread of ``pool`` (so
+    the threads finish it together) and at most :data:`CHUNK_ELEMENTS`. The inputs'
     checksums are computed in the same pass, a block at a time, while the block is in the
     CPU cache for its additions (instead of a pass of their own over memory); the chunks'
     checksums are combined and checked by :meth:`_Output.result`."""
@@ -361,9 +364,10 @@ def _mean(
     crcs = {item.crc for item in inputs}
     alike = factors is None and dtype in EXACT_SUM_DTYPES and 1 < len(inputs) <= 1 << 29 and len(crcs) == 1 and None not in crcs
     work = _alike_range if alike else _mean_range  # one stored checksum for all: probably equal bytes
+    per = min(CHUNK_ELEMENTS, max(1, -(-flat.size // (2 * workers * BLOCK_ELEMENTS))) * BLOCK_ELEMENTS)
     chunks = [
         (first, last, pool.submit(work, inputs, flat, first, last, acc_dtype, factors, total))
-        for first, last in ((a, min(a + CHUNK_ELEMENTS, flat.size)) for a in range(0, flat.size, CHUNK_ELEMENTS))
+        for first, last in ((a, min(a + per, flat.size)) for a in range(0, flat.size, per))
     ]
     return _Output(key, dtype, out, list(zip(ckpts, inputs)), chunks)
 

@@ -362,3 +362,25 @@ def test_the_shortcut_falls_back_to_the_sum_from_the_first_block_that_differs(
     assert flat.tobytes() == _expected(arrays, None).tobytes()
     assert crcs == [crc32c(a.tobytes()) for a in arrays]  # each input's own checksum, the ranges combined
     assert starts == ([] if differ_at is None else [differ_at // 16 * 16])  # summed from that block on only
+
+
+def test_the_readers_unverified_view_is_read_without_its_check(tmp_path: Path) -> None:
+    """BundleReader.unverified: the array read() maps and the checksum its bytes must have;
+    None wherever read() takes another path (then average reads through it)."""
+    from tfckpt.format._coding import crc32c
+
+    values = {"w": np.arange(12, dtype=np.float32).reshape(3, 4), "empty": np.zeros((0, 2), np.float32), "s": ["a"]}
+    with tfckpt.Writer(tmp_path / "c") as w:
+        for name, value in values.items():
+            w.add(name, value)
+        w.add_slice("part", np.ones((2, 2), np.float32), full_shape=(4, 2), start=(0, 0))
+        w.add_slice("part", np.ones((2, 2), np.float32), full_shape=(4, 2), start=(2, 0))
+    with tfckpt.open(tmp_path / "c") as c:
+        reader = c._source
+        got = reader.unverified("w")  # type: ignore[attr-defined]
+        assert got is not None
+        array, crc = got
+        assert np.array_equal(array, values["w"]) and crc == crc32c(values["w"].tobytes())
+        assert [reader.unverified(n) for n in ("empty", "s", "part", "missing")] == [None] * 4  # type: ignore[attr-defined]
+    with tfckpt.open(tmp_path / "c", verify=False) as c:
+        assert c._source.unverified("w") is None  # type: ignore[attr-defined]  # nothing to check against

@@ -220,6 +220,7 @@ def average(
             # Tensor k+1 starts once tensor k-1 is written: at most two outputs in memory.
             pending: Future[None] | None = None
             computing: _Output | None = None
+            started: _Output | None = None
             try:
                 for key in [*keys, None]:
                     if pending is not None:
@@ -233,8 +234,9 @@ def average(
                 if pending is not None:
                     pending.result()
             finally:
-                if computing is not None:
-                    computing.cancel()
+                for job in (computing, started):  # after an error: no chunk left running
+                    if job is not None:
+                        job.cancel()
                 if pending is not None:
                     wait([pending])  # before the writer is finished or abandoned
         return writer.prefix

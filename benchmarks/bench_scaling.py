@@ -278,6 +278,7 @@ def cold(args: argparse.Namespace) -> None:
     with workdir(args.dir) as tmp:
         prefix = make_files(tmp, 1000, args.elements, ["safe_open"])
         env = dict(os.environ, PYTHONPATH=os.path.join(HERE, "..", "src"))
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # else nothing is cached and every round compiles
         for code in _COLD.values():  # compile and cache bytecode first, as after pip install
             subprocess.run([sys.executable, "-c", code.format(prefix=prefix)], check=True, env=env)
         times: dict[str, list[float]] = {k: [] for k in _COLD}

@@ -13,8 +13,8 @@ Both commands read that checkpoint, leave out the optimizer slots and write one 
 file of the ~110 M float32 weights; the export also maps names, transposes the kernels and
 writes ``config.json``. They run in-process through ``tfckpt.cli.main``, interleaved round by
 round (export, then plain), each after deleting the previous output and ``os.sync()`` with
-the input warm in the page cache; the table shows medians and the ratio, of wall time and of
-CPU time (``time.process_time``: this process's user and system time, helper threads
+the input warm in the page cache, after one untimed warm-up round (imports); the table shows
+medians, ranges and the ratio, of wall time and of CPU time (``time.process_time``: this process's user and system time, helper threads
 included; on a machine other jobs load, it shows the work apart from the wait for a core). Peak memory is the
 ``VmHWM`` of a fresh ``python -m tfckpt convert ...`` child per command, next to the
 largest tensor and the RSS of a child that only imports the CLI.
@@ -128,9 +128,10 @@ def main_bench() -> None:
             "--to safetensors --skip-optimizer": ["convert", prefix, os.path.join(d, "plain.safetensors"), "--to", "safetensors",
                                                   "--skip-optimizer"],
         }
+        load_before = os.getloadavg()
         times: dict[str, list[float]] = {k: [] for k in commands}
         cpu: dict[str, list[float]] = {k: [] for k in commands}
-        for _ in range(args.repeat):
+        for round_ in range(args.repeat + 1):  # round 0 warms up (imports, first-use caches), untimed
             for label, argv in commands.items():
                 for out in (os.path.join(d, "hf", "model.safetensors"), os.path.join(d, "plain.safetensors")):
                     if os.path.exists(out):
@@ -140,9 +141,11 @@ def main_bench() -> None:
                 t, c = time.perf_counter(), time.process_time()
                 with redirect_stdout(io.StringIO()):
                     assert main(argv) == 0
-                times[label].append(time.perf_counter() - t)
-                cpu[label].append(time.process_time() - c)
-                print(f"  {label:<36} {times[label][-1]:.3f} s (CPU {cpu[label][-1]:.3f} s)", flush=True)
+                wall, used = time.perf_counter() - t, time.process_time() - c
+                if round_:
+                    times[label].append(wall)
+                    cpu[label].append(used)
+                print(f"  {label:<36} {wall:.3f} s (CPU {used:.3f} s){'' if round_ else ' warm-up'}", flush=True)
         base = child_peaks([])[0]
         rss = {label: child_peaks(argv) for label, argv in commands.items()}
         plain = statistics.median(times["--to safetensors --skip-optimizer"])
@@ -151,16 +154,19 @@ def main_bench() -> None:
         print(machine_line())
         print()
         plain_cpu = statistics.median(cpu["--to safetensors --skip-optimizer"])
-        print("| command | median s | best s | / plain | median CPU s | CPU / plain | peak RSS (incl. mapped input) | tracemalloc peak |")
+        print("| command | median s | min-max s | / plain | median CPU s | CPU / plain | peak RSS (incl. mapped input) | tracemalloc peak |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for label, ts in times.items():
             hwm, peak = rss[label]
             c = statistics.median(cpu[label])
-            print(f"| `tfckpt convert {label}` | {statistics.median(ts):.3f} | {min(ts):.3f} | {statistics.median(ts) / plain:.2f} | "
-                  f"{c:.3f} | {c / plain_cpu:.2f} | {hwm / 2**20:.0f} MiB | {peak / 2**20:.1f} MiB |")
+            print(f"| `tfckpt convert {label}` | {statistics.median(ts):.3f} | {min(ts):.3f}-{max(ts):.3f} | "
+                  f"{statistics.median(ts) / plain:.2f} | {c:.3f} | {c / plain_cpu:.2f} | {hwm / 2**20:.0f} MiB | {peak / 2**20:.1f} MiB |")
+        ratios = sorted(e / p for e, p in zip(times["--to transformers --model bert"], times["--to safetensors --skip-optimizer"]))
         print()
+        print(f"export / plain round by round: {', '.join(f'{r:.2f}' for r in ratios)}")
         print(f"largest tensor {largest / 2**20:.0f} MiB; a child importing the CLI peaks at {base / 2**20:.0f} MiB; "
-              f"rounds interleaved, {args.repeat} each")
+              f"rounds interleaved, {args.repeat} each; load average {' / '.join(f'{x:.2f}' for x in load_before)} before, "
+              f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())} after (1, 5, 15 min)")
 
 
 if __name__ == "__main__":

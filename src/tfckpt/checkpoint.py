@@ -101,6 +101,11 @@ class Checkpoint:
         The bulk path: entries are decoded in batches of 4096, as :meth:`read_many`
         does (remote bytes fetched a batch at a time).
         """
+        batches = getattr(self._source, "iter_batches", None)  # V2 bundles: rows in index order
+        if batches is not None:
+            for batch, arrays in batches(_BATCH):
+                yield from zip(batch, arrays)
+            return
         names = iter(self._source)
         while batch := list(itertools.islice(names, _BATCH)):
             self._prefetch(batch)

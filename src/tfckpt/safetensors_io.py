@@ -17,8 +17,9 @@ tile the buffer exactly (no gaps, no overlaps). A reader rejects headers over 10
 This writer orders tensors by element width, widest first, then by name (as
 ``safetensors.serialize`` does), so every tensor starts at an offset aligned to its element
 size. The header is computed from names, dtypes and shapes alone, so tensors are then
-streamed one by one and memory stays bounded by the largest tensor. The file is written
-under a temporary name and renamed into place.
+streamed one by one (or in pieces: :class:`TensorPieces`) and memory stays bounded by the
+largest tensor. The file is written under a temporary name, flushed to disk in the background
+every 64 MiB as it grows, and renamed into place.
 
 Dtypes: the table :data:`SAFETENSORS_DTYPES` maps TensorFlow dtype names to safetensors
 codes. Quantized types (``qint8``, ...) are stored as their integer type. float8 types have
@@ -35,15 +36,16 @@ import struct
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import BinaryIO, Final
 
 import numpy as np
 
 from .errors import InvalidArgumentError
 from .storage._atomic import replacing
 from .storage._inputs import require_regular
+from .storage._shards import WRITEBACK_CHUNK, Background
 
-__all__ = ["SAFETENSORS_DTYPES", "SafetensorsFile", "SafetensorsSpec", "safetensors_dtype", "write_safetensors"]
+__all__ = ["SAFETENSORS_DTYPES", "SafetensorsFile", "SafetensorsSpec", "TensorPieces", "safetensors_dtype", "write_safetensors"]
 
 #: TensorFlow dtype name -> (safetensors dtype code, element size in bytes).
 SAFETENSORS_DTYPES: Final[dict[str, tuple[str, int]]] = {
@@ -131,7 +133,7 @@ def _header(ordered: Sequence[SafetensorsSpec], offsets: Mapping[str, tuple[int,
 def write_safetensors(
     path: str | os.PathLike[str],
     specs: Sequence[SafetensorsSpec],
-    get: Callable[[str], np.ndarray],
+    get: Callable[[str], np.ndarray | TensorPieces],
     *,
     metadata: Mapping[str, str] | None = None,
     on_tensor: Callable[[SafetensorsSpec], None] | None = None,
@@ -146,7 +148,8 @@ def write_safetensors(
         Name, TensorFlow dtype name and shape of every tensor; dtypes must be keys of
         :data:`SAFETENSORS_DTYPES` and names unique.
     get : callable
-        ``name -> numpy array`` of that dtype and shape, called once per tensor in file order.
+        ``name -> numpy array`` of that dtype and shape (or :class:`TensorPieces`), called once
+        per tensor in file order.
     metadata : mapping of str to str, optional
         Stored as ``__metadata__``.
     on_tensor : callable, optional
@@ -184,21 +187,89 @@ def write_safetensors(
     header = _header(ordered, offsets, metadata)
     final = os.fspath(path)
     with replacing(final) as temp, open(temp, "wb") as f:
-        f.write(header)
-        for s in ordered:
-            arr = np.asarray(get(s.name))
-            want = SAFETENSORS_DTYPES[s.dtype][1]
-            if tuple(arr.shape) != s.shape or arr.dtype.itemsize != want or arr.dtype == object:
-                raise InvalidArgumentError(
-                    f"{s.name!r}: expected {s.dtype}{list(s.shape)}, got {arr.dtype}{list(arr.shape)}"
-                )
-            if sys.byteorder == "big" and want > 1:
-                arr = arr.byteswap()
-            if arr.size:
-                f.write(np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data)
-            if on_tensor is not None:
-                on_tensor(s)
+        writeback = _WriteBack(f)
+        try:
+            writeback.write(header)
+            for s in ordered:
+                value = get(s.name)
+                want = SAFETENSORS_DTYPES[s.dtype][1]
+                if isinstance(value, TensorPieces):
+                    _check_array(s, value.dtype, value.shape, want)
+                    written = 0
+                    for piece in value.pieces:
+                        written += _write_array(writeback, piece, want)
+                    if written != s.nbytes:
+                        raise InvalidArgumentError(f"{s.name!r}: expected {s.nbytes} bytes of {s.dtype}{list(s.shape)}, "
+                                                   f"the pieces held {written}")
+                else:
+                    arr = np.asarray(value)
+                    _check_array(s, arr.dtype, arr.shape, want)
+                    _write_array(writeback, arr, want)
+                if on_tensor is not None:
+                    on_tensor(s)
+        except BaseException:
+            writeback.finish(quiet=True)  # the error being raised wins over a writeback error
+            raise
+        writeback.finish()
     return final
+
+
+@dataclass(frozen=True)
+class TensorPieces:
+    """A tensor handed to :func:`write_safetensors` as consecutive pieces of its C-order data,
+    so that a tensor computed on the fly (transposed, cast) never needs to exist whole.
+
+    ``pieces`` yields arrays of ``dtype`` whose elements, concatenated in C order, are the
+    tensor's; each piece is written before the next is requested, so a producer may reuse a
+    piece's buffer once it has handed out the next one.
+    """
+
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    pieces: Iterable[np.ndarray]
+
+
+def _check_array(s: SafetensorsSpec, dtype: np.dtype, shape: Sequence[int], itemsize: int) -> None:
+    if tuple(shape) != s.shape or dtype.itemsize != itemsize or dtype == object:
+        raise InvalidArgumentError(f"{s.name!r}: expected {s.dtype}{list(s.shape)}, got {dtype}{list(shape)}")
+
+
+def _write_array(out: _WriteBack, arr: np.ndarray, itemsize: int) -> int:
+    """Write ``arr``'s elements in C order, little-endian; return the bytes written."""
+    if sys.byteorder == "big" and itemsize > 1:
+        arr = arr.byteswap()
+    if arr.size:
+        out.write(np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data)
+    return arr.size * itemsize
+
+
+class _WriteBack:
+    """Writes to ``file``, starting an ``fdatasync`` in a helper thread every
+    :data:`.storage._shards.WRITEBACK_CHUNK` bytes, as the checkpoint writer's shards do: the
+    disk then writes back the start of the file while the rest is still being produced,
+    instead of all of it in the final ``fsync`` of the atomic rename."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+        self._unflushed = 0
+        self._flusher: Background | None = None
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._file.write(data)
+        self._unflushed += len(data)
+        if self._unflushed >= WRITEBACK_CHUNK and (self._flusher is None or self._flusher.done):
+            self.finish()
+            self._unflushed = 0
+            self._file.flush()
+            fd = self._file.fileno()
+            self._flusher = Background(lambda: getattr(os, "fdatasync", os.fsync)(fd))  # macOS has no fdatasync
+
+    def finish(self, *, quiet: bool = False) -> None:
+        """Wait for the flush in flight (before the file is closed); re-raise its error unless
+        ``quiet`` (Linux reports a writeback error once, to the first fsync that sees it)."""
+        if self._flusher is not None:
+            flusher, self._flusher = self._flusher, None
+            flusher.wait(quiet=quiet)
 
 
 def iter_specs(items: Iterable[tuple[str, str, Sequence[int]]]) -> list[SafetensorsSpec]:

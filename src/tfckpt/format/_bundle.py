@@ -70,6 +70,8 @@ __all__ = [
     "BundleEntry",
     "BundleHeader",
     "data_filename",
+    "decode_plain_entries",
+    "decode_plain_rows",
     "decode_string_tensor",
     "encode_plain_entries",
     "encode_plain_entry",
@@ -315,23 +317,35 @@ def decode_plain_entries(values: list[bytes]) -> PlainEntries:
     checkpoint repeats its dtypes and shapes) are decoded once per distinct value, the
     ``shard_id``, ``offset``, ``size`` and ``crc32c`` fields column-wise. For every entry
     marked plain, the result equals :func:`_decode_plain_entry`'s."""
-    n = len(values)
     matrix, lengths = pad_rows(values)
+    return decode_plain_rows(matrix, lengths)
+
+
+def decode_plain_rows(matrix: np.ndarray, lengths: np.ndarray) -> PlainEntries:
+    """:func:`decode_plain_entries` of entries given as padded rows (see :mod:`._rows`).
+
+    ``lengths`` may exceed the matrix's width: such rows are cut short and never plain."""
+    n = len(lengths)
     if matrix.shape[1] < 4:
         matrix = np.pad(matrix, ((0, 0), (0, 4 - matrix.shape[1])))
     ok = (lengths >= 4) & (matrix[:, 0] == 0x08) & (matrix[:, 1] < 0x80) & (matrix[:, 2] == 0x12) & (matrix[:, 3] < 0x80)
     prefix_lengths = np.where(ok, 4 + matrix[:, 3].astype(np.int64), 4)
-    ok &= prefix_lengths <= lengths
+    ok &= (prefix_lengths <= lengths) & (lengths <= matrix.shape[1])
     prefix_lengths = np.where(ok, prefix_lengths, 4)
     # The distinct leading fields: each row's prefix (zeroed after its end) and its length.
     width = int(prefix_lengths.max()) if n else 4
     prefixes = np.zeros((n, width + 1), np.uint8)
     prefixes[:, :width] = matrix[:, :width] * (np.arange(width) < prefix_lengths[:, None])
     prefixes[:, width] = prefix_lengths - 4  # < 0x80 where ok
-    # one opaque item per row: sorts by memcmp, many times faster than unique(axis=0)
-    distinct, kind = np.unique(prefixes.view(np.dtype((np.void, width + 1))).reshape(-1), return_inverse=True)
+    # Only rows whose prefix differs from the row before's are sorted (entries of one
+    # dtype and shape come in runs), each as one opaque item: sorts by memcmp, many times
+    # faster than unique(axis=0).
+    head = np.ones(n, bool)
+    head[1:] = (prefixes[1:] != prefixes[:-1]).any(axis=1)
+    heads = prefixes[head]
+    distinct, head_kind = np.unique(heads.view(np.dtype((np.void, width + 1))).reshape(-1), return_inverse=True)
     unique = distinct.view(np.uint8).reshape(-1, width + 1)
-    kind = kind.reshape(-1)
+    kind = head_kind.reshape(-1)[np.cumsum(head) - 1]
     kinds: list[tuple[int, tuple[int, ...]]] = []
     known = np.zeros(len(unique), bool)
     for k, row in enumerate(unique):

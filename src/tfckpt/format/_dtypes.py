@@ -11,9 +11,9 @@ have their own encodings (see :mod:`._bundle`); ``resource`` can never be stored
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Final
 
-import ml_dtypes
 import numpy as np
 
 from ..errors import UnsupportedError
@@ -25,23 +25,41 @@ VARIANT: Final = 21
 RESOURCE: Final = 20
 
 
+#: Marks the rows whose numpy type is ``ml_dtypes``' type of the row's name.
+ML_DTYPES: Final = "ml_dtypes"
+
+
 @dataclass(frozen=True)
 class DTypeInfo:
     """One row of the dtype table.
 
     ``numpy`` is None for types without a fixed-width array form (string, variant,
     resource). ``swap`` is the element width that byte-swapping works on for foreign-endian
-    bundles (0: no swap needed; None: TensorFlow refuses to swap this type).
+    bundles (0: no swap needed; None: TensorFlow refuses to swap this type). ``source`` is
+    the numpy type, or :data:`ML_DTYPES` for bfloat16, float8, int4 and friends: their
+    ``numpy`` imports ``ml_dtypes`` when first asked for (not at ``import tfckpt``).
     """
 
     enum: int
     name: str
-    numpy: np.dtype | None
+    source: object
     swap: int | None
+
+    @cached_property
+    def numpy(self) -> np.dtype | None:
+        if self.source is None:
+            return None
+        if self.source == ML_DTYPES:
+            import ml_dtypes
+
+            dtype: np.dtype = np.dtype(getattr(ml_dtypes, self.name))
+        else:
+            dtype = np.dtype(self.source)  # type: ignore[call-overload]
+        return dtype
 
 
 def _row(enum: int, name: str, np_type: object, swap: int | None) -> DTypeInfo:
-    return DTypeInfo(enum, name, None if np_type is None else np.dtype(np_type), swap)  # type: ignore[call-overload]
+    return DTypeInfo(enum, name, np_type, swap)
 
 
 #: enum value -> row; names are TensorFlow's ``tf.DType.name``.
@@ -61,7 +79,7 @@ DTYPES: Final[dict[int, DTypeInfo]] = {
         _row(11, "qint8", np.int8, 0),
         _row(12, "quint8", np.uint8, 0),
         _row(13, "qint32", np.int32, 4),
-        _row(14, "bfloat16", ml_dtypes.bfloat16, 2),
+        _row(14, "bfloat16", ML_DTYPES, 2),
         _row(15, "qint16", np.int16, 2),
         _row(16, "quint16", np.uint16, 2),
         _row(17, "uint16", np.uint16, 2),
@@ -71,16 +89,16 @@ DTYPES: Final[dict[int, DTypeInfo]] = {
         _row(21, "variant", None, None),
         _row(22, "uint32", np.uint32, 4),
         _row(23, "uint64", np.uint64, 8),
-        _row(24, "float8_e5m2", ml_dtypes.float8_e5m2, None),
-        _row(25, "float8_e4m3fn", ml_dtypes.float8_e4m3fn, None),
-        _row(26, "float8_e4m3fnuz", ml_dtypes.float8_e4m3fnuz, None),
-        _row(27, "float8_e4m3b11fnuz", ml_dtypes.float8_e4m3b11fnuz, None),
-        _row(28, "float8_e5m2fnuz", ml_dtypes.float8_e5m2fnuz, None),
-        _row(29, "int4", ml_dtypes.int4, None),
-        _row(30, "uint4", ml_dtypes.uint4, None),
-        _row(31, "int2", ml_dtypes.int2, None),
-        _row(32, "uint2", ml_dtypes.uint2, None),
-        _row(33, "float4_e2m1fn", ml_dtypes.float4_e2m1fn, None),
+        _row(24, "float8_e5m2", ML_DTYPES, None),
+        _row(25, "float8_e4m3fn", ML_DTYPES, None),
+        _row(26, "float8_e4m3fnuz", ML_DTYPES, None),
+        _row(27, "float8_e4m3b11fnuz", ML_DTYPES, None),
+        _row(28, "float8_e5m2fnuz", ML_DTYPES, None),
+        _row(29, "int4", ML_DTYPES, None),
+        _row(30, "uint4", ML_DTYPES, None),
+        _row(31, "int2", ML_DTYPES, None),
+        _row(32, "uint2", ML_DTYPES, None),
+        _row(33, "float4_e2m1fn", ML_DTYPES, None),
     )
 }
 
@@ -90,14 +108,16 @@ DTYPE_BY_NAME.update(half=DTYPES[19], float=DTYPES[1], double=DTYPES[2])
 
 # numpy dtype -> the enum a writer records. Quantized types share numpy types with plain
 # integers, so only the plain ones are reachable from an array; ask for "qint8" by name.
+# Filled on the first call (it needs ml_dtypes).
 _ENUM_BY_NUMPY: Final[dict[np.dtype, int]] = {}
-for _r in DTYPES.values():
-    if _r.numpy is not None and _r.name[0] != "q":
-        _ENUM_BY_NUMPY.setdefault(_r.numpy, _r.enum)
 
 
 def dtype_for_array(dtype: np.dtype) -> DTypeInfo | None:
     """The row a numpy dtype is saved as (native or either byte order), or None."""
+    if not _ENUM_BY_NUMPY:
+        for row in DTYPES.values():
+            if row.numpy is not None and row.name[0] != "q":
+                _ENUM_BY_NUMPY.setdefault(row.numpy, row.enum)
     enum = _ENUM_BY_NUMPY.get(dtype.newbyteorder("=")) if dtype.byteorder not in "=|" else _ENUM_BY_NUMPY.get(dtype)
     return None if enum is None else DTYPES[enum]
 
@@ -132,9 +152,7 @@ TORCH_DTYPES: Final[frozenset[str]] = frozenset(
 
 #: The :data:`TORCH_DTYPES` that numpy has only as ml_dtypes' user-defined types
 #: (``isbuiltin == 2``): the ones that travel as integers.
-TORCH_VIEWED: Final[frozenset[str]] = frozenset(
-    name for name in TORCH_DTYPES if (row := DTYPE_BY_NAME[name].numpy) is not None and row.isbuiltin == 2
-)
+TORCH_VIEWED: Final[frozenset[str]] = frozenset(name for name in TORCH_DTYPES if DTYPE_BY_NAME[name].source == ML_DTYPES)
 
 #: TensorFlow dtypes torch has no type for -> the torch dtype that holds each of their
 #: values exactly and computes (reading only; writing the tensor back stores that type).

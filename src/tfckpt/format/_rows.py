@@ -30,6 +30,7 @@ __all__ = [
     "MAX_MATRIX_BYTES",
     "MAX_PADDING_FACTOR",
     "common_prefix_lengths",
+    "crc32c_rows",
     "decode_varints",
     "encode_varints",
     "fits",
@@ -126,13 +127,25 @@ def decode_varints(matrix: np.ndarray, lengths: np.ndarray, pos: np.ndarray, max
     count, 0 where row ``i`` holds no complete varint of at most ``max_bytes`` bytes
     before its end ``lengths[i]`` (9 bytes: values below 2**63)."""
     n, width = matrix.shape
-    columns = pos[:, None] + np.arange(max_bytes)
-    groups = matrix[np.arange(n)[:, None], np.minimum(columns, max(width - 1, 0))] if width else np.zeros((n, max_bytes), _U8)
-    groups = np.where(columns < lengths[:, None], groups, 0x80)  # past the row's end: never the last byte
-    last = groups < 0x80
-    sizes = np.where(last.any(axis=1), last.argmax(axis=1) + 1, 0)
-    payload = (groups & 0x7F).astype(np.uint64) * (np.arange(max_bytes) < sizes[:, None])
-    values = (payload << (np.arange(max_bytes, dtype=np.uint64) * np.uint64(7))).sum(axis=1, dtype=np.uint64)
+    values = np.zeros(n, np.uint64)
+    sizes = np.zeros(n, _I64)
+    if not width:
+        return values, sizes
+    flat = np.ascontiguousarray(matrix).reshape(-1)
+    row_start = np.arange(n) * width
+    reading = np.ones(n, bool)  # rows whose varint has not ended yet
+    for k in range(max_bytes):  # a byte of every row's varint a step; most varints are short
+        at = pos + k
+        inside = at < np.minimum(lengths, width)
+        byte = flat[row_start + np.minimum(at, width - 1)]
+        reading &= inside  # past the row's end before the last byte: incomplete
+        values |= np.where(reading, byte & 0x7F, 0).astype(np.uint64) << np.uint64(7 * k)
+        last = reading & (byte < 0x80)
+        sizes[last] = k + 1
+        reading &= ~last
+        if not reading.any():
+            break
+    values[sizes == 0] = 0
     return values, sizes
 
 
@@ -153,3 +166,46 @@ def common_prefix_lengths(matrix: np.ndarray, lengths: np.ndarray) -> np.ndarray
     # Zero padding can equal a real zero byte: the prefix never extends past the shorter row.
     out[1:] = np.minimum(first, np.minimum(lengths[1:], lengths[:-1]))
     return out
+
+
+#: CRC-32C's reflected polynomial (Castagnoli), as in ``crc32c.h``.
+_CASTAGNOLI: Final = 0x82F63B78
+_crc_tables: np.ndarray | None = None
+
+
+def _crc32c_tables() -> np.ndarray:
+    """``tables[k][b]``: the CRC-32C register after byte ``b`` followed by ``k`` zero bytes
+    (slicing-by-4's tables), built on first use."""
+    global _crc_tables
+    if _crc_tables is None:
+        crc = np.arange(256, dtype=np.uint32)
+        for _ in range(8):
+            crc = np.where(crc & 1, (crc >> np.uint32(1)) ^ np.uint32(_CASTAGNOLI), crc >> np.uint32(1))
+        tables = [crc]
+        for _ in range(3):
+            tables.append((tables[-1] >> np.uint32(8)) ^ crc[tables[-1] & 0xFF])
+        _crc_tables = np.stack(tables)
+    return _crc_tables
+
+
+def crc32c_rows(matrix: np.ndarray) -> np.ndarray:
+    """The CRC-32C of each row of a ``(rows, width)`` ``uint8`` matrix (the vectorized twin
+    of :func:`._coding.crc32c`), as ``uint32``.
+
+    Table-driven, four bytes a step for all rows at once (slicing-by-4): two numpy
+    operations per byte and row, which beats one call of the C function per row for rows
+    of a few dozen bytes.
+    """
+    t0, t1, t2, t3 = _crc32c_tables()
+    rows, width = matrix.shape
+    crc = np.full(rows, 0xFFFFFFFF, np.uint32)
+    words = width // 4
+    if words:
+        packed = np.ascontiguousarray(matrix[:, : 4 * words]).view("<u4")
+        for w in range(words):
+            crc ^= packed[:, w]
+            crc = t3[crc & 0xFF] ^ t2[(crc >> 8) & 0xFF] ^ t1[(crc >> 16) & 0xFF] ^ t0[crc >> 24]
+    for column in range(4 * words, width):
+        crc = t0[(crc ^ matrix[:, column]) & 0xFF] ^ (crc >> 8)
+    result: np.ndarray = crc ^ np.uint32(0xFFFFFFFF)
+    return result

@@ -20,7 +20,9 @@ from __future__ import annotations
 import itertools
 import math
 import mmap
-from collections.abc import Iterable, Iterator
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -30,21 +32,20 @@ from ..storage import Buffer, Store
 from ..storage._local import LOCAL
 from ._bundle import (
     BIG,
-    HEADER_KEY,
     HOST_ENDIANNESS,
     BundleEntry,
     BundleHeader,
-    _decode_plain_entry,
     data_filename,
-    decode_plain_entries,
+    decode_plain_rows,
     decode_string_tensor,
     index_filename,
     split_variant_tensor,
 )
 from ._coding import crc32c, crc32c_function, mask_crc, unmask_crc
 from ._dtypes import DTYPES, NUMPY_MAX_RANK, STRING, VARIANT, require_numpy_rank
+from ._index import IndexColumns, read_index_columns
 from ._ordered_code import FULL_EXTENT, OrderedCodeError, decode_slice_key, encode_slice_key
-from ._table import iter_table
+from ._rows import crc32c_rows
 
 __all__ = ["BundleReader", "decode_name", "encode_name"]
 
@@ -53,8 +54,49 @@ _NAME_ERRORS: Final = "surrogateescape"
 #: Payloads this large are checksummed once per reader (remembered by key); smaller ones
 #: on every read, which costs less than remembering them (~0.1 us for 1 KiB).
 _REMEMBER_VERIFIED: Final = 64 << 10
-#: :meth:`BundleReader.read_batch` decodes with arrays from this many names on.
+#: ``_FastColumns.spec`` of the hidden rows (slices of partitioned variables) is
+#: ``_hide(spec)``, at most this: negative, so no read by name takes the fast path.
+_HIDDEN: Final = -2
+
+
+def _hide(spec: int) -> int:
+    """A spec that reads by name skip, and back (``-1``, no spec, stays ``-1``)."""
+    return spec if spec == -1 else _HIDDEN - spec
+
+
+#: Opening an index of this many entries ends by handing freed heap back to the system.
+_TRIM_AFTER_ROWS: Final = 100_000
+
+
+def _return_freed_heap() -> None:
+    """Ask glibc to return freed heap pages (``malloc_trim``), where there is glibc.
+
+    Decoding a large index frees many MiB of short-lived arrays amid the names and
+    columns it keeps; glibc keeps such holes in its heap, so without this the process
+    would hold ~80 MiB more after opening 1M entries than the reader's own ~150 MiB.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes  # only here: costs import time
+
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (AttributeError, OSError):  # not glibc (musl has no malloc_trim)
+        pass
+
+
+#: How :meth:`BundleReader.read` checks a payload: not at all (``verify=False``), on
+#: every read (small payloads), or once, remembering it (see ``_REMEMBER_VERIFIED``).
+_CRC_NONE, _CRC_EVERY, _CRC_ONCE = 0, 1, 2
+
+#: :meth:`BundleReader.read_batch` works with arrays from this many names on.
 _BATCH_MIN: Final = 64
+#: Index rows decoded together at open (see :class:`_FastColumns`).
+_DECODE_ROWS: Final = 65536
+#: Entries longer than this are never plain (a plain entry of rank 8 takes ~80 bytes).
+_PLAIN_MAX_BYTES: Final = 160
+#: Payloads up to this size are checksummed by :func:`._rows.crc32c_rows` in bulk.
+_CRC_ROWS_MAX: Final = 64
 _I64_LIMIT: Final = (1 << 63) - 1
 
 
@@ -64,6 +106,100 @@ def decode_name(key: bytes) -> str:
 
 def encode_name(name: str) -> bytes:
     return name.encode("utf-8", _NAME_ERRORS)
+
+
+@dataclass(frozen=True)
+class _FastColumns:
+    """What :meth:`BundleReader.read`'s fast path needs of each index row, as arrays.
+
+    ``spec[i] >= 0`` marks a row it serves: a plain entry (see
+    :func:`._bundle.decode_plain_rows`) of a fixed-width dtype in host byte order, its
+    size that of its shape (and not zero), in a shard the header lists. Then
+    ``specs[spec[i]]`` is ``(numpy dtype, shape, size, shard_id)``, shared by the rows
+    alike (a checkpoint repeats dtypes and shapes), ``offset[i]`` is where its bytes start
+    and ``crc[i]`` their CRC32C (unmasked). ``spec_size`` and ``spec_shard`` are the
+    specs' sizes and shards as arrays, for :meth:`BundleReader.read_batch`.
+    """
+
+    spec: np.ndarray
+    offset: np.ndarray
+    crc: np.ndarray
+    specs: list[tuple[np.dtype, tuple[int, ...], int, int]]
+    spec_enum: list[int]
+    spec_size: np.ndarray
+    spec_shard: np.ndarray
+
+    @classmethod
+    def build(cls, columns: IndexColumns, num_shards: int, enabled: bool) -> _FastColumns:
+        """Decode every row's entry with array operations, :data:`_DECODE_ROWS` at a time
+        (their padded rows stay a few MiB); ``enabled=False`` marks none."""
+        n = len(columns.names)
+        spec = np.full(n, -1, np.int32)
+        offset = np.zeros(n, np.int64)
+        crc = np.zeros(n, np.uint32)
+        ids: dict[tuple[int, tuple[int, ...], int], int] = {}  # (dtype enum, shape, shard) -> spec
+        enums: list[int] = []
+        specs: list[tuple[np.dtype, tuple[int, ...], int, int]] = []
+        if not enabled or n < 2:
+            return cls(spec, offset, crc, specs, [], np.zeros(0, np.int64), np.zeros(0, np.int64))
+        width = max(1, min(int(columns.value_length.max()), _PLAIN_MAX_BYTES))
+        # windows[j] = the width bytes from data[j] on (zeros past the end): one row per gather
+        data = np.concatenate([np.frombuffer(columns.data, np.uint8), np.zeros(width, np.uint8)])
+        windows = np.lib.stride_tricks.sliding_window_view(data, width)
+        column = np.arange(width, dtype=np.int64)
+        for first in range(1, n, _DECODE_ROWS):  # row 0 is the header
+            rows = slice(first, min(n, first + _DECODE_ROWS))
+            starts, lengths = columns.value_start[rows], columns.value_length[rows]
+            matrix = windows[starts]
+            matrix *= column < lengths[:, None]
+            batch = decode_plain_rows(matrix, lengths)
+            dtypes = [DTYPES[enum].numpy if enum in DTYPES else None for enum, _ in batch.kinds]
+            expected = np.array(
+                [-1 if dtype is None or len(shape) > NUMPY_MAX_RANK else min(math.prod(shape) * dtype.itemsize, _I64_LIMIT)
+                 for dtype, (_, shape) in zip(dtypes, batch.kinds)],
+                np.int64,
+            )
+            fast = batch.plain & (batch.shard_id < num_shards) & (batch.size > 0) & (batch.size == expected[batch.kind])
+            combos, which = np.unique(np.where(fast, batch.kind * num_shards + batch.shard_id, -1), return_inverse=True)
+            local = np.full(len(combos), -1, np.int32)
+            for k, combo in enumerate(combos.tolist()):
+                if combo >= 0:
+                    kind, shard_id = divmod(combo, num_shards)
+                    enum, shape = batch.kinds[kind]
+                    local[k] = ids.setdefault((enum, shape, shard_id), len(ids))
+                    if local[k] == len(specs):
+                        specs.append((dtypes[kind], shape, int(expected[kind]), shard_id))
+                        enums.append(enum)
+            spec[rows] = local[which.reshape(-1)]
+            offset[rows] = batch.offset
+            crc[rows] = unmask_crc(batch.crc32c.astype(np.int64))  # type: ignore[arg-type]  # works column-wise
+        spec_size = np.array([size for _, _, size, _ in specs], np.int64)
+        spec_shard = np.array([shard for _, _, _, shard in specs], np.int64)
+        return cls(spec, offset, crc, specs, enums, spec_size, spec_shard)
+
+
+class _RawEntries(Mapping[bytes, bytes]):
+    """The index's entries as ``{key: serialized BundleEntryProto}``, header excluded: a
+    view over the reader's columns (the CLI's checks and ``debug_string`` walk it). The
+    entries the fast columns describe come back in their canonical encoding."""
+
+    def __init__(self, reader: BundleReader) -> None:
+        self._reader = reader
+
+    def __getitem__(self, key: bytes) -> bytes:
+        row = self._reader._row.get(decode_name(key)) if isinstance(key, bytes) else None
+        if row is None:
+            raise KeyError(key)
+        return self._reader._entry_bytes(row, decode_name(key))
+
+    def __iter__(self) -> Iterator[bytes]:
+        return (encode_name(name) for name in self._reader._row)
+
+    def __len__(self) -> int:
+        return len(self._reader._row)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, bytes) and decode_name(key) in self._reader._row
 
 
 class BundleReader:
@@ -78,14 +214,23 @@ class BundleReader:
         self.index_path = store.url(index_filename(prefix))  # as the user would write it, for messages
         self.verify = verify
         data = index if index is not None else store.get(index_filename(prefix), what="a checkpoint index")  # one request remotely
-        raw: dict[bytes, bytes] = {}
-        it = iter_table(data, self.index_path)
-        first = next(it, None)
-        if first is None or first[0] != HEADER_KEY:
+        columns = read_index_columns(data, self.index_path)
+        if not columns.names or columns.names[0] != "":
             raise CorruptionError("index does not start with the bundle header (empty key)", path=self.index_path)
-        self.header = BundleHeader.decode(first[1], self.index_path)
-        raw.update(it)
-        self._raw = raw
+        self.header = BundleHeader.decode(columns.value(0), self.index_path)
+        self._foreign = self.header.endianness != HOST_ENDIANNESS
+        # name -> row of the columns, header excluded; in key order, so iterating it lists
+        # the names. With the columns below, all that reading a tensor looks up.
+        self._row: dict[str, int] = dict(zip(columns.names, range(len(columns.names))))
+        del self._row[""]
+        self._fast = _FastColumns.build(columns, self.header.num_shards, not self._foreign)
+        # The entries the fast columns describe are rebuilt from them when asked for
+        # (_entry_of_row); only the others keep their bytes (strings, partitioned
+        # variables, unusual layouts): the index's bytes are not held.
+        self._other_entries: dict[int, bytes] = {
+            row: columns.value(row) for row in np.flatnonzero(self._fast.spec < 0).tolist() if row
+        }
+        self._raw = _RawEntries(self)
         self._entries: dict[bytes, BundleEntry] = {}
         self._maps: dict[int, Buffer] = {}
         self._sizes: dict[int, int] = {}  # of shards that are not mapped (remote objects)
@@ -97,67 +242,85 @@ class BundleReader:
         self._verified: set[bytes] = set()
         self._remember_verified = 0 if writable else _REMEMBER_VERIFIED
         self._crc = crc32c_function()  # the C function itself: read() calls it per tensor
-        self._foreign = self.header.endianness != HOST_ENDIANNESS
-        # dtype enum -> numpy dtype of the types read() serves by its fast path: fixed-width
-        # and in host byte order (everything else takes the general path in _read_entry).
-        self._plain_dtypes: dict[int, np.dtype] = (
-            {} if self._foreign else {enum: info.numpy for enum, info in DTYPES.items() if info.numpy is not None}
-        )
-        self._hidden = self._hidden_keys()
-        self._count = len(raw) - len(self._hidden)
+        self._hidden = self._hidden_names()
+        self._count = len(self._row) - len(self._hidden)
+        for name in self._hidden:
+            row = self._row[name]
+            self._fast.spec[row] = _hide(int(self._fast.spec[row]))  # read by name: not found
+        # the fast path's columns as memoryviews: indexing one gives a Python int directly
+        self._spec_of, self._offset_of, self._crc_of = (c.data for c in (self._fast.spec, self._fast.offset, self._fast.crc))
+        self._specs = self._fast.specs
+        self._ready: list[tuple[np.dtype, tuple[int, ...], int, Buffer, memoryview, int, int] | None] = [None] * len(self._specs)
+        if len(self._row) >= _TRIM_AFTER_ROWS:
+            _return_freed_heap()
 
     # -- index -------------------------------------------------------------------------
-    # The names are the index's keys, decoded when asked for: nothing per tensor is held
-    # beyond the keys and values that iter_table returned (1M tensors: ~130 MiB).
+    # Per tensor the reader holds its name (a str, a key of _row), the index bytes of its
+    # entry and a few numbers in arrays (_FastColumns): nothing is added by reading.
 
     def __iter__(self) -> Iterator[str]:
         """The tensor names in key (bytewise) order, as the index stores them."""
         hidden = self._hidden
-        return (k.decode("utf-8", _NAME_ERRORS) for k in self._raw if not (hidden and k in hidden))
+        if not hidden:
+            return iter(self._row)
+        return (name for name in self._row if name not in hidden)
 
     def __len__(self) -> int:
         return self._count
 
     def __contains__(self, name: str) -> bool:
-        key = name.encode("utf-8", _NAME_ERRORS)
-        return key in self._raw and key not in self._hidden
+        return name in self._row and name not in self._hidden
 
     @property
     def names(self) -> list[str]:
         return list(self)
 
-    def _hidden_keys(self) -> set[bytes]:
+    def _hidden_names(self) -> set[str]:
         """The slice entries of partitioned variables: keys in the index, not tensors."""
-        hidden: set[bytes] = set()
+        hidden: set[str] = set()
         listed: dict[bytes, set[tuple[tuple[int, ...], tuple[int, ...]]]] = {}  # owner -> its slices, as a set
-        for key in self._raw:
-            if key[:1] != b"\x00":  # slice keys start with NumIncreasing(0); keys are in
-                break  # increasing order (iter_table checks), so they all come first
+        for name in self._row:
+            if name[:1] != "\x00":  # slice keys start with NumIncreasing(0); keys are in
+                break  # increasing order (the index reader checks), so they all come first
             try:
-                owner, starts, lengths = decode_slice_key(key)
+                owner, starts, lengths = decode_slice_key(encode_name(name))
             except OrderedCodeError:
                 continue
-            if owner not in self._raw:
+            if decode_name(owner) not in self._row:
                 continue
             slices = listed.get(owner)
             if slices is None:
                 slices = listed[owner] = set(self.entry_by_key(owner).slices)
             if (starts, lengths) in slices:
-                hidden.add(key)
+                hidden.add(name)
         return hidden
 
     def entry_by_key(self, key: bytes) -> BundleEntry:
         entry = self._entries.get(key)
         if entry is None:
-            entry = BundleEntry.decode(self._raw[key], self.index_path, decode_name(key))
+            name = decode_name(key)
+            entry = self._entry_of_row(self._row[name], name)
             self._entries[key] = entry
         return entry
 
+    def _entry_of_row(self, row: int, name: str) -> BundleEntry:
+        """The entry at ``row``: rebuilt from the fast columns (as ``BundleEntry.decode``
+        gives it: a plain entry), else decoded from its bytes."""
+        spec = _hide(int(self._fast.spec[row])) if self._fast.spec[row] <= _HIDDEN else int(self._fast.spec[row])
+        if spec < 0:
+            return BundleEntry.decode(self._other_entries[row], self.index_path, name)
+        _, shape, size, shard_id = self._fast.specs[spec]
+        crc = mask_crc(int(self._fast.crc[row]))
+        return BundleEntry(self._fast.spec_enum[spec], shape, shard_id, int(self._fast.offset[row]), size, crc)
+
+    def _entry_bytes(self, row: int, name: str) -> bytes:
+        other = self._other_entries.get(row)
+        return other if other is not None else self._entry_of_row(row, name).encode()
+
     def entry(self, name: str) -> BundleEntry:
-        key = encode_name(name)
-        if key not in self._raw or key == HEADER_KEY:
+        if name not in self._row:
             raise NotFoundError(f"{name!r} not found in checkpoint {self.prefix}", name=name)
-        return self.entry_by_key(key)
+        return self.entry_by_key(encode_name(name))
 
     def info(self, name: str) -> tuple[int, tuple[int, ...]]:
         """``(dtype enum, shape)`` of a tensor."""
@@ -276,113 +439,165 @@ class BundleReader:
             self._verified.add(key)
 
     def read(self, name: str, *, copy: bool = False) -> np.ndarray:
-        key = name.encode("utf-8", _NAME_ERRORS)
-        raw = self._raw.get(key)
-        if raw is None or (key[:1] == b"\x00" and key in self._hidden):
+        row = self._row.get(name)
+        if row is None:
             raise NotFoundError(f"{name!r} not found in checkpoint {self.prefix}", name=name)
-        # Fast path (what makes reading 100,000 small tensors quick): an entry laid out as
-        # TF writes it, hand-decoded without building a BundleEntry, of a fixed-width dtype
-        # in host byte order, whose size and bounds check out and whose checksum matches.
-        # Nothing is cached per entry: decoding again costs less than the memory would.
+        # Fast path (what makes reading 100,000 small tensors quick): an entry that the
+        # index columns marked plain (laid out as TF writes it, of a fixed-width dtype in
+        # host byte order, its size matching its shape), whose bytes lie inside the shard
+        # and whose checksum matches: three array lookups, a CRC call and the array.
         # Anything else, including every error, takes the general path below, which
-        # checks everything again and raises the detailed errors.
-        plain = _decode_plain_entry(raw) if self._plain_dtypes else None
-        if plain is not None:
-            enum, shape, shard_id, offset, size, stored_crc = plain
-            dtype = self._plain_dtypes.get(enum)
-            view = self._views.get(shard_id)
-            if view is None and self.store.maps_objects:  # the shard's first read maps it (or raises its error)
-                self._shard_size(shard_id, name)
-                view = self._views.get(shard_id)
-            if (
-                dtype is not None
-                and view is not None
-                and len(shape) <= NUMPY_MAX_RANK
-                and size
-                and offset + size <= len(view)
-                and size == math.prod(shape) * dtype.itemsize
-                and (
-                    not self.verify
-                    or (size < self._remember_verified and self._crc(view[offset : offset + size]) == unmask_crc(stored_crc))
-                    or (size >= self._remember_verified and self._verify_plain(key, view, offset, size, stored_crc))
-                )
-            ):
-                # read-only or copy-on-write as the map is, and 5x cheaper than frombuffer + reshape
-                arr = np.ndarray(shape, dtype, self._maps[shard_id], offset)
-                return arr.copy() if copy else arr
+        # decodes the entry again, checks everything and raises the detailed errors.
+        spec = self._spec_of[row]
+        if spec >= 0:
+            ready = self._ready[spec] or self._make_ready(spec, name)
+            if ready is not None:
+                dtype, shape, size, buf, view, end, check = ready
+                offset = self._offset_of[row]
+                if offset + size <= end and (
+                    check == _CRC_NONE
+                    or (check == _CRC_EVERY and self._crc(view[offset : offset + size]) == self._crc_of[row])
+                    or (check == _CRC_ONCE and self._verify_plain(name, view, offset, size, self._crc_of[row]))
+                ):
+                    # read-only or copy-on-write as the map is, and 5x cheaper than frombuffer + reshape
+                    arr = np.ndarray(shape, dtype, buf, offset)
+                    return arr.copy() if copy else arr
+        elif name in self._hidden:
+            raise NotFoundError(f"{name!r} not found in checkpoint {self.prefix}", name=name)
+        key = encode_name(name)
         entry = self.entry_by_key(key)
         if entry.slices:
             return self._read_sliced(key, name, entry)
         return self._read_entry(key, name, entry, copy=copy)
 
-    def read_batch(self, names: list[str], *, copy: bool = False) -> list[np.ndarray]:
-        """``[read(name) for name in names]``, with the entries decoded together.
+    def _make_ready(self, spec: int, name: str) -> tuple[np.dtype, tuple[int, ...], int, Buffer, memoryview, int, int] | None:
+        """What :meth:`read` needs of a spec: its dtype, shape, size, the shard's mapping,
+        a view of it and its length, and how to check checksums; ``None`` where the shard
+        is not mapped (remote objects). The shard's first read maps it (or raises its error)."""
+        dtype, shape, size, shard_id = self._specs[spec]
+        if not self.store.maps_objects:
+            return None
+        self._shard_size(shard_id, name)
+        check = _CRC_NONE if not self.verify else _CRC_EVERY if size < self._remember_verified else _CRC_ONCE
+        view = self._views[shard_id]
+        ready = (dtype, shape, size, self._maps[shard_id], view, len(view), check)
+        self._ready[spec] = ready
+        return ready
 
-        The bulk path of :meth:`Checkpoint.items` and ``read_many``: the plain entries
-        (as :meth:`read`'s fast path takes them) are decoded with array operations
-        (:func:`._bundle.decode_plain_entries`) and checked column-wise; what remains per
-        tensor is its checksum and its array. Every other entry, and every error, goes
-        through :meth:`read`, so results and errors are the same.
+    def read_batch(self, names: list[str], *, copy: bool = False) -> list[np.ndarray]:
+        """``[read(name) for name in names]``, with the fast path's work done column-wise.
+
+        The bulk path of :meth:`Checkpoint.items` and ``read_many``: for the rows that
+        :meth:`read` would serve by its fast path, the bounds and the checksums of small
+        payloads are checked with array operations (:func:`._rows.crc32c_rows`), and a run
+        of tensors of one dtype and shape stored back to back becomes one array whose rows
+        are the results (views of the same bytes, as :meth:`read` returns them). Every
+        other row, and every error, goes through :meth:`read`, so results and errors are
+        the same.
         """
-        raw = self._raw
-        keys = [name.encode("utf-8", _NAME_ERRORS) for name in names]
-        values = [raw.get(key, b"") for key in keys]  # b"" is never plain: read() reports it
-        if not self._plain_dtypes or not self.store.maps_objects or len(names) < _BATCH_MIN:
+        return self._read_rows(names, None, copy=copy)
+
+    def iter_batches(self, size: int) -> Iterator[tuple[list[str], list[np.ndarray]]]:
+        """``(names, arrays)`` for every tensor in key order, ``size`` at a time: the bulk
+        path of :meth:`Checkpoint.items`. The rows are taken in index order, so no name is
+        looked up (unless partitioned variables hide some rows)."""
+        names = iter(self)
+        row = 1  # after the header
+        while batch := list(itertools.islice(names, size)):
+            self.prefetch(batch)
+            rows = None if self._hidden else np.arange(row, row + len(batch))
+            row += len(batch)
+            yield batch, self._read_rows(batch, rows)
+
+    def _read_rows(self, names: list[str], rows: np.ndarray | None, *, copy: bool = False) -> list[np.ndarray]:
+        """:meth:`read_batch` of ``names``, which are at ``rows`` of the index if given."""
+        n = len(names)
+        if not self.store.maps_objects or n < _BATCH_MIN or self._remember_verified == 0 or not self._specs:
             return [self.read(name, copy=copy) for name in names]
-        batch = decode_plain_entries(values)
-        kinds = [(self._plain_dtypes.get(enum), shape) for enum, shape in batch.kinds]
-        # each kind's payload size (-1: not a fast-path dtype), exact however large the shape
-        expected = np.array(
-            [-1 if dtype is None or len(shape) > NUMPY_MAX_RANK else min(math.prod(shape) * dtype.itemsize, _I64_LIMIT)
-             for dtype, shape in kinds],
-            np.int64,
-        )
-        shard_lengths = np.zeros(self.header.num_shards, np.int64)
-        in_range = batch.shard_id < self.header.num_shards
-        for shard_id in np.flatnonzero(np.bincount(batch.shard_id[batch.plain & in_range])).tolist():  # the shards used
-            try:
-                shard_lengths[shard_id] = self._shard_size(shard_id, "")
-            except (CheckpointError, OSError):
-                pass  # a missing or unreadable shard: its tensors take read(), which says so
-        fast = (
-            batch.plain
-            & in_range
-            & (batch.size > 0)
-            & (batch.size == expected[batch.kind])
-            & (batch.offset + batch.size <= shard_lengths[np.where(in_range, batch.shard_id, 0)])
-        )
-        stored: np.ndarray = unmask_crc(batch.crc32c.astype(np.int64))  # type: ignore[arg-type, assignment]  # works column-wise
-        verify = self.verify
-        remember = self._remember_verified
-        crc_of = self._crc
-        maps, views = self._maps, self._views
-        out: list[np.ndarray] = []
-        for name, key, use, kind, shard_id, offset, size, expected_crc in zip(
-            names, keys, fast.tolist(), batch.kind.tolist(), batch.shard_id.tolist(), batch.offset.tolist(),
-            batch.size.tolist(), stored.tolist(),
-        ):
-            if use:
-                if verify and (
-                    (size < remember and crc_of(views[shard_id][offset : offset + size]) != expected_crc)
-                    or (size >= remember and not self._verify_plain(key, views[shard_id], offset, size, mask_crc(expected_crc)))
-                ):
-                    out.append(self.read(name, copy=copy))  # raises the checksum error
-                    continue
-                dtype, shape = kinds[kind]
-                arr = np.ndarray(shape, dtype, maps[shard_id], offset)
-                out.append(arr.copy() if copy else arr)
+        fast = self._fast
+        if rows is None:
+            rows = np.fromiter(map(self._row.get, names, itertools.repeat(0)), np.int64, n)  # 0: the header, never fast
+        spec = fast.spec[rows].astype(np.int64)
+        ok = spec >= 0
+        spec[~ok] = 0  # any spec: the row's other columns are masked out below
+        offset = fast.offset[rows]
+        size = np.where(ok, fast.spec_size[spec], 0)
+        # the shards the batch reads, mapped now (a missing one leaves its rows to read())
+        used, which = np.unique(np.where(ok, fast.spec_shard[spec], -1), return_inverse=True)
+        shard_end = np.array([self._mapped_length(int(shard)) for shard in used], np.int64)
+        ok &= offset + size <= shard_end[which.reshape(-1)]
+        if self.verify:
+            ok &= self._checksums_match(names, rows, ok, spec, offset, size)
+        out: list[np.ndarray] = [None] * n  # type: ignore[list-item]  # every slot is filled below
+        # runs: rows of one spec whose payloads follow each other in the shard
+        follows = np.zeros(n, bool)
+        follows[1:] = ok[1:] & ok[:-1] & (spec[1:] == spec[:-1]) & (offset[1:] == offset[:-1] + size[:-1])
+        bounds = np.flatnonzero(~follows)  # where each run (or row that is not ok) starts
+        run = ok[bounds]
+        starts, lengths = bounds[run], np.diff(np.append(bounds, n))[run]
+        maps, specs = self._maps, self._specs
+        for start, length in zip(starts.tolist(), lengths.tolist()):
+            dtype, shape, item_size, shard_id = specs[int(spec[start])]
+            first = int(offset[start])
+            if length == 1 or not shape or copy:
+                for j in range(start, start + length):
+                    arr = np.ndarray(shape, dtype, maps[shard_id], first + (j - start) * item_size)
+                    out[j] = arr.copy() if copy else arr
             else:
-                out.append(self.read(name, copy=copy))
+                out[start : start + length] = list(np.ndarray((length, *shape), dtype, maps[shard_id], first))
+        for j in np.flatnonzero(~ok).tolist():
+            out[j] = self.read(names[j], copy=copy)
         return out
 
-    def _verify_plain(self, key: bytes, view: memoryview, offset: int, size: int, stored_crc: int) -> bool:
-        if size < self._remember_verified:
-            return crc32c(view[offset : offset + size]) == unmask_crc(stored_crc)
-        if key in self._verified:
+    def _mapped_length(self, shard_id: int) -> int:
+        """The length of a mapped shard, or -1 (no shard, or one that cannot be mapped)."""
+        if shard_id < 0:
+            return -1
+        try:
+            return self._shard_size(shard_id, "")
+        except (CheckpointError, OSError):
+            return -1  # its tensors take read(), which says so
+
+    def _checksums_match(
+        self, names: list[str], rows: np.ndarray, ok: np.ndarray, spec: np.ndarray, offset: np.ndarray, size: np.ndarray
+    ) -> np.ndarray:
+        """Whether each ``ok`` row's payload matches its checksum (rows not ``ok``: True).
+
+        Small payloads of one size and shard are checked together by
+        :func:`._rows.crc32c_rows`; larger ones by one call of the C function each."""
+        match = np.ones(len(rows), bool)
+        expected = self._fast.crc[rows]
+        shard = self._fast.spec_shard[spec]
+        small = ok & (size <= _CRC_ROWS_MAX)
+        groups = np.where(small, size * (int(shard.max(initial=0)) + 1) + shard, -1)
+        for group_key in np.unique(groups[small]).tolist():
+            group = np.flatnonzero(groups == group_key)
+            each_size, shard_id = int(size[group[0]]), int(shard[group[0]])
+            data = np.frombuffer(self._maps[shard_id], np.uint8)
+            matrix = data[offset[group, None] + np.arange(each_size)]
+            match[group] = crc32c_rows(matrix) == expected[group]
+        crc, views = self._crc, self._views
+        large = np.flatnonzero(ok & ~small)
+        for j, shard_id, first, length, want in zip(
+            large.tolist(), shard[large].tolist(), offset[large].tolist(), size[large].tolist(), expected[large].tolist()
+        ):
+            view = views[shard_id]
+            if length < self._remember_verified:
+                match[j] = crc(view[first : first + length]) == want
+            else:
+                match[j] = self._verify_plain(names[j], view, first, length, want)
+        return match
+
+    def _verify_plain(self, name: str, view: memoryview, offset: int, size: int, expected: int) -> bool:
+        """Whether the payload's CRC32C is ``expected``; remembered for large payloads."""
+        remember = size >= self._remember_verified
+        key = encode_name(name) if remember else b""
+        if remember and key in self._verified:
             return True
-        if crc32c(view[offset : offset + size]) != unmask_crc(stored_crc):
+        if crc32c(view[offset : offset + size]) != expected:
             return False
-        self._verified.add(key)
+        if remember:
+            self._verified.add(key)
         return True
 
     def _read_entry(self, key: bytes, name: str, entry: BundleEntry, *, copy: bool) -> np.ndarray:
@@ -547,6 +762,7 @@ class BundleReader:
         # unmapped when its last array goes (at once when there is none).
         self._views.clear()
         self._maps.clear()
+        self._ready = [None] * len(self._specs)
         self.store.close()
 
 

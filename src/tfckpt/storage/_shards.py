@@ -76,6 +76,11 @@ class Background:
         self._thread = threading.Thread(target=run, daemon=True)
         self._thread.start()
 
+    @property
+    def done(self) -> bool:
+        """The work has finished (:meth:`wait` would not block)."""
+        return not self._thread.is_alive()
+
     def wait(self, *, quiet: bool = False) -> None:
         self._thread.join()
         if self._error is not None and not quiet:

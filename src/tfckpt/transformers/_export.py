@@ -1,31 +1,33 @@
 """The two directions: a Google TF checkpoint -> a transformers directory, and back.
 
-Both stream: one tensor is read (a view of the memory-mapped file), transformed (a transpose
-makes one copy) and written before the next, so memory stays at the largest tensor plus a
-constant. Nothing here imports transformers or torch.
+Both stream. The export hands unchanged tensors to the writer as views of the memory-mapped
+checkpoint and computes transposed or cast ones in pieces, ahead of the writer, in helper
+threads (:mod:`._prefetch`), so memory stays at a constant 8 MiB of piece buffers; the
+reverse reads a view, transposes it (one copy) and writes it before the next, so memory stays
+at the largest tensor plus a constant. Nothing here imports transformers or torch.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import numpy as np
-
+from ..checkpoint import Checkpoint
 from ..checkpoint import open as open_checkpoint
 from ..errors import InvalidArgumentError
+from ..format._dtypes import DTYPE_BY_NAME
 from ..objects import name_based_model_variables
 from ..safetensors_io import SAFETENSORS_DTYPES, SafetensorsSpec
 from ..writer import Writer
 from ._config import find_google_config, google_config, hf_config, read_json
 from ._family import Family, Part
 from ._hub import CONFIG_FILE, DEFAULT_MAX_SHARD_SIZE, open_weights, write_json, write_model_dir
+from ._prefetch import Job, Prefetcher
 from ._registry import family as find_family
-from ._rules import TRANSFORMS, CompiledRules
+from ._rules import TRANSFORMS, CompiledRules, Match
 
 __all__ = ["Report", "export", "to_tf1"]
 
@@ -208,52 +210,21 @@ def export(
         expected = rules.expected_hf(counts, lambda when: family.predicates[when](report.config))
         report.missing = sorted(set(expected) - set(shapes))
         report.matched = [(m.source, m.target) for m in matches]
-        by_target = {m.target: m for m in matches}
-        dtype_of = {s.name: s.dtype for s in specs}
-
-        def load(name: str) -> np.ndarray:
-            m = by_target[name]
-            arr = TRANSFORMS[m.transform].array(ckpt.get_tensor(m.source))
-            return arr if ckpt.dtype(m.source) == dtype_of[name] else arr.astype(np.float32)
-
-        with _Lookahead(load) as get:
+        jobs = {spec.name: _job(ckpt, m, spec) for m, spec in zip(matches, specs)}
+        with Prefetcher(jobs) as get:
             report.files = write_model_dir(os.fspath(outdir), specs, get, report.config, max_shard_size=max_shard_size,
                                            on_order=get.plan)
     return report
 
 
-class _Lookahead:
-    """``get(name)`` that also starts loading the tensor written after ``name`` in a helper thread.
-
-    The transposes (numpy copies, which release the GIL) of the next tensor then overlap the
-    file writes of this one when a second core is free (docs/performance.md has the figures).
-    At most two loaded tensors are alive (the one being written and the next); untransformed
-    tensors are views of the memory-mapped checkpoint and cost no memory.
-    """
-
-    def __init__(self, load: Callable[[str], np.ndarray]) -> None:
-        self._load = load
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tfckpt-lookahead")
-        self._pending: dict[str, Future[np.ndarray]] = {}
-        self._next: dict[str, str] = {}
-
-    def plan(self, order: Sequence[str]) -> None:
-        self._next.update(zip(order, order[1:]))
-
-    def __call__(self, name: str) -> np.ndarray:
-        future = self._pending.pop(name, None) or self._pool.submit(self._load, name)
-        following = self._next.get(name)
-        if following is not None and following not in self._pending:
-            self._pending[following] = self._pool.submit(self._load, following)
-        return future.result()
-
-    def __enter__(self) -> _Lookahead:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for f in self._pending.values():
-            f.cancel()
-        self._pool.shutdown(wait=True)
+def _job(ckpt: Checkpoint, m: Match, spec: SafetensorsSpec) -> Job:
+    """How to make ``spec`` from the checkpoint tensor ``m.source``: an untransformed tensor
+    of the output dtype is its (memory-mapped) source itself; anything else is filled in pieces."""
+    out_dtype = DTYPE_BY_NAME[spec.dtype].numpy
+    assert out_dtype is not None  # safetensors dtypes all have one
+    unchanged = m.transform == "copy" and spec.dtype == ckpt.dtype(m.source)
+    fill = None if unchanged else TRANSFORMS[m.transform].rows
+    return Job(spec.name, lambda: ckpt.get_tensor(m.source), out_dtype, spec.shape, fill)
 
 
 def _count(config: Mapping[str, Any], field: str) -> int:

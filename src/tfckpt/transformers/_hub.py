@@ -25,7 +25,7 @@ from typing import Any, Final
 import numpy as np
 
 from ..errors import InvalidArgumentError, NotFoundError
-from ..safetensors_io import SafetensorsFile, SafetensorsSpec, file_order, write_safetensors
+from ..safetensors_io import SafetensorsFile, SafetensorsSpec, TensorPieces, file_order, write_safetensors
 from ..storage._atomic import remove_quietly, replacing
 from ..storage._inputs import read_regular
 
@@ -65,7 +65,7 @@ def write_json(path: str, value: Mapping[str, Any]) -> None:
 def write_model_dir(
     outdir: str,
     specs: Sequence[SafetensorsSpec],
-    get: Callable[[str], np.ndarray],
+    get: Callable[[str], np.ndarray | TensorPieces],
     config: Mapping[str, Any],
     *,
     max_shard_size: int = DEFAULT_MAX_SHARD_SIZE,

@@ -33,36 +33,53 @@ __all__ = ["TRANSFORMS", "CompiledRules", "Match", "Rule", "Template", "Transfor
 
 @dataclass(frozen=True)
 class Transform:
-    """How a tensor changes between the TF and the transformers layout."""
+    """How a tensor changes between the TF and the transformers layout: on a whole array, on
+    a shape, the inverse's name, and ``rows(a, out, begin, end)``, which writes rows
+    ``[begin, end)`` (axis 0) of the result into ``out`` (casting to ``out``'s dtype as
+    ``astype`` does; a 0-d result is one row) so a large result can be made in pieces."""
 
     array: Callable[[np.ndarray], np.ndarray]
     shape: Callable[[tuple[int, ...]], tuple[int, ...]]
     inverse: str
+    rows: Callable[[np.ndarray, np.ndarray, int, int], None]
 
 
-#: Rows of a matrix transposed per step by :func:`_transpose` (64 float32 rows of BERT-base's
+#: Rows of a matrix transposed per step by :func:`_transpose_rows` (64 float32 rows of BERT-base's
 #: 3072-wide kernels are 768 KiB: source and destination tiles stay in the CPU caches).
 _TRANSPOSE_ROWS: Final = 64
 
 
-def _transpose(a: np.ndarray) -> np.ndarray:
-    """All axes reversed, as a C-contiguous copy (safetensors and TF bundles store C order).
+def _copy_rows(a: np.ndarray, out: np.ndarray, begin: int, end: int) -> None:
+    out[...] = a[begin:end] if a.ndim else a
 
-    Matrices go through in bands of rows: numpy's own strided copy of ``a.T`` walks the
+
+def _transpose_rows(a: np.ndarray, out: np.ndarray, begin: int, end: int) -> None:
+    """Rows ``[begin, end)`` of ``a`` with all axes reversed.
+
+    Matrices go through in bands of source rows: numpy's own strided copy of ``a.T`` walks the
     source column by column, 3-6x slower on BERT-base's kernels than these cache-sized bands."""
+    if a.ndim != 2:
+        out[...] = np.transpose(a)[begin:end] if a.ndim else a
+        return
+    columns = a[:, begin:end]  # the source columns that become rows [begin, end)
+    for i in range(0, a.shape[0], _TRANSPOSE_ROWS):
+        out[:, i : i + _TRANSPOSE_ROWS] = columns[i : i + _TRANSPOSE_ROWS].T
+
+
+def _transpose(a: np.ndarray) -> np.ndarray:
+    """All axes reversed, as a C-contiguous copy (safetensors and TF bundles store C order)."""
     if a.ndim != 2 or a.size < (1 << 16):
         return np.ascontiguousarray(np.transpose(a))
     out = np.empty(a.shape[::-1], dtype=a.dtype)
-    for i in range(0, a.shape[0], _TRANSPOSE_ROWS):
-        out[:, i : i + _TRANSPOSE_ROWS] = a[i : i + _TRANSPOSE_ROWS].T
+    _transpose_rows(a, out, 0, a.shape[1])
     return out
 
 
 #: Transform name -> Transform. "transpose" reverses all axes (a dense kernel [in, out] is a
 #: torch Linear weight [out, in]; on 1-D tensors it changes nothing).
 TRANSFORMS: Final[Mapping[str, Transform]] = {
-    "copy": Transform(lambda a: a, lambda s: s, "copy"),
-    "transpose": Transform(_transpose, lambda s: tuple(reversed(s)), "transpose"),
+    "copy": Transform(lambda a: a, lambda s: s, "copy", _copy_rows),
+    "transpose": Transform(_transpose, lambda s: tuple(reversed(s)), "transpose", _transpose_rows),
 }
 
 _PLACEHOLDER_RE: Final = re.compile(r"\{([A-Za-z_]\w*)(?::0(\d+))?\}")

@@ -733,26 +733,21 @@ class BundleReader:
         memory (:mod:`tfckpt.tools.average`); on a mismatch it calls :meth:`read`, which
         raises the error. Arrays whose checksum did not match must not be used.
         """
-        key = encode_name(name)
-        raw = self._raw.get(key)
-        plain = _decode_plain_entry(raw) if raw is not None and self.verify and self._plain_dtypes and self.store.maps_objects else None
-        if plain is None or key in self._hidden:
+        row = self._row.get(name)
+        spec = self._spec_of[row] if row is not None and self.verify else -1
+        if spec < 0:  # not a fast-path row (hidden slices included), or nothing to check against
             return None
-        enum, shape, shard_id, offset, size, stored_crc = plain
-        dtype = self._plain_dtypes.get(enum)
         try:
-            length = self._shard_size(shard_id, name)  # maps the shard on its first read
+            ready = self._ready[spec] or self._make_ready(spec, name)  # maps the shard on its first read
         except (CheckpointError, OSError):
             return None  # read() says what is wrong
-        if (
-            dtype is None
-            or len(shape) > NUMPY_MAX_RANK
-            or not size
-            or offset + size > length
-            or size != math.prod(shape) * dtype.itemsize
-        ):
+        if ready is None:
             return None
-        return np.ndarray(shape, dtype, self._maps[shard_id], offset), unmask_crc(stored_crc)
+        dtype, shape, size, buf, _, end, _ = ready
+        offset = self._offset_of[row]  # type: ignore[index]  # row is not None when spec >= 0
+        if offset + size > end:
+            return None
+        return np.ndarray(shape, dtype, buf, offset), self._crc_of[row]  # type: ignore[index]
 
     def close(self) -> None:
         self._fetched.clear()

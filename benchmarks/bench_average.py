@@ -3,7 +3,7 @@ floor and against the TensorFlow path, in one run on the same files.
 
 Run from an environment with tfckpt and TensorFlow (without TensorFlow the TF row is left out)::
 
-    python benchmarks/bench_average.py [--checkpoints 5] [--scale 1.0] [--repeat 3] [--dir benchmarks/data]
+    python benchmarks/bench_average.py [--checkpoints 5] [--scale 1.0] [--repeat 3] [--frozen] [--dir benchmarks/data]
 
 Cases, each the mean of ``--checkpoints`` checkpoints of BERT-base's 199 float32 tensors
 (110M parameters, 440 MB each at ``--scale 1``; ``--scale`` multiplies the vocabulary rows
@@ -18,6 +18,11 @@ and hidden sizes are kept):
   and the same followed by ``tf.raw_ops.SaveV2`` of the averages (the same work as tfckpt's,
   except that TensorFlow does not fsync).
 
+``--frozen`` gives every checkpoint the same weights (a frozen model, or frozen layers):
+``tfckpt.average`` then compares the inputs instead of summing them. Before the timed
+rounds, one untimed ``average`` reports the peak of the process's anonymous memory (the
+outputs and accumulators; the mapped inputs are the page cache's).
+
 Rounds are interleaved (each round runs every case once, in rotating order) and files are
 warmed into the page cache before each timed run, because the machine may be shared; the
 table reports medians.
@@ -28,12 +33,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
+import time
+from collections.abc import Callable
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import Report, Row, checkpoint_files, load_tensorflow, measure, remove_checkpoint, warm, workdir
+from _common import Report, Row, checkpoint_files, load_tensorflow, measure, proc_status_mib, remove_checkpoint, warm, workdir
 
 import tfckpt
 
@@ -63,11 +71,13 @@ def bert_base_shapes(scale: float = 1.0) -> list[tuple[str, tuple[int, ...]]]:
     return shapes
 
 
-def write_run(directory: str, n: int, scale: float) -> list[str]:
+def write_run(directory: str, n: int, scale: float, frozen: bool = False) -> list[str]:
+    """``n`` checkpoints of random weights; with ``frozen`` the same weights in all (only
+    ``global_step`` differs), as a frozen model's."""
     shapes = bert_base_shapes(scale)
     paths = []
     for step in range(n):
-        rng = np.random.default_rng(step)
+        rng = np.random.default_rng(0 if frozen else step)
         prefix = os.path.join(directory, f"model.ckpt-{(step + 1) * 1000}")
         with tfckpt.Writer(prefix) as w:
             for name, shape in shapes:
@@ -115,16 +125,40 @@ def tf_path(tf: object, paths: list[str], out: str | None = None) -> None:
                           tensors=[averaged[n] for n in names])
 
 
+def peak_anonymous_mib(fn: Callable[[], object]) -> float:
+    """The growth of this process's anonymous memory (``RssAnon``: the outputs and
+    accumulators, not the mapped inputs, which are the page cache's) at its peak while
+    ``fn`` runs, sampled every millisecond."""
+    base = proc_status_mib("RssAnon")
+    peak = [base]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], proc_status_mib("RssAnon"))
+            time.sleep(0.001)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        fn()
+    finally:
+        done.set()
+        sampler.join()
+    return peak[0] - base
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoints", type=int, default=5)
     parser.add_argument("--scale", type=float, default=1.0, help="vocabulary scale (1.0: BERT-base, 440 MB a checkpoint)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--frozen", action="store_true", help="the same weights in every checkpoint (a frozen model)")
     parser.add_argument("--dir", default=None, help="where to put the generated checkpoints (default: system temp)")
     args = parser.parse_args()
     tf = load_tensorflow()
     with workdir(args.dir) as d:
-        paths = write_run(d, args.checkpoints, args.scale)
+        paths = write_run(d, args.checkpoints, args.scale, args.frozen)
         files = [f for p in paths for f in checkpoint_files(p)]
         nbytes = sum(os.path.getsize(f) for f in files)
         print(f"{args.checkpoints} checkpoints, {nbytes / 1e6:.0f} MB in all")
@@ -137,9 +171,12 @@ def main() -> int:
         if tf is not None:
             cases["TensorFlow"] = lambda: tf_path(tf, paths)
             cases["TensorFlow+save"] = lambda: tf_path(tf, paths, tf_out)
-        tfckpt.average(paths, out)  # untimed: check the output once (and warm up)
+        memory = peak_anonymous_mib(lambda: tfckpt.average(paths, out))  # untimed: check the output once (and warm up)
         with tfckpt.open(out) as avg, tfckpt.open(paths[0]) as first:
             assert sorted(avg) == sorted(first)
+            largest = max(first.get_tensor(n).nbytes for n in first) / 2**20
+        print(f"tfckpt.average: anonymous memory at its peak {memory:.0f} MiB above the start "
+              f"(the largest tensor: {largest:.0f} MiB)")
         times: dict[str, list[float]] = {k: [] for k in cases}
         for r in range(args.repeat):
             order = list(cases)[r % len(cases):] + list(cases)[: r % len(cases)]
@@ -152,7 +189,8 @@ def main() -> int:
 
                 times[lib] += measure(cases[lib], repeat=1, setup=setup)
                 print(f"  round {r + 1} {lib:<10} {times[lib][-1]:.3f} s", flush=True)
-    report = Report(f"average of {args.checkpoints} BERT-base-sized checkpoints ({nbytes / 1e6:.0f} MB read)")
+    kind = "frozen (equal) " if args.frozen else ""
+    report = Report(f"average of {args.checkpoints} {kind}BERT-base-sized checkpoints ({nbytes / 1e6:.0f} MB read)")
     report.add(Row("average", "tfckpt", times["tfckpt"], nbytes))
     report.add(Row("average", "floor", times["floor"], nbytes, "tfckpt.open + numpy sum, nothing written"))
     if tf is not None:

@@ -8,6 +8,8 @@ from pathlib import Path
 import ml_dtypes
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import tfckpt
 
@@ -151,3 +153,234 @@ def test_tensors_of_many_blocks_split_across_threads_match_tensor2tensor(tmp_pat
                 acc = np.zeros_like(arrays[0]) + sum(a * f for a, f in zip(arrays, w))
                 want = (acc / sum(w)).astype(out[name].dtype)
             assert out[name].dtype == want.dtype and out[name].tobytes() == want.tobytes(), name
+
+
+# -- the pipeline: chunks on threads, checksums in the same pass -------------------------
+
+_DTYPES = {
+    "float32": np.float32, "float64": np.float64, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16,
+    "float8_e4m3fn": ml_dtypes.float8_e4m3fn, "float8_e5m2": ml_dtypes.float8_e5m2, "complex64": np.complex64,
+}  # fmt: skip
+
+
+def _expected(arrays: list[np.ndarray], weights: list[float] | None) -> np.ndarray:
+    """tensor2tensor's arithmetic (weighted: acc = 0 + w0*x0 + w1*x1 ..., / sum(w)), whole tensors."""
+    acc_dtype = np.complex128 if arrays[0].dtype.kind == "c" else np.float64
+    w = [1.0] * len(arrays) if weights is None else weights
+    acc = np.zeros(arrays[0].shape, acc_dtype)
+    for a, f in zip(arrays, w):
+        acc += a.astype(acc_dtype) if weights is None else a.astype(acc_dtype) * f
+    return (acc / (len(arrays) if weights is None else sum(w))).astype(arrays[0].dtype)
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks of 16 elements, chunks of 3 blocks: every path through the loops on small data."""
+    from tfckpt.tools import average as module
+
+    monkeypatch.setattr(module, "BLOCK_ELEMENTS", 16)
+    monkeypatch.setattr(module, "CHUNK_ELEMENTS", 48)
+
+
+@pytest.mark.usefixtures("small_chunks")
+@pytest.mark.parametrize("dtype", list(_DTYPES))
+@pytest.mark.parametrize("weights", [None, [0.5, 2.0, 1.0, 0.25]])
+def test_chunks_and_blocks_of_every_size_match_tensor2tensor(tmp_path: Path, dtype: str, weights: list[float] | None) -> None:
+    rng = np.random.default_rng(3)
+    sizes = [(0,), (1,), (15,), (16,), (17,), (47,), (48,), (49,), (7, 14), (5, 48), (200,)]  # around block and chunk edges
+    arrays: list[dict[str, np.ndarray]] = []
+    for i in range(4):
+        tensors = {}
+        for shape in sizes:
+            values = rng.normal(size=shape) * 4.0 ** i
+            if dtype == "complex64":
+                values = values + 1j * rng.normal(size=shape)
+            tensors[f"t{'x'.join(map(str, shape))}"] = values.astype(_DTYPES[dtype])
+        arrays.append(tensors)
+        tfckpt.save(tmp_path / f"c{i}", tensors)
+    tfckpt.average([tmp_path / f"c{i}" for i in range(4)], tmp_path / "avg", weights=weights)
+    with tfckpt.open(tmp_path / "avg") as out:
+        for name in arrays[0]:
+            want = _expected([a[name] for a in arrays], weights)
+            assert out.dtype(name) == dtype and out[name].shape == want.shape
+            assert out[name].tobytes() == want.tobytes(), name
+
+
+@given(
+    n=st.integers(1, 5),
+    size=st.integers(0, 300),
+    block=st.integers(1, 40),
+    blocks_per_chunk=st.integers(1, 4),
+    seed=st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_block_and_chunk_size_gives_tensor2tensors_bytes(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, n: int, size: int, block: int,
+    blocks_per_chunk: int, seed: int,
+) -> None:  # fmt: skip
+    from tfckpt.tools import average as module
+
+    monkeypatch.setattr(module, "BLOCK_ELEMENTS", block)
+    monkeypatch.setattr(module, "CHUNK_ELEMENTS", block * blocks_per_chunk)
+    root = tmp_path_factory.mktemp("run")
+    rng = np.random.default_rng(seed)
+    # wide exponents, signed zeros, infinities and NaNs: where a change of order would show
+    pool = np.array([0.0, -0.0, 1e-45, -3e38, 3e38, np.inf, np.nan, 1.0, -1.0, 1e-8, 7.0], np.float32)
+    arrays = [np.where(rng.random(size) < 0.3, rng.choice(pool, size), rng.normal(size=size) * 10.0 ** rng.integers(-30, 30, size)).astype(np.float32)
+              for _ in range(n)]  # fmt: skip
+    for i, a in enumerate(arrays):
+        tfckpt.save(root / f"c{i}", {"v": a})
+    with np.errstate(all="ignore"):
+        tfckpt.average([root / f"c{i}" for i in range(n)], root / "avg")
+        want = _expected(arrays, None)
+    with tfckpt.open(root / "avg") as out:
+        assert out["v"].tobytes() == want.tobytes()
+
+
+def _leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+
+
+@pytest.mark.usefixtures("small_chunks")
+@pytest.mark.parametrize("chunk", [0, 1, 4])  # the first, a middle and the last chunk of the tensor
+def test_a_damaged_input_found_in_the_averaging_pass_raises_and_writes_nothing(tmp_path: Path, chunk: int) -> None:
+    rng = np.random.default_rng(5)
+    for i in range(3):
+        tfckpt.save(tmp_path / f"c{i}", {"a": np.ones(3, np.float32), "w": rng.normal(size=200).astype(np.float32)})
+    with tfckpt.open(tmp_path / "c1") as c:
+        offset = c._source.entry("w").offset  # type: ignore[attr-defined]
+    data = tmp_path / "c1.data-00000-of-00001"
+    raw = bytearray(data.read_bytes())
+    raw[offset + chunk * 48 * 4 + 5] ^= 0x10
+    data.write_bytes(bytes(raw))
+    (tmp_path / "out").mkdir()
+    with pytest.raises(tfckpt.CorruptionError, match="checksum mismatch") as info:
+        tfckpt.average([tmp_path / f"c{i}" for i in range(3)], tmp_path / "out" / "avg")
+    assert info.value.tensor == "w" and info.value.path is not None and info.value.path.endswith("c1.data-00000-of-00001")
+    assert info.value.offset == offset
+    assert _leftovers(tmp_path / "out") == []
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_an_error_in_a_compute_thread_reaches_the_caller_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tfckpt.tools import average as module
+
+    for i in range(2):
+        tfckpt.save(tmp_path / f"c{i}", {"a": np.full(100, i, np.float32), "b": np.full(300, i, np.float32)})
+    real = module._mean_range
+    calls = []
+
+    def failing(*args: object) -> list[int]:
+        calls.append(args[2])
+        if args[2] == 96:  # the third chunk of "b"
+            raise tfckpt.CorruptionError("simulated", path="x", tensor="b")
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module, "_mean_range", failing)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(tfckpt.CorruptionError, match="simulated"):
+        tfckpt.average([tmp_path / "c0", tmp_path / "c1"], tmp_path / "out" / "avg")
+    assert 96 in calls and _leftovers(tmp_path / "out") == []
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_partitioned_and_mapped_inputs_mix(tmp_path: Path) -> None:
+    """An input stored in slices is read (and checked) by the reader, the others are mapped
+    and checked in the averaging pass: the same bytes either way."""
+    rng = np.random.default_rng(9)
+    arrays = [rng.normal(size=(10, 30)).astype(np.float32) for _ in range(3)]
+    for i, a in enumerate(arrays):
+        with tfckpt.Writer(tmp_path / f"c{i}") as w:
+            if i == 1:
+                w.add_slice("v", a[:4], full_shape=a.shape, start=(0, 0))
+                w.add_slice("v", a[4:], full_shape=a.shape, start=(4, 0))
+            else:
+                w.add("v", a)
+    tfckpt.average([tmp_path / f"c{i}" for i in range(3)], tmp_path / "avg")
+    with tfckpt.open(tmp_path / "avg") as out:
+        assert out["v"].tobytes() == _expected(arrays, None).tobytes()
+
+
+@pytest.mark.usefixtures("small_chunks")
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "float8_e4m3fn", "float8_e5m2"])
+def test_bitwise_equal_inputs_take_the_shortcut_with_tensor2tensors_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dtype: str
+) -> None:
+    """Frozen weights: inputs stored with one checksum and equal bytes skip the sum (the
+    full path is made to fail to prove it), and give tensor2tensor's bytes: -0.0 becomes
+    0.0, infinities, NaNs, subnormals and the largest values stay."""
+    from tfckpt.tools import average as module
+
+    info = ml_dtypes.finfo(_DTYPES[dtype])
+    specials = [-0.0, 0.0, float(info.max), -float(info.max), float(info.smallest_subnormal), np.nan, 1.0, -3.5]
+    if dtype != "float8_e4m3fn":  # no infinities in e4m3fn
+        specials += [np.inf, -np.inf]
+    rng = np.random.default_rng(11)
+    with np.errstate(over="ignore"):
+        frozen = np.concatenate([np.array(specials), rng.normal(size=150)]).astype(_DTYPES[dtype])
+    paths = []
+    for i in range(5):
+        paths.append(tmp_path / f"c{i}")
+        tfckpt.save(paths[-1], {"frozen": frozen})
+
+    def unused(*args: object) -> list[int]:
+        raise AssertionError("the full sum ran for equal inputs")
+
+    monkeypatch.setattr(module, "_mean_range", unused)
+    tfckpt.average(paths, tmp_path / "avg")
+    with np.errstate(all="ignore"):
+        want = _expected([frozen] * 5, None)
+    with tfckpt.open(tmp_path / "avg") as out:
+        assert out["frozen"].tobytes() == want.tobytes()
+        assert np.signbit(out["frozen"][0].astype(np.float32)) == np.False_  # -0.0 became 0.0
+
+
+@pytest.mark.usefixtures("small_chunks")
+@pytest.mark.parametrize("differ_at", [None, 0, 37, 47])  # equal throughout, in the first, a middle, the last block
+def test_the_shortcut_falls_back_to_the_sum_from_the_first_block_that_differs(
+    monkeypatch: pytest.MonkeyPatch, differ_at: int | None
+) -> None:
+    from tfckpt.format._coding import crc32c
+    from tfckpt.tools import average as module
+
+    rng = np.random.default_rng(12)
+    base = rng.normal(size=48).astype(np.float32)
+    other = base.copy()
+    if differ_at is not None:
+        other[differ_at] = 7.0
+    arrays = [base, other, base]
+    starts: list[int] = []
+    real = module._mean_range
+
+    def spy(*args: object) -> list[int]:
+        starts.append(args[2])  # type: ignore[arg-type]
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module, "_mean_range", spy)
+    flat = np.empty(48, np.float32)
+    crcs = module._alike_range([module._Input(a, 0) for a in arrays], flat, 0, 48, np.float64, None, 3.0)
+    assert flat.tobytes() == _expected(arrays, None).tobytes()
+    assert crcs == [crc32c(a.tobytes()) for a in arrays]  # each input's own checksum, the ranges combined
+    assert starts == ([] if differ_at is None else [differ_at // 16 * 16])  # summed from that block on only
+
+
+def test_the_readers_unverified_view_is_read_without_its_check(tmp_path: Path) -> None:
+    """BundleReader.unverified: the array read() maps and the checksum its bytes must have;
+    None wherever read() takes another path (then average reads through it)."""
+    from tfckpt.format._coding import crc32c
+
+    values = {"w": np.arange(12, dtype=np.float32).reshape(3, 4), "empty": np.zeros((0, 2), np.float32), "s": ["a"]}
+    with tfckpt.Writer(tmp_path / "c") as w:
+        for name, value in values.items():
+            w.add(name, value)
+        w.add_slice("part", np.ones((2, 2), np.float32), full_shape=(4, 2), start=(0, 0))
+        w.add_slice("part", np.ones((2, 2), np.float32), full_shape=(4, 2), start=(2, 0))
+    with tfckpt.open(tmp_path / "c") as c:
+        reader = c._source
+        got = reader.unverified("w")  # type: ignore[attr-defined]
+        assert got is not None
+        array, crc = got
+        assert np.array_equal(array, values["w"]) and crc == crc32c(values["w"].tobytes())
+        assert [reader.unverified(n) for n in ("empty", "s", "part", "missing")] == [None] * 4  # type: ignore[attr-defined]
+    with tfckpt.open(tmp_path / "c", verify=False) as c:
+        assert c._source.unverified("w") is None  # type: ignore[attr-defined]  # nothing to check against

@@ -10,6 +10,7 @@ from tfckpt.format._coding import (
     CRC_MASK_DELTA,
     CodingError,
     crc32c,
+    crc32c_combine,
     decode_fixed32,
     decode_varint,
     encode_fixed32,
@@ -115,6 +116,19 @@ def test_crc32c_check_value() -> None:
     # extending: crc(a + b) == crc(b, crc(a))
     assert crc32c(b"56789", crc32c(b"1234")) == 0xE3069283
     assert crc32c(memoryview(b"x123456789")[1:]) == 0xE3069283
+
+
+def test_crc32c_combine_check_value() -> None:
+    assert crc32c_combine(crc32c(b"1234"), crc32c(b"56789"), 5) == 0xE3069283
+    assert crc32c_combine(crc32c(b"123456789"), crc32c(b""), 0) == 0xE3069283
+    assert crc32c_combine(crc32c(b""), crc32c(b"123456789"), 9) == 0xE3069283
+
+
+@given(st.binary(max_size=300), st.binary(max_size=300), st.integers(0, 1 << 20))
+def test_crc32c_combine_is_the_checksum_of_the_concatenation(a: bytes, b: bytes, zeros: int) -> None:
+    assert crc32c_combine(crc32c(a), crc32c(b), len(b)) == crc32c(a + b)
+    tail = b + bytes(zeros)  # long second parts: every bit of the length used
+    assert crc32c_combine(crc32c(a), crc32c(tail), len(tail)) == crc32c(a + tail)
 
 
 def test_mask_constants() -> None:

@@ -141,3 +141,24 @@ def test_failure_during_commit_leaves_destination_and_inputs_as_they_were(
         tfckpt.merge(parts, tmp_path / "out" / "m", delete_inputs=True)
     assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before
     assert {p.name: p.read_bytes() for p in (tmp_path / "parts").iterdir()} == inputs
+
+
+def test_bulk_decoded_entries_merge_as_the_one_by_one_decoder_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """plan_merge decodes plain entries column-wise; forced to decode every entry through the
+    protobuf path instead, it writes the same index, byte for byte."""
+    parts = _parts(tmp_path / "parts")
+    with tfckpt.Writer(tmp_path / "parts" / "p2", partial=True) as w:  # many plain entries, several dtypes and shapes
+        for i in range(300):
+            w.add(f"layer_{i:03d}/w", np.full((i % 5 + 1, 3), i, np.float32 if i % 2 else np.float16))
+    parts.append(str(tmp_path / "parts" / "p2"))
+    tfckpt.merge(parts, tmp_path / "bulk" / "model")
+    real = merge_mod.decode_plain_entries
+
+    def nothing_plain(values: list[bytes]) -> object:
+        batch = real(values)
+        batch.plain[:] = False
+        return batch
+
+    monkeypatch.setattr(merge_mod, "decode_plain_entries", nothing_plain)
+    tfckpt.merge(parts, tmp_path / "slow" / "model")
+    assert (tmp_path / "bulk" / "model.index").read_bytes() == (tmp_path / "slow" / "model.index").read_bytes()

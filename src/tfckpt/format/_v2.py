@@ -721,6 +721,32 @@ class BundleReader:
             expected_crc=unmask_crc(entry.crc32c), path=self.store.url(path), name=name, base=entry.offset,
         )
 
+    def unverified(self, name: str) -> tuple[np.ndarray, int] | None:
+        """``(array, crc32c)``: the tensor as :meth:`read`'s fast path maps it, *before* its
+        checksum is checked, and the CRC32C (unmasked) its bytes must have; None when
+        :meth:`read` would take another path (not mapped, sliced, another byte order, a
+        dtype without a fixed width, a damaged entry) or when checksums are not verified.
+
+        For a caller that checksums the bytes while it uses them, in the same pass over
+        memory (:mod:`tfckpt.tools.average`); on a mismatch it calls :meth:`read`, which
+        raises the error. Arrays whose checksum did not match must not be used.
+        """
+        row = self._row.get(name)
+        spec = self._spec_of[row] if row is not None and self.verify else -1
+        if spec < 0:  # not a fast-path row (hidden slices included), or nothing to check against
+            return None
+        try:
+            ready = self._ready[spec] or self._make_ready(spec, name)  # maps the shard on its first read
+        except (CheckpointError, OSError):
+            return None  # read() says what is wrong
+        if ready is None:
+            return None
+        dtype, shape, size, buf, _, end, _ = ready
+        offset = self._offset_of[row]  # type: ignore[index]  # row is not None when spec >= 0
+        if offset + size > end:
+            return None
+        return np.ndarray(shape, dtype, buf, offset), self._crc_of[row]  # type: ignore[index]
+
     def close(self) -> None:
         self._fetched.clear()
         # Drop the maps rather than closing them: read()'s fast-path arrays are built over

@@ -21,13 +21,15 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 
 from ..checkpoint import Checkpoint
 from ..checkpoint import open as open_checkpoint
-from ..errors import InvalidArgumentError, NotFoundError
+from ..errors import CorruptionError, InvalidArgumentError, NotFoundError
+from ..format._coding import crc32c_combine, crc32c_function
+from ..format._v2 import BundleReader
 from ..object_writer import check_copyable
 from ..objects import OBJECT_GRAPH_KEY, SAVE_COUNTER, SUFFIX
 from ..proto.trackable_object_graph_pb2 import TrackableObjectGraph  # type: ignore[attr-defined, unused-ignore]
@@ -35,7 +37,7 @@ from ..state import get_checkpoint_state
 from ..storage import is_url, options_for, store_for
 from ..writer import Writer
 
-__all__ = ["AVERAGED_DTYPES", "average", "is_directory", "resolve_sources"]
+__all__ = ["AVERAGED_DTYPES", "EXACT_SUM_DTYPES", "average", "is_directory", "resolve_sources"]
 
 PathLike = str | os.PathLike[str]
 
@@ -211,19 +213,30 @@ def average(
             ThreadPoolExecutor(1) as pool,
             ThreadPoolExecutor(workers) as compute,
         ):
-            # Tensor k is written (file I/O and its checksum, which release the GIL) while
-            # tensor k+1 is computed by the compute threads (numpy loops, which release it
-            # too): at most two outputs are in memory at once.
+            # A pipeline of three stages: tensor k+1's chunks are queued behind tensor k's,
+            # so the compute threads go from one tensor to the next without waiting for
+            # each other (numpy's loops and the checksums release the GIL); tensor k is
+            # written (file I/O and its checksum, releasing it too) while k+1 is computed.
+            # Tensor k+1 starts once tensor k-1 is written: at most two outputs in memory.
             pending: Future[None] | None = None
+            computing: _Output | None = None
+            started: _Output | None = None
             try:
-                for key in keys:
-                    value, dtype = _output(ckpts, key, factors, skip_optimizer, keys, compute, workers)
+                for key in [*keys, None]:
                     if pending is not None:
                         pending.result()
-                    pending = pool.submit(writer.add, key, value, dtype=dtype)
+                        pending = None
+                    started = _output(ckpts, key, factors, skip_optimizer, keys, compute, workers) if key is not None else None
+                    if computing is not None:
+                        value = computing.result()
+                        pending = pool.submit(writer.add, computing.key, value, dtype=computing.dtype)
+                    computing = started
                 if pending is not None:
                     pending.result()
             finally:
+                for job in (computing, started):  # after an error: no chunk left running
+                    if job is not None:
+                        job.cancel()
                 if pending is not None:
                     wait([pending])  # before the writer is finished or abandoned
         return writer.prefix
@@ -237,7 +250,11 @@ def average(
 #: accumulator through memory once per checkpoint (docs/performance.md has the figures).
 BLOCK_ELEMENTS: Final = 1 << 15
 
-#: Threads that average the blocks of one tensor (numpy's loops release the GIL), at most.
+#: Elements per task of the compute threads at most: a tensor is cut into chunks, whose
+#: checksums :func:`crc32c_combine` joins (8 us each, against up to ~8 ms of work a chunk).
+CHUNK_ELEMENTS: Final = 1 << 20
+
+#: Threads that average the chunks (numpy's loops release the GIL), at most.
 MAX_WORKERS: Final = 4
 
 
@@ -250,7 +267,7 @@ class _Blocks(threading.local):
 
     def get(self, acc_dtype: type) -> tuple[np.ndarray, np.ndarray]:
         pair = self.buffers.get(acc_dtype)
-        if pair is None:
+        if pair is None or len(pair[0]) < BLOCK_ELEMENTS:
             pair = self.buffers[acc_dtype] = (np.empty(BLOCK_ELEMENTS, acc_dtype), np.empty(BLOCK_ELEMENTS, acc_dtype))
         return pair
 
@@ -258,62 +275,124 @@ class _Blocks(threading.local):
 _BLOCKS: Final = _Blocks()
 
 
+class _Output:
+    """A tensor on its way to the writer: its value, or the chunks of its mean queued on
+    the compute threads and the checksums its inputs must have."""
+
+    def __init__(self, key: str, dtype: str, value: np.ndarray, inputs: list[tuple[Checkpoint, _Input]] | None = None,
+                 chunks: list[tuple[int, int, Future[list[int]]]] | None = None) -> None:  # fmt: skip
+        self.key, self.dtype, self.value = key, dtype, value
+        self._inputs = inputs or []
+        self._chunks = chunks or []
+
+    def result(self) -> np.ndarray:
+        """The value, once every chunk is computed and every input's checksum matched
+        (else the reader's CorruptionError naming file, offset and tensor)."""
+        wait([task for _, _, task in self._chunks])  # every chunk finished (or failed) before anything is raised
+        crcs = [task.result() for _, _, task in self._chunks]
+        itemsize = self.value.dtype.itemsize
+        for i, (ckpt, item) in enumerate(self._inputs):
+            if item.crc is None:
+                continue
+            crc = crcs[0][i]
+            for (first, last, _), part in zip(self._chunks[1:], crcs[1:]):
+                crc = crc32c_combine(crc, part[i], (last - first) * itemsize)
+            if crc != item.crc:
+                ckpt[self.key]  # checks the bytes again and raises the reader's error
+                raise CorruptionError(
+                    f"checksum mismatch (stored {item.crc:#010x}, computed {crc:#010x})", path=ckpt.prefix, tensor=self.key
+                )
+        return self.value
+
+    def cancel(self) -> None:
+        """Drop the chunks not started, wait for the running ones (they write into value)."""
+        for _, _, task in self._chunks:
+            task.cancel()
+        wait([task for _, _, task in self._chunks])
+
+
 def _output(
     ckpts: list[Checkpoint], key: str, factors: list[float] | None, skip_optimizer: bool, keys: list[str],
-    pool: ThreadPoolExecutor | None = None, workers: int = 1,
-) -> tuple[np.ndarray, str]:
-    """The value to write for ``key`` and its dtype name."""
+    pool: ThreadPoolExecutor, workers: int,
+) -> _Output:
+    """The value to write for ``key``, or its mean started on ``pool``."""
     newest = ckpts[-1]
     dtype = newest.dtype(key)
     if key == OBJECT_GRAPH_KEY:
         graph = bytes(newest[key][()])
         if skip_optimizer:
             graph = _prune_graph(graph, set(keys))
-        return np.array(graph, dtype=object), "string"
+        return _Output(key, "string", np.array(graph, dtype=object))
     if dtype in AVERAGED_DTYPES and not _is_counter(key):
-        return _mean(ckpts, key, AVERAGED_DTYPES[dtype], factors, pool, workers), dtype
-    return newest[key], dtype
+        return _mean(ckpts, key, dtype, AVERAGED_DTYPES[dtype], factors, pool, workers)
+    return _Output(key, dtype, newest[key])
+
+
+class _Input(NamedTuple):
+    """One checkpoint's tensor, flat, and the CRC32C its bytes must have when they were
+    mapped unchecked (None: read through :meth:`Checkpoint.__getitem__`, checked already)."""
+
+    values: np.ndarray
+    crc: int | None
+
+
+def _input(ckpt: Checkpoint, key: str, mapped: tuple[np.ndarray, int] | None) -> _Input:
+    """The input from :meth:`BundleReader.unverified`'s ``mapped``, or else read."""
+    if mapped is None:  # a copy if partitioned or remote, checked as read
+        return _Input(ckpt[key].reshape(-1), None)
+    return _Input(mapped[0].reshape(-1), mapped[1])
 
 
 def _mean(
-    ckpts: list[Checkpoint], key: str, acc_dtype: type, factors: list[float] | None, pool: ThreadPoolExecutor | None, workers: int
-) -> np.ndarray:
+    ckpts: list[Checkpoint], key: str, dtype: str, acc_dtype: type, factors: list[float] | None, pool: ThreadPoolExecutor,
+    workers: int,
+) -> _Output:
     """The weighted mean of tensor ``key``, accumulated in ``acc_dtype`` block by block (the
     same operations, element by element, as one whole-tensor accumulator), in its own dtype.
 
-    With a ``pool`` of ``workers`` threads the inputs are read (and their checksums verified)
-    concurrently, and the tensor is cut into one contiguous range of blocks per worker."""
-
-    def read(ckpt: Checkpoint) -> np.ndarray:
-        return ckpt[key].reshape(-1)  # a view of the mapped file (a copy if partitioned or remote)
-
-    inputs = list(pool.map(read, ckpts)) if pool is not None else [read(c) for c in ckpts]
-    shape = ckpts[0].shape(key)
-    out = np.empty(shape, inputs[0].dtype)
+    The tensor is cut into chunks of whole blocks, at least two per thread of ``pool`` (so
+    the threads finish it together) and at most :data:`CHUNK_ELEMENTS`. The inputs'
+    checksums are computed in the same pass, a block at a time, while the block is in the
+    CPU cache for its additions (instead of a pass of their own over memory); the chunks'
+    checksums are combined and checked by :meth:`_Output.result`."""
+    mapped = [c._source.unverified(key) if isinstance(c._source, BundleReader) else None for c in ckpts]
+    if sum(m is None for m in mapped) > 1:  # remote or partitioned: fetched concurrently
+        inputs = list(pool.map(_input, ckpts, [key] * len(ckpts), mapped))
+    else:
+        inputs = [_input(c, key, m) for c, m in zip(ckpts, mapped)]
+    out = np.empty(ckpts[0].shape(key), inputs[0].values.dtype)
     flat = out.reshape(-1)
     total = len(ckpts) if factors is None else sum(factors)
-    blocks = -(-flat.size // BLOCK_ELEMENTS)
-    workers = min(workers, blocks)
-    if pool is None or workers <= 1:
-        _mean_range(inputs, flat, 0, flat.size, acc_dtype, factors, total)
-        return out
-    per = -(-blocks // workers) * BLOCK_ELEMENTS
-    ranges = [(start, min(start + per, flat.size)) for start in range(0, flat.size, per)]
-    for done in [pool.submit(_mean_range, inputs, flat, a, b, acc_dtype, factors, total) for a, b in ranges]:
-        done.result()
-    return out
+    crcs = {item.crc for item in inputs}
+    alike = factors is None and dtype in EXACT_SUM_DTYPES and 1 < len(inputs) <= 1 << 29 and len(crcs) == 1 and None not in crcs
+    work = _alike_range if alike else _mean_range  # one stored checksum for all: probably equal bytes
+    per = min(CHUNK_ELEMENTS, max(1, -(-flat.size // (2 * workers * BLOCK_ELEMENTS))) * BLOCK_ELEMENTS)
+    chunks = [
+        (first, last, pool.submit(work, inputs, flat, first, last, acc_dtype, factors, total))
+        for first, last in ((a, min(a + per, flat.size)) for a in range(0, flat.size, per))
+    ]
+    return _Output(key, dtype, out, list(zip(ckpts, inputs)), chunks)
 
 
 def _mean_range(
-    inputs: list[np.ndarray], flat: np.ndarray, first: int, last: int, acc_dtype: type, factors: list[float] | None, total: float
-) -> None:
-    """``flat[first:last]`` = the weighted mean of ``inputs[i][first:last]``, one cached block at a time."""
+    inputs: list[_Input], flat: np.ndarray, first: int, last: int, acc_dtype: type, factors: list[float] | None, total: float
+) -> list[int]:
+    """``flat[first:last]`` = the weighted mean of ``inputs[i].values[first:last]``, one cached
+    block at a time; returns each input's CRC32C of those elements' bytes (0 where unchecked)."""
     acc, scratch = _BLOCKS.get(acc_dtype)
     fused = flat.dtype.kind != "V"  # numpy casts into its own dtypes inside the ufunc; ml_dtypes by copyto
+    checksum = crc32c_function()
+    itemsize = flat.dtype.itemsize
+    values = [item.values for item in inputs]
+    raw = [item.values.view(np.uint8) if item.crc is not None else None for item in inputs]  # ml_dtypes export no buffer
+    crcs = [0] * len(inputs)
     for start in range(first, last, BLOCK_ELEMENTS):
         end = min(start + BLOCK_ELEMENTS, last)
         block = acc[: end - start]
-        for i, x in enumerate(inputs):
+        for i, x in enumerate(values):
+            data = raw[i]
+            if data is not None:  # also brings the block into the cache for the addition
+                crcs[i] = checksum(data[start * itemsize : end * itemsize], crcs[i])
             if factors is not None:
                 weighted = scratch[: end - start]
                 np.multiply(x[start:end], factors[i], out=weighted, dtype=acc_dtype, casting="unsafe")
@@ -327,6 +406,40 @@ def _mean_range(
         else:
             np.divide(block, total, out=block)
             np.copyto(flat[start:end], block, casting="unsafe")
+    return crcs
+
+
+#: Dtypes of at most 24 significant bits. N bitwise-equal values x of one of them sum exactly
+#: in float64 (each partial sum k * x needs at most 24 + log2(N) <= 53 bits for N <= 2**29,
+#: far inside float64's exponent range), and N * x / N is x again: their unweighted mean is
+#: tensor2tensor's ``0.0 + x`` cast back (x itself, except that -0.0 becomes 0.0, and a NaN
+#: the same quiet NaN as through the full sum). Not float64 (5 * x may round), nor weights.
+EXACT_SUM_DTYPES: Final = frozenset(AVERAGED_DTYPES) - {"float64", "complex64", "complex128"}
+
+
+def _alike_range(
+    inputs: list[_Input], flat: np.ndarray, first: int, last: int, acc_dtype: type, factors: list[float] | None, total: float
+) -> list[int]:
+    """:func:`_mean_range` (unweighted) for inputs stored with one checksum, so probably bitwise equal
+    (frozen weights, optimizer slots that never moved): while a block is the same in every
+    input, its mean is ``0.0 + x`` cast back (see :data:`EXACT_SUM_DTYPES`) and one checksum
+    covers all inputs; from the first block that differs, :func:`_mean_range` does the rest."""
+    acc, _ = _BLOCKS.get(acc_dtype)
+    checksum = crc32c_function()
+    itemsize = flat.dtype.itemsize
+    words = [item.values.view(f"u{itemsize}") for item in inputs]  # bits, so NaNs and signed zeros compare as stored
+    first_bytes = words[0].view(np.uint8)
+    crc = 0
+    for start in range(first, last, BLOCK_ELEMENTS):
+        end = min(start + BLOCK_ELEMENTS, last)
+        if not all(np.array_equal(w[start:end], words[0][start:end]) for w in words[1:]):
+            rest = _mean_range(inputs, flat, start, last, acc_dtype, factors, total)
+            return [crc32c_combine(crc, part, (last - start) * itemsize) for part in rest]
+        crc = checksum(first_bytes[start * itemsize : end * itemsize], crc)
+        block = acc[: end - start]
+        np.add(inputs[0].values[start:end], 0.0, out=block, dtype=acc_dtype, casting="unsafe")
+        np.copyto(flat[start:end], block, casting="unsafe")
+    return [crc] * len(inputs)
 
 
 def _check_alike(ckpts: list[Checkpoint], keys: list[str]) -> None:

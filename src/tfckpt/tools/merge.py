@@ -42,13 +42,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Final
 
+import numpy as np
+
 from ..errors import CorruptionError, InvalidArgumentError
 from ..format._bundle import (
     HEADER_KEY,
     BundleEntry,
     BundleHeader,
-    _decode_plain_entry,
     data_filename,
+    decode_plain_entries,
     index_filename,
     plain_entry_prefix,
 )
@@ -188,16 +190,26 @@ def plan_merge(prefixes: Sequence[PathLike], *, storage_options: Mapping[str, An
                 )
         rows, origin = plan.rows, plan.origin
         new_ids: dict[int, int] = {}  # this input's shard id -> new shard id
-        for key, value in items:
+        # The plain entries' fields decoded column-wise (the bulk decoder), the rest one by one.
+        batch = decode_plain_entries([value for _, value in items])
+        kinds = batch.kinds
+        crcs: np.ndarray = unmask_crc(batch.crc32c.astype(np.int64))  # type: ignore[arg-type, assignment]  # works column-wise
+        columns = zip(
+            batch.plain.tolist(), batch.kind.tolist(), batch.shard_id.tolist(), batch.offset.tolist(), batch.size.tolist(),
+            crcs.tolist(),
+        )
+        for (key, value), (is_plain, kind, shard, offset, size, crc) in zip(items, columns):
             if key in origin:
                 _add_slices(plan, key, BundleEntry.decode(value, path, decode_name(key)), prefix)
                 continue
-            plain = _decode_plain_entry(value)  # (dtype, shape, shard, offset, size, crc) of a plain entry
             entry = None
-            if plain is None:
+            if is_plain:
+                dtype, shape = kinds[kind]
+            else:
                 entry = BundleEntry.decode(value, path, decode_name(key))
-                plain = (entry.dtype, entry.shape, entry.shard_id, entry.offset, entry.size, entry.crc32c)
-            dtype, shape, shard, offset, size, crc = plain
+                dtype, shape, shard, offset, size, crc = (
+                    entry.dtype, entry.shape, entry.shard_id, entry.offset, entry.size, unmask_crc(entry.crc32c)
+                )
             new_id = new_ids.get(shard)
             if new_id is None:
                 if shard >= header.num_shards:
@@ -211,7 +223,7 @@ def plan_merge(prefixes: Sequence[PathLike], *, storage_options: Mapping[str, An
             if prefix_id is None:
                 prefix_id = prefix_ids[dtype, shape] = len(plan.prefixes)
                 plan.prefixes.append(plain_entry_prefix(dtype, shape))
-            rows[key] = pack(prefix_id, new_id, offset, size, unmask_crc(crc))
+            rows[key] = pack(prefix_id, new_id, offset, size, crc)
     assert plan is not None
     # Files no entry names keep their bytes and take the ids after the named ones, so the
     # summed shard count in the header matches the files.

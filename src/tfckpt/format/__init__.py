@@ -10,6 +10,8 @@ in this list (and :mod:`tfckpt.errors`):
 - ``_ordered_code``: TensorFlow's OrderedCode keys (partitioned-variable slice keys).
 - ``_bundle``: the tensor bundle: header and entry protos, shard names, tensor codecs.
 - ``_tensors``: array-likes (numpy and framework values) as the tensors a writer stores.
+- ``_index``: a whole ``.index`` table decoded into columns with array operations (keys as
+  names, value offsets), falling back to ``_table`` for small or unusual tables.
 - ``_v2``: the V2 bundle reader over the index and mapped data shards.
 - ``_v1``: the V1 ``TensorSliceWriter`` checkpoint reader.
 

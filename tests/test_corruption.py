@@ -137,6 +137,7 @@ class Sweep:
         """Write ``content`` to ``path``, then open and read the checkpoint."""
         path.write_bytes(content)
         tracemalloc.reset_peak()
+        baseline = tracemalloc.get_traced_memory()[0]
         try:
             got = snapshot(self.prefix, verify=self.verify)
         except tfckpt.CheckpointError as e:
@@ -151,10 +152,22 @@ class Sweep:
                 self.failures.append(f"{what}: read different values without an error")
             else:
                 self.counts["other"] += 1
-        peak = tracemalloc.get_traced_memory()[1]
+        peak = tracemalloc.get_traced_memory()[1] - baseline
+        if peak > HEAP_LIMIT:
+            # The first read of a dtype or codec imports its module (ml_dtypes alone is ~1 MB of
+            # heap). That happens once per process; an allocation sized by a lying length
+            # happens on every read, so only a repeat that still peaks high is a failure.
+            peak = self._repeat_peak()
         self.peak = max(self.peak, peak)
         if peak > HEAP_LIMIT:
             self.failures.append(f"{what}: heap peak {peak} bytes")
+
+    def _repeat_peak(self) -> int:
+        tracemalloc.reset_peak()
+        baseline = tracemalloc.get_traced_memory()[0]
+        with contextlib.suppress(Exception):
+            snapshot(self.prefix, verify=self.verify)
+        return tracemalloc.get_traced_memory()[1] - baseline
 
     def _check_error(self, what: str, e: tfckpt.CheckpointError) -> None:
         if isinstance(e, tfckpt.CorruptionError):

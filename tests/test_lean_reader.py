@@ -22,7 +22,7 @@ def _modules_after(code: str) -> list[str]:
 def test_import_loads_only_the_reader() -> None:
     loaded = _modules_after("import tfckpt")
     for module in ("tfckpt.writer", "tfckpt.convert", "tfckpt.objects", "tfckpt.object_writer", "tfckpt.manager",
-                   "google.protobuf", "importlib.metadata", "crc32c"):
+                   "tfckpt.compat", "tfckpt.state", "google.protobuf", "importlib.metadata", "crc32c"):
         assert module not in loaded, module
 
 
@@ -30,6 +30,9 @@ def test_open_and_read_need_no_protobuf(tmp_path: pytest.TempPathFactory) -> Non
     tfckpt.save(str(tmp_path / "m"), {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.int64(7)})
     loaded = _modules_after(f"import tfckpt; c = tfckpt.open({str(tmp_path / 'm')!r}); c['a']; c['b']")
     assert "google.protobuf" not in loaded and "importlib.metadata" not in loaded
+    # the state file and the TF facade are not needed to read a prefix; importlib.util would
+    # only have served to load crc32c's extension
+    assert not {"tfckpt.state", "tfckpt.compat", "importlib.util"} & set(loaded)
 
 
 def test_every_public_name_resolves() -> None:

@@ -118,3 +118,10 @@ def test_reading_states(tmp_path: Path) -> None:
     (tmp_path / "checkpoint").write_text('all_model_checkpoint_paths: "ckpt-1"\n')
     with pytest.raises(ValueError, match="Invalid checkpoint state loaded from"):
         tfckpt.get_checkpoint_state(d)
+
+
+def test_resolving_spells_the_state_file_name_as_state_does() -> None:
+    # _paths keeps its own copy so that opening a prefix does not import the state module
+    from tfckpt import _paths
+
+    assert _paths._STATE_FILENAME == state_mod.STATE_FILENAME

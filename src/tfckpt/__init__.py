@@ -17,26 +17,35 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .checkpoint import Checkpoint, open
-from .compat import CheckpointReader, DType, list_variables, load_checkpoint, load_variable
 from .errors import CheckpointError, CorruptionError, InvalidArgumentError, NotFoundError, RemoteError, UnsupportedError
-from .state import get_checkpoint_state, latest_checkpoint, update_checkpoint_state
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # for type checkers; at run time __getattr__ imports them on first use
+    from .compat import CheckpointReader, DType, list_variables, load_checkpoint, load_variable
     from .convert import convert_tf1_to_tf2, convert_tf2_to_tf1, rename, rename_plan
     from .manager import CheckpointManager
     from .object_writer import save_like, save_objects
     from .objects import ObjectGraph
+    from .state import get_checkpoint_state, latest_checkpoint, update_checkpoint_state
     from .tools.average import average
     from .tools.merge import merge
     from .tools.meta import MetaGraph, SavedModelInfo, read_meta
     from .writer import Writer, save
 
 # Public name -> the module defining it, imported on first use: `import tfckpt` loads only
-# what reading needs (the writer, conversions, object graphs and tools cost import time).
+# what reading a checkpoint needs (the TF facade, the state file, the writer, conversions,
+# object graphs and tools cost import time, even in a fresh process that only reads).
 _LAZY = {
     "CheckpointManager": ".manager",
+    "CheckpointReader": ".compat",
+    "DType": ".compat",
+    "get_checkpoint_state": ".state",
+    "latest_checkpoint": ".state",
+    "list_variables": ".compat",
+    "load_checkpoint": ".compat",
+    "load_variable": ".compat",
+    "update_checkpoint_state": ".state",
     "ObjectGraph": ".objects",
     "Writer": ".writer",
     "average": ".tools.average",

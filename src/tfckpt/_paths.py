@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .errors import InvalidArgumentError, NotFoundError
 from .format._bundle import DATA_FILE_RE
-from .state import STATE_FILENAME, checkpoint_exists, locate_checkpoint, read_state_file, v1_shard_files
 from .storage import Store, store_for
 from .storage._inputs import require_regular
 from .storage._local import LOCAL
@@ -33,6 +32,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Resolved", "bundles_in", "resolve"]
 
+#: :data:`tfckpt.state.STATE_FILENAME`, spelled here so resolving a prefix does not load that module.
+_STATE_FILENAME = "checkpoint"
 _TEMP_RE = re.compile(r"\.tempstate\d+$")
 _STEP_RE = re.compile(r"-(\d+)$")
 
@@ -87,6 +88,8 @@ def bundles_in(directory: str, store: Store = LOCAL) -> list[str]:
 def _from_directory(directory: str, store: Store) -> Resolved:
     if any(store.isfile(store.join(directory, marker)) for marker in SAVED_MODEL_FILES):
         return _from_saved_model(directory, store)
+    from .state import STATE_FILENAME, locate_checkpoint, read_state_file
+
     state = read_state_file(store.join(directory, STATE_FILENAME), None if store is LOCAL else store.get)
     recorded = state.model_checkpoint_path if state is not None else ""
     # As recorded if inside the directory, else the same base name here (a moved directory)
@@ -146,6 +149,8 @@ def _from_archive_root(store: ArchiveStore) -> Resolved:
 def _from_prefix(prefix: str, store: Store) -> Resolved:
     if store.isfile(prefix + ".index"):
         return Resolved(prefix, store=store)
+    from .state import v1_shard_files  # the state module loads only off the common path
+
     shards = v1_shard_files(prefix)
     if shards is not None and all(store.isfile(f) for f in shards):
         return Resolved(prefix, tuple(shards), store=store)
@@ -192,7 +197,7 @@ def resolve_in(store: Store, p: str) -> Resolved:
     base = store.basename(p)
     if base in SAVED_MODEL_FILES and store.isfile(p):
         return _from_saved_model(store.dirname(p), store)
-    if base == STATE_FILENAME and store.isfile(p):
+    if base == _STATE_FILENAME and store.isfile(p):
         return _from_directory(store.dirname(p) or ("." if store is LOCAL else ""), store)
     if p.endswith(".index") and store.isfile(p):
         return Resolved(p[: -len(".index")], store=store)
@@ -211,6 +216,8 @@ def resolve_in(store: Store, p: str) -> Resolved:
         raise InvalidArgumentError(f"{store.url(p)} is a temporary file of an unfinished save, not a checkpoint")
     if p.endswith(".meta") and store.isfile(p):
         prefix = p[: -len(".meta")]
+        from .state import checkpoint_exists
+
         hint = f"; pass the prefix instead: {store.url(prefix)}" if checkpoint_exists(prefix, store.isfile) else ""
         raise InvalidArgumentError(f"{store.url(p)} is a MetaGraphDef (graph), not a checkpoint{hint}")
     if store.isfile(p + ".index") or not store.isfile(p):

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from typing import Final
 
 from . import Buffer, Store
-from ._atomic import remove_quietly, replacing
 from ._inputs import map_regular, read_regular
 
 __all__ = ["LOCAL", "LocalStore"]
@@ -83,6 +82,8 @@ class LocalStore(Store):
         return found
 
     def put(self, path: str, data: bytes) -> None:
+        from ._atomic import replacing  # writes only: a reader never loads it
+
         directory = os.path.dirname(path)
         if directory:
             os.makedirs(directory, exist_ok=True)
@@ -90,6 +91,8 @@ class LocalStore(Store):
             f.write(data)
 
     def delete(self, path: str) -> None:
+        from ._atomic import remove_quietly
+
         remove_quietly(path)
 
 

@@ -1,0 +1,140 @@
+"""Where a fresh process's cold start goes: ``import tfckpt`` + open + first tensor, by phase
+and by module, beside ``safe_open`` doing the same.
+
+    python benchmarks/profile_cold_start.py [--rounds 15] [--tensors 1000]
+
+``bench_scaling.py --cold`` gives the wall time of whole processes; this script explains it.
+Every round starts fresh interpreters (bytecode cached, as after ``pip install``):
+
+1. **Phases**, timed inside the child: ``import numpy``; the library's import; the open;
+   the first tensor. Same for safetensors (``safe_open(..., "numpy")``) on the same tensors.
+2. **Per module**: each ``tfckpt`` module the read path loads, with its own import time
+   from ``python -X importtime`` (children excluded; numpy and the standard library
+   imported first so they are not charged to us), and, measured in one process, the part of
+   that spent unmarshalling its bytecode and running its body.
+
+Figures are minimums over the rounds for the per-module table (the least noisy estimate
+of a fixed cost) and medians (min-max) for the phases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+_PHASES = {
+    "tfckpt": (
+        "import time; t0 = time.perf_counter(); import numpy; t1 = time.perf_counter()\n"
+        "import tfckpt; t2 = time.perf_counter()\n"
+        "c = tfckpt.open({prefix!r}); t3 = time.perf_counter()\n"
+        "c[next(iter(c))].sum(); t4 = time.perf_counter()\n"
+        "print([t1 - t0, t2 - t1, t3 - t2, t4 - t3])"
+    ),
+    "safe_open": (
+        "import time; t0 = time.perf_counter(); import numpy; t1 = time.perf_counter()\n"
+        "from safetensors import safe_open; t2 = time.perf_counter()\n"
+        "f = safe_open({prefix!r} + '.safetensors', 'numpy'); t3 = time.perf_counter()\n"
+        "f.get_tensor(next(iter(f.keys()))).sum(); t4 = time.perf_counter()\n"
+        "print([t1 - t0, t2 - t1, t3 - t2, t4 - t3])"
+    ),
+}
+
+# What numpy and the read path pull from the standard library: imported first, so that
+# -X importtime charges each tfckpt module only for itself.
+_PRELOAD = "import numpy, typing, re, enum, mmap, errno, stat, struct, contextlib, functools, itertools, math"
+
+_BODIES = """
+import importlib.util, marshal, sys, time, json
+import tfckpt
+c = tfckpt.open({prefix!r}); c[next(iter(c))]
+out = {{}}
+for name, module in sorted(sys.modules.items()):
+    if not name.startswith("tfckpt"):
+        continue
+    with open(importlib.util.cache_from_source(module.__file__), "rb") as f:
+        data = f.read()[16:]
+    t0 = time.perf_counter(); code = marshal.loads(data); t1 = time.perf_counter()
+    scope = {{"__name__": name, "__package__": module.__package__, "__file__": module.__file__}}
+    exec(code, scope); t2 = time.perf_counter()
+    out[name] = [len(data), t1 - t0, t2 - t1]
+print(json.dumps(out))
+"""
+
+
+def child(code: str, env: dict[str, str], *flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *flags, "-c", code], check=True, capture_output=True, text=True, env=env)
+
+
+def summary(values: list[float], scale: float = 1e3) -> str:
+    return f"{statistics.median(values) * scale:.2f} ({min(values) * scale:.2f}-{max(values) * scale:.2f})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--tensors", type=int, default=1000)
+    args = parser.parse_args(argv)
+
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    sys.path.insert(0, os.path.join(HERE, "..", "src"))
+    import tfckpt
+
+    env = dict(os.environ, PYTHONPATH=os.path.join(HERE, "..", "src"))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # else nothing is cached and every round compiles
+    with tempfile.TemporaryDirectory(prefix="tfckpt-cold-") as tmp:
+        prefix = os.path.join(tmp, "ckpt")
+        tensors = {f"layer_{i:05d}/w": np.full(4, i, np.float32) for i in range(args.tensors)}
+        tfckpt.save(prefix, tensors)
+        save_file(tensors, prefix + ".safetensors")
+
+        phases: dict[str, list[list[float]]] = {name: [] for name in _PHASES}
+        self_us: dict[str, list[int]] = {}
+        for code in _PHASES.values():  # compile and cache the bytecode first
+            child(code.format(prefix=prefix), env)
+        for _ in range(args.rounds):
+            for name, code in _PHASES.items():
+                phases[name].append(json.loads(child(code.format(prefix=prefix), env).stdout.splitlines()[-1]))
+            traced = child(f"{_PRELOAD}\n" + _PHASES["tfckpt"].format(prefix=prefix), env, "-X", "importtime")
+            for line in traced.stderr.splitlines():
+                fields = [f.strip() for f in line.removeprefix("import time:").split("|")]
+                if len(fields) == 3 and fields[2].startswith("tfckpt"):
+                    self_us.setdefault(fields[2], []).append(int(fields[0]))
+        bodies = json.loads(child(_BODIES.format(prefix=prefix), env).stdout.splitlines()[-1])
+
+    print(f"### Phases, {args.tensors:,} tensors of 16 B ({args.rounds} rounds, ms, median (min-max))\n")
+    print("| library | import numpy | import library | open | first tensor | library total |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, runs in phases.items():
+        cols = list(zip(*runs))
+        total = [sum(r[1:]) for r in runs]
+        print(f"| {name} | " + " | ".join(summary(list(c)) for c in cols) + f" | {summary(total)} |")
+
+    print(f"\n### tfckpt modules on the read path ({len(self_us)} modules; minimums over {args.rounds} rounds)\n")
+    print("| module | own import time, ms | bytecode, KB | unmarshal, ms | module body, ms |")
+    print("|---|---:|---:|---:|---:|")
+    rows = sorted(self_us.items(), key=lambda kv: -min(kv[1]))
+    for module, us in rows:
+        size, load, body = bodies.get(module, [0, 0.0, 0.0])
+        print(f"| {module} | {min(us) / 1e3:.2f} | {size / 1024:.1f} | {load * 1e3:.3f} | {body * 1e3:.3f} |")
+    total_import = sum(min(us) for us in self_us.values()) / 1e3
+    total_load = sum(b[1] for b in bodies.values()) * 1e3
+    total_body = sum(b[2] for b in bodies.values()) * 1e3
+    print(f"| **all** | **{total_import:.2f}** | {sum(b[0] for b in bodies.values()) / 1024:.0f} | {total_load:.3f} | {total_body:.3f} |")
+    print(
+        "\nThe rest of each module's import time (own import time - unmarshal - body) is the import "
+        "system's per-module work: finding the file, reading it, creating the module."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

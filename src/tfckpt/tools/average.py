@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Final, NamedTuple
@@ -29,6 +30,7 @@ from ..checkpoint import Checkpoint
 from ..checkpoint import open as open_checkpoint
 from ..errors import CorruptionError, InvalidArgumentError, NotFoundError
 from ..format._coding import crc32c_combine, crc32c_function
+from ..format._dtypes import DTYPE_BY_NAME
 from ..format._v2 import BundleReader
 from ..object_writer import check_copyable
 from ..objects import OBJECT_GRAPH_KEY, SAVE_COUNTER, SUFFIX
@@ -215,30 +217,35 @@ def average(
         ):
             # A pipeline of three stages: tensor k+1's chunks are queued behind tensor k's,
             # so the compute threads go from one tensor to the next without waiting for
-            # each other (numpy's loops and the checksums release the GIL); tensor k is
-            # written (file I/O and its checksum, releasing it too) while k+1 is computed.
-            # Tensor k+1 starts once tensor k-1 is written: at most two outputs in memory.
-            pending: Future[None] | None = None
+            # each other (numpy's loops and the checksums release the GIL); finished outputs
+            # are written in order by one thread (file I/O and its checksum, releasing it
+            # too) while the next ones are computed. A tensor starts once the outputs held
+            # (computed and not yet written, or being computed) leave room for it within
+            # twice the largest output: small tensors go on while a large one is written.
+            budget = 2 * max((_output_bytes(newest, k) for k in keys), default=0)
+            writes: deque[tuple[Future[None], int]] = deque()
             computing: _Output | None = None
             started: _Output | None = None
             try:
                 for key in [*keys, None]:
-                    if pending is not None:
-                        pending.result()
-                        pending = None
+                    need = _output_bytes(newest, key) if key is not None else 0
+                    held = sum(n for _, n in writes) + (computing.nbytes if computing is not None else 0)
+                    while writes and (writes[0][0].done() or held + need > budget):
+                        done, n = writes.popleft()
+                        done.result()
+                        held -= n
                     started = _output(ckpts, key, factors, skip_optimizer, keys, compute, workers) if key is not None else None
                     if computing is not None:
                         value = computing.result()
-                        pending = pool.submit(writer.add, computing.key, value, dtype=computing.dtype)
+                        writes.append((pool.submit(writer.add, computing.key, value, dtype=computing.dtype), computing.nbytes))
                     computing = started
-                if pending is not None:
-                    pending.result()
+                for done, _ in writes:
+                    done.result()
             finally:
                 for job in (computing, started):  # after an error: no chunk left running
                     if job is not None:
                         job.cancel()
-                if pending is not None:
-                    wait([pending])  # before the writer is finished or abandoned
+                wait([done for done, _ in writes])  # before the writer is finished or abandoned
         return writer.prefix
     finally:
         for ckpt in ckpts:
@@ -282,6 +289,7 @@ class _Output:
     def __init__(self, key: str, dtype: str, value: np.ndarray, inputs: list[tuple[Checkpoint, _Input]] | None = None,
                  chunks: list[tuple[int, int, Future[list[int]]]] | None = None) -> None:  # fmt: skip
         self.key, self.dtype, self.value = key, dtype, value
+        self.nbytes = value.nbytes if chunks else 0  # memory of its own (not the newest checkpoint's array)
         self._inputs = inputs or []
         self._chunks = chunks or []
 
@@ -326,6 +334,15 @@ def _output(
     if dtype in AVERAGED_DTYPES and not _is_counter(key):
         return _mean(ckpts, key, dtype, AVERAGED_DTYPES[dtype], factors, pool, workers)
     return _Output(key, dtype, newest[key])
+
+
+def _output_bytes(newest: Checkpoint, key: str) -> int:
+    """The memory :func:`_mean` allocates for ``key``'s output (0 for a tensor copied)."""
+    dtype = newest.dtype(key)
+    if dtype not in AVERAGED_DTYPES or _is_counter(key):
+        return 0
+    itemsize = DTYPE_BY_NAME[dtype].numpy.itemsize  # type: ignore[union-attr]  # averaged dtypes have one
+    return int(np.prod(newest.shape(key), dtype=np.int64)) * itemsize
 
 
 class _Input(NamedTuple):

@@ -419,7 +419,7 @@ def test_small_tensors_go_on_while_a_large_one_is_written_within_the_memory_budg
     def mean(*args: object, **kwargs: object) -> object:
         out = real_mean(*args, **kwargs)  # type: ignore[arg-type]
         with lock:
-            held["now"] += out.nbytes
+            held["now"] += out.value.nbytes
             held["peak"] = max(held["peak"], held["now"])
             held["started"] += 1
             if held["started"] == 6:  # the large one and five small ones

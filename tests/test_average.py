@@ -487,3 +487,24 @@ def test_a_damaged_small_tensor_behind_a_queued_write_raises_and_leaves_no_threa
     assert info.value.tensor == "b07" and info.value.path is not None and info.value.path.endswith("c2.data-00000-of-00001")
     assert set(threading.enumerate()) <= before
     assert _leftovers(tmp_path / "out") == []
+
+
+@pytest.mark.usefixtures("small_chunks")
+@pytest.mark.parametrize("lookahead", [0, 1, 2, 7])
+@pytest.mark.parametrize("budget_of", ["a_large", "b00"])  # room for two large outputs, or hardly any
+def test_any_lookahead_and_memory_budget_give_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lookahead: int, budget_of: str
+) -> None:
+    """Tensors started ahead (none: each one computed, then written) and the room left for
+    outputs (with the largest output taken as a small one's size, each tensor waits for all
+    before it to be written) change the order of the work, never the bytes."""
+    from tfckpt.tools import average as module
+
+    paths, arrays = _large_then_small(tmp_path)
+    real = module._output_bytes
+    monkeypatch.setattr(module, "LOOKAHEAD", lookahead)
+    monkeypatch.setattr(module, "_output_bytes", lambda newest, key: real(newest, key if budget_of == "a_large" else "b00"))
+    tfckpt.average(paths, tmp_path / "avg")
+    with tfckpt.open(tmp_path / "avg") as out:
+        for name in arrays[0]:
+            assert out[name].tobytes() == _expected([a[name] for a in arrays], None).tobytes(), name

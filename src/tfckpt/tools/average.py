@@ -215,36 +215,46 @@ def average(
             ThreadPoolExecutor(1) as pool,
             ThreadPoolExecutor(workers) as compute,
         ):
-            # A pipeline of three stages: tensor k+1's chunks are queued behind tensor k's,
-            # so the compute threads go from one tensor to the next without waiting for
-            # each other (numpy's loops and the checksums release the GIL); finished outputs
-            # are written in order by one thread (file I/O and its checksum, releasing it
-            # too) while the next ones are computed. A tensor starts once the outputs held
-            # (computed and not yet written, or being computed) leave room for it within
-            # twice the largest output: small tensors go on while a large one is written.
+            # A pipeline of three stages: the chunks of the next LOOKAHEAD tensors are
+            # queued behind the current one's, so a compute thread that finishes goes on with
+            # them instead of waiting for the other (numpy's loops and the checksums release
+            # the GIL); finished outputs are written in order by one thread (file I/O and its
+            # checksum, releasing it too) while the next ones are computed. A tensor starts
+            # once the outputs held (being computed, or computed and not yet written) leave
+            # room for it within twice the largest output: small tensors go on while a large
+            # one is written, and memory stays within two of the largest outputs.
             budget = 2 * max((_output_bytes(newest, k) for k in keys), default=0)
-            writes: deque[tuple[Future[None], int]] = deque()
-            computing: _Output | None = None
-            started: _Output | None = None
+            computing: deque[_Output] = deque()  # started, oldest first
+            writes: deque[tuple[Future[None], int]] = deque()  # handed to the writer, oldest first
+            held = 0  # bytes of the outputs in both queues
+
+            def to_writer() -> None:
+                job = computing.popleft()
+                value = job.result()
+                writes.append((pool.submit(writer.add, job.key, value, dtype=job.dtype), job.nbytes))
+
             try:
-                for key in [*keys, None]:
-                    need = _output_bytes(newest, key) if key is not None else 0
-                    held = sum(n for _, n in writes) + (computing.nbytes if computing is not None else 0)
-                    while writes and (writes[0][0].done() or held + need > budget):
-                        done, n = writes.popleft()
-                        done.result()
-                        held -= n
-                    started = _output(ckpts, key, factors, skip_optimizer, keys, compute, workers) if key is not None else None
-                    if computing is not None:
-                        value = computing.result()
-                        writes.append((pool.submit(writer.add, computing.key, value, dtype=computing.dtype), computing.nbytes))
-                    computing = started
+                for key in keys:
+                    need = _output_bytes(newest, key)
+                    while (writes and writes[0][0].done()) or (held + need > budget and (writes or computing)):
+                        if writes:
+                            done, nbytes = writes.popleft()
+                            done.result()
+                            held -= nbytes
+                        else:
+                            to_writer()
+                    job = _output(ckpts, key, factors, skip_optimizer, keys, compute, workers)
+                    computing.append(job)
+                    held += job.nbytes
+                    while len(computing) > LOOKAHEAD:
+                        to_writer()
+                while computing:
+                    to_writer()
                 for done, _ in writes:
                     done.result()
             finally:
-                for job in (computing, started):  # after an error: no chunk left running
-                    if job is not None:
-                        job.cancel()
+                for job in computing:  # after an error: no chunk left running
+                    job.cancel()
                 wait([done for done, _ in writes])  # before the writer is finished or abandoned
         return writer.prefix
     finally:
@@ -260,6 +270,10 @@ BLOCK_ELEMENTS: Final = 1 << 15
 #: Elements per task of the compute threads at most: a tensor is cut into chunks, whose
 #: checksums :func:`crc32c_combine` joins (8 us each, against up to ~8 ms of work a chunk).
 CHUNK_ELEMENTS: Final = 1 << 20
+
+#: Tensors whose chunks are queued behind the one whose result is awaited: the compute
+#: threads finish a tensor at different times, and the one done first goes on with these.
+LOOKAHEAD: Final = 2
 
 #: Threads that average the chunks (numpy's loops release the GIL), at most.
 MAX_WORKERS: Final = 4

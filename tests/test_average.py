@@ -384,3 +384,127 @@ def test_the_readers_unverified_view_is_read_without_its_check(tmp_path: Path) -
         assert [reader.unverified(n) for n in ("empty", "s", "part", "missing")] == [None] * 4  # type: ignore[attr-defined]
     with tfckpt.open(tmp_path / "c", verify=False) as c:
         assert c._source.unverified("w") is None  # type: ignore[attr-defined]  # nothing to check against
+
+
+def _large_then_small(root: Path) -> tuple[list[str], list[dict[str, np.ndarray]]]:
+    """Three checkpoints of one 2,000-element tensor then twelve of 10 (in key order)."""
+    rng = np.random.default_rng(11)
+    arrays = []
+    for i in range(3):
+        tensors = {"a_large": rng.normal(size=2000).astype(np.float32)}
+        tensors.update({f"b{j:02d}": rng.normal(size=10).astype(np.float32) for j in range(12)})
+        tfckpt.save(root / f"c{i}", tensors)
+        arrays.append(tensors)
+    return [str(root / f"c{i}") for i in range(3)], arrays
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_small_tensors_go_on_while_a_large_one_is_written_within_the_memory_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The large tensor's write is held until the small ones after it are computed (with
+    a limit of two outputs in memory this would wait forever: the test gives up after 10 s);
+    the outputs held never exceed twice the largest one, and the bytes are tensor2tensor's."""
+    import threading
+
+    from tfckpt.tools import average as module
+    from tfckpt.writer import Writer
+
+    paths, arrays = _large_then_small(tmp_path)
+    lock = threading.Lock()
+    held = {"now": 0, "peak": 0, "started": 0}
+    small_started = threading.Event()
+    real_mean, real_add = module._mean, Writer.add
+
+    def mean(*args: object, **kwargs: object) -> object:
+        out = real_mean(*args, **kwargs)  # type: ignore[arg-type]
+        with lock:
+            held["now"] += out.value.nbytes
+            held["peak"] = max(held["peak"], held["now"])
+            held["started"] += 1
+            if held["started"] == 6:  # the large one and five small ones
+                small_started.set()
+        return out
+
+    def add(self: Writer, name: str, value: np.ndarray, **kwargs: object) -> None:
+        if name == "a_large":
+            assert small_started.wait(10), "the small tensors waited for the large one's write"
+        real_add(self, name, value, **kwargs)  # type: ignore[arg-type]
+        with lock:
+            held["now"] -= value.nbytes
+
+    monkeypatch.setattr(module, "_mean", mean)
+    monkeypatch.setattr(Writer, "add", add)
+    tfckpt.average(paths, tmp_path / "avg")
+    assert held["started"] == 13 and held["now"] == 0
+    assert held["peak"] <= 2 * 2000 * 4
+    with tfckpt.open(tmp_path / "avg") as out:
+        for name in arrays[0]:
+            assert out[name].tobytes() == _expected([a[name] for a in arrays], None).tobytes(), name
+
+
+@pytest.mark.usefixtures("small_chunks")
+@pytest.mark.parametrize("failing", ["a_large", "b03", "b11"])  # the first, a queued, the last write
+def test_a_failed_write_with_writes_queued_raises_leaves_no_thread_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    import threading
+
+    from tfckpt.writer import Writer
+
+    paths, _ = _large_then_small(tmp_path)
+    real_add = Writer.add
+
+    def add(self: Writer, name: str, value: np.ndarray, **kwargs: object) -> None:
+        if name == failing:
+            raise OSError(28, "No space left on device (simulated)")
+        real_add(self, name, value, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Writer, "add", add)
+    before = set(threading.enumerate())
+    (tmp_path / "out").mkdir()
+    with pytest.raises(OSError, match="simulated"):
+        tfckpt.average(paths, tmp_path / "out" / "avg")
+    assert set(threading.enumerate()) <= before
+    assert _leftovers(tmp_path / "out") == []
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_a_damaged_small_tensor_behind_a_queued_write_raises_and_leaves_no_thread(tmp_path: Path) -> None:
+    import threading
+
+    paths, _ = _large_then_small(tmp_path)
+    with tfckpt.open(paths[2]) as c:
+        offset = c._source.entry("b07").offset  # type: ignore[attr-defined]
+    data = Path(paths[2] + ".data-00000-of-00001")
+    raw = bytearray(data.read_bytes())
+    raw[offset + 9] ^= 0x01
+    data.write_bytes(bytes(raw))
+    before = set(threading.enumerate())
+    (tmp_path / "out").mkdir()
+    with pytest.raises(tfckpt.CorruptionError) as info:
+        tfckpt.average(paths, tmp_path / "out" / "avg")
+    assert info.value.tensor == "b07" and info.value.path is not None and info.value.path.endswith("c2.data-00000-of-00001")
+    assert set(threading.enumerate()) <= before
+    assert _leftovers(tmp_path / "out") == []
+
+
+@pytest.mark.usefixtures("small_chunks")
+@pytest.mark.parametrize("lookahead", [0, 1, 2, 7])
+@pytest.mark.parametrize("budget_of", ["a_large", "b00"])  # room for two large outputs, or hardly any
+def test_any_lookahead_and_memory_budget_give_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lookahead: int, budget_of: str
+) -> None:
+    """Tensors started ahead (none: each one computed, then written) and the room left for
+    outputs (with the largest output taken as a small one's size, each tensor waits for all
+    before it to be written) change the order of the work, never the bytes."""
+    from tfckpt.tools import average as module
+
+    paths, arrays = _large_then_small(tmp_path)
+    real = module._output_bytes
+    monkeypatch.setattr(module, "LOOKAHEAD", lookahead)
+    monkeypatch.setattr(module, "_output_bytes", lambda newest, key: real(newest, key if budget_of == "a_large" else "b00"))
+    tfckpt.average(paths, tmp_path / "avg")
+    with tfckpt.open(tmp_path / "avg") as out:
+        for name in arrays[0]:
+            assert out[name].tobytes() == _expected([a[name] for a in arrays], None).tobytes(), name

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Final, NamedTuple
@@ -29,6 +30,7 @@ from ..checkpoint import Checkpoint
 from ..checkpoint import open as open_checkpoint
 from ..errors import CorruptionError, InvalidArgumentError, NotFoundError
 from ..format._coding import crc32c_combine, crc32c_function
+from ..format._dtypes import DTYPE_BY_NAME
 from ..format._v2 import BundleReader
 from ..object_writer import check_copyable
 from ..objects import OBJECT_GRAPH_KEY, SAVE_COUNTER, SUFFIX
@@ -213,32 +215,47 @@ def average(
             ThreadPoolExecutor(1) as pool,
             ThreadPoolExecutor(workers) as compute,
         ):
-            # A pipeline of three stages: tensor k+1's chunks are queued behind tensor k's,
-            # so the compute threads go from one tensor to the next without waiting for
-            # each other (numpy's loops and the checksums release the GIL); tensor k is
-            # written (file I/O and its checksum, releasing it too) while k+1 is computed.
-            # Tensor k+1 starts once tensor k-1 is written: at most two outputs in memory.
-            pending: Future[None] | None = None
-            computing: _Output | None = None
-            started: _Output | None = None
+            # A pipeline of three stages: the chunks of the next LOOKAHEAD tensors are
+            # queued behind the current one's, so a compute thread that finishes goes on with
+            # them instead of waiting for the other (numpy's loops and the checksums release
+            # the GIL); finished outputs are written in order by one thread (file I/O and its
+            # checksum, releasing it too) while the next ones are computed. A tensor starts
+            # once the outputs held (being computed, or computed and not yet written) leave
+            # room for it within twice the largest output: small tensors go on while a large
+            # one is written, and memory stays within two of the largest outputs.
+            budget = 2 * max((_output_bytes(newest, k) for k in keys), default=0)
+            computing: deque[_Output] = deque()  # started, oldest first
+            writes: deque[tuple[Future[None], int]] = deque()  # handed to the writer, oldest first
+            held = 0  # bytes of the outputs in both queues
+
+            def to_writer() -> None:
+                job = computing.popleft()
+                value = job.result()
+                writes.append((pool.submit(writer.add, job.key, value, dtype=job.dtype), job.nbytes))
+
             try:
-                for key in [*keys, None]:
-                    if pending is not None:
-                        pending.result()
-                        pending = None
-                    started = _output(ckpts, key, factors, skip_optimizer, keys, compute, workers) if key is not None else None
-                    if computing is not None:
-                        value = computing.result()
-                        pending = pool.submit(writer.add, computing.key, value, dtype=computing.dtype)
-                    computing = started
-                if pending is not None:
-                    pending.result()
+                for key in keys:
+                    need = _output_bytes(newest, key)
+                    while (writes and writes[0][0].done()) or (held + need > budget and (writes or computing)):
+                        if writes:
+                            done, nbytes = writes.popleft()
+                            done.result()
+                            held -= nbytes
+                        else:
+                            to_writer()
+                    job = _output(ckpts, key, factors, skip_optimizer, keys, compute, workers)
+                    computing.append(job)
+                    held += job.nbytes
+                    while len(computing) > LOOKAHEAD:
+                        to_writer()
+                while computing:
+                    to_writer()
+                for done, _ in writes:
+                    done.result()
             finally:
-                for job in (computing, started):  # after an error: no chunk left running
-                    if job is not None:
-                        job.cancel()
-                if pending is not None:
-                    wait([pending])  # before the writer is finished or abandoned
+                for job in computing:  # after an error: no chunk left running
+                    job.cancel()
+                wait([done for done, _ in writes])  # before the writer is finished or abandoned
         return writer.prefix
     finally:
         for ckpt in ckpts:
@@ -253,6 +270,10 @@ BLOCK_ELEMENTS: Final = 1 << 15
 #: Elements per task of the compute threads at most: a tensor is cut into chunks, whose
 #: checksums :func:`crc32c_combine` joins (8 us each, against up to ~8 ms of work a chunk).
 CHUNK_ELEMENTS: Final = 1 << 20
+
+#: Tensors whose chunks are queued behind the one whose result is awaited: the compute
+#: threads finish a tensor at different times, and the one done first goes on with these.
+LOOKAHEAD: Final = 2
 
 #: Threads that average the chunks (numpy's loops release the GIL), at most.
 MAX_WORKERS: Final = 4
@@ -282,6 +303,7 @@ class _Output:
     def __init__(self, key: str, dtype: str, value: np.ndarray, inputs: list[tuple[Checkpoint, _Input]] | None = None,
                  chunks: list[tuple[int, int, Future[list[int]]]] | None = None) -> None:  # fmt: skip
         self.key, self.dtype, self.value = key, dtype, value
+        self.nbytes = value.nbytes if chunks else 0  # memory of its own (not the newest checkpoint's array)
         self._inputs = inputs or []
         self._chunks = chunks or []
 
@@ -326,6 +348,15 @@ def _output(
     if dtype in AVERAGED_DTYPES and not _is_counter(key):
         return _mean(ckpts, key, dtype, AVERAGED_DTYPES[dtype], factors, pool, workers)
     return _Output(key, dtype, newest[key])
+
+
+def _output_bytes(newest: Checkpoint, key: str) -> int:
+    """The memory :func:`_mean` allocates for ``key``'s output (0 for a tensor copied)."""
+    dtype = newest.dtype(key)
+    if dtype not in AVERAGED_DTYPES or _is_counter(key):
+        return 0
+    itemsize = DTYPE_BY_NAME[dtype].numpy.itemsize  # type: ignore[union-attr]  # averaged dtypes have one
+    return int(np.prod(newest.shape(key), dtype=np.int64)) * itemsize
 
 
 class _Input(NamedTuple):

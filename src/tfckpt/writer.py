@@ -113,6 +113,7 @@ ADD_BATCH: Final = 2048
 
 _DTYPE_OF: Final = operator.attrgetter("dtype")
 _SHAPE_OF: Final = operator.attrgetter("shape")
+_NDIM_OF: Final = operator.attrgetter("ndim")
 _FIRST: Final = operator.itemgetter(0)
 _SECOND: Final = operator.itemgetter(1)
 
@@ -368,7 +369,11 @@ class Writer:
         except (TypeError, UnicodeError):
             return None
         # The batch's distinct (dtype, shape) kinds; usually one, then no per-tensor lookup.
-        dtypes, shapes = set(map(_DTYPE_OF, values)), dict.fromkeys(map(_SHAPE_OF, values))
+        dtypes = set(map(_DTYPE_OF, values))
+        if set(map(_NDIM_OF, values)) == {1}:  # vectors: their lengths, no shape tuple made per array
+            shapes = dict.fromkeys((length,) for length in set(map(len, values)))
+        else:
+            shapes = dict.fromkeys(map(_SHAPE_OF, values))
         kind_of: np.ndarray | None = None
         if len(dtypes) == 1 and len(shapes) == 1:
             kinds = [(*dtypes, *shapes)]

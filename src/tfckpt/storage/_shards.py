@@ -4,9 +4,9 @@ operations of the commit (:meth:`.writer.Writer.finish` holds the sequence and i
 A shard is written through a 256 KiB buffer (default 8 KiB), which batches the writes of
 small tensors into fewer system calls; every :data:`WRITEBACK_CHUNK` bytes it starts an
 ``fdatasync`` in a helper thread (:class:`WriteBack`, which the safetensors writer uses
-too), so the disk writes back earlier tensors while later ones are copied. Many small tensors can also be handed over joined into one buffer
-(:meth:`Shard.write_behind`), which a helper thread writes while the caller prepares the
-next ones. Temporary names are TensorFlow's: ``<file>.tempstate<random uint63>``.
+too), so the disk writes back earlier tensors while later ones are copied. Many small
+tensors can also be handed over joined into one buffer (:meth:`Shard.write_behind`), which
+a helper thread writes while the caller prepares the next ones. Temporary names are TensorFlow's: ``<file>.tempstate<random uint63>``.
 """
 
 from __future__ import annotations

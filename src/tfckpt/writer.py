@@ -400,9 +400,7 @@ class Writer:
             crcs = np.fromiter(map(crc32c_function(), values), np.int64, n)
         except (ValueError, TypeError, BufferError):  # not C-contiguous: no plain buffer
             return None
-        if distinct:
-            self._unindexed += keys
-        else:
+        if not distinct:
             entries = self._index()
             if not entries.keys().isdisjoint(keys) or (self._partitioned and not self._partitioned.keys().isdisjoint(keys)):
                 return None
@@ -418,6 +416,8 @@ class Writer:
         rows[:, 0] = kind_ids[0] if kind_of is None else kind_ids[kind_of]
         rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4] = len(self._shards) - 1, ends - sizes + shard.size, sizes, crcs
         self._rows.frombytes(rows.tobytes())
+        if distinct:  # with its rows, so _unindexed stays the keys of the last rows
+            self._unindexed += keys
         shard.size += total
         return total
 

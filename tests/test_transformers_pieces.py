@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 import tfckpt
 import tfckpt.safetensors_io as sio
+import tfckpt.storage._shards as shards_mod
 import tfckpt.transformers as tt
 from tfckpt.errors import CorruptionError, InvalidArgumentError
 from tfckpt.safetensors_io import SafetensorsSpec, TensorPieces, write_safetensors
@@ -331,7 +332,7 @@ def test_background_flushes_write_the_same_file(tmp_path: Path, monkeypatch: pyt
         calls.append(threading.current_thread().name)
         real(fd)
 
-    monkeypatch.setattr(sio, "WRITEBACK_CHUNK", 100)
+    monkeypatch.setattr(shards_mod, "WRITEBACK_CHUNK", 100)  # the flusher shared with the writer
     monkeypatch.setattr(os, "fdatasync", fdatasync)
     write_safetensors(tmp_path / "flushed.safetensors", specs, arrays.__getitem__)
     assert (tmp_path / "flushed.safetensors").read_bytes() == (tmp_path / "plain.safetensors").read_bytes()
@@ -342,7 +343,7 @@ def test_a_failed_background_flush_fails_the_write_and_leaves_nothing(tmp_path: 
     def fdatasync(fd: int) -> None:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(sio, "WRITEBACK_CHUNK", 100)
+    monkeypatch.setattr(shards_mod, "WRITEBACK_CHUNK", 100)  # the flusher shared with the writer
     monkeypatch.setattr(os, "fdatasync", fdatasync)
     arrays = {f"t{i}": np.zeros(50, np.float32) for i in range(5)}
     with pytest.raises(OSError, match="Input/output error"):

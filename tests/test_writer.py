@@ -814,3 +814,88 @@ def test_dict_names_equal_only_when_encoded_are_duplicates(tmp_path: Path) -> No
     items = {Named("a"): np.ones(2, np.float32), "b": np.ones(2, np.float32), Named("a"): np.zeros(2, np.float32)}
     with pytest.raises(InvalidArgumentError, match="duplicate tensor name 'a'"), tfckpt.Writer(tmp_path / "m") as w:
         w.add_many(items)
+
+
+# -- a dict into an empty writer: keys kept in a list until a lookup needs them ------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(items=_small_items(), cut=st.integers(0, 60), between=st.integers(0, 3), batch=st.sampled_from([2, 2048]))
+def test_fresh_dict_then_every_other_path_writes_what_add_writes(
+    items: list[tuple[str, Any]], cut: int, between: int, batch: int
+) -> None:
+    # The first dict's keys go to Writer._unindexed; add(), a second dict (not fresh: the
+    # writer holds entries) and finish() must see them as if each had been add()ed.
+    first, middle, rest = items[:cut], items[cut : cut + between], items[cut + between :]
+    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
+        mp.setattr(writer_mod, "ADD_BATCH", batch)
+        root = Path(tmp)
+        _one_by_one(root / "one" / "m", items)
+        with tfckpt.Writer(root / "fresh" / "m") as w:
+            w.add_many(dict(first))
+            for name, value in middle:
+                w.add(name, value)
+            w.add_many(dict(rest))
+        assert _files(root / "fresh") == _files(root / "one")
+
+
+def test_fresh_dict_names_are_seen_by_later_adds(tmp_path: Path) -> None:
+    with tfckpt.Writer(tmp_path / "m") as w:
+        w.add_many({f"t{i}": np.full(4, i, np.float32) for i in range(10)})
+        with pytest.raises(InvalidArgumentError, match="duplicate tensor name 't3'"):
+            w.add("t3", np.ones(2, np.float32))
+        with pytest.raises(InvalidArgumentError, match="duplicate tensor name 't4'"):
+            w.add_many({"u": np.ones(2, np.float32), "t4": np.ones(2, np.float32)})
+        with pytest.raises(InvalidArgumentError, match="'t5' was already added as a whole tensor"):
+            w.add_slice("t5", np.ones((1, 2), np.float32), full_shape=(2, 2), start=(0, 0))
+        w.add_slice("whole", np.ones((2, 2), np.float32), full_shape=(2, 2), start=(0, 0))  # becomes a plain entry
+    got = _read_all(tmp_path / "m")
+    assert sorted(got) == sorted([*(f"t{i}" for i in range(10)), "u", "whole"])
+    assert np.array_equal(got["t3"][2], np.full(4, 3, np.float32))
+    assert np.array_equal(got["whole"][2], np.ones((2, 2), np.float32))
+
+
+def test_empty_name_in_a_dict_is_refused_at_its_place(tmp_path: Path) -> None:
+    with tfckpt.Writer(tmp_path / "m") as w, pytest.raises(InvalidArgumentError, match="non-empty strings"):
+        w.add_many({"a": np.ones(2, np.float32), "": np.ones(2, np.float32), "z": np.ones(2, np.float32)})
+    assert sorted(_read_all(tmp_path / "m")) == ["a"]
+
+
+@pytest.mark.parametrize("failure", ["bad item", "write", "flush"])
+def test_a_failed_batch_save_leaves_no_target_and_no_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    import threading
+
+    tfckpt.save(tmp_path / "m", {"old": np.ones(3, np.float32)})
+    before, threads = _files(tmp_path), set(threading.enumerate())
+    tensors: dict[str, Any] = {f"t{i:05d}": np.full(256, i, np.float32) for i in range(5000)}
+    monkeypatch.setattr(writer_mod, "ADD_BATCH", 256)  # 256 KiB batches,
+    monkeypatch.setattr(writer_mod, "WRITE_BEHIND_CHUNK", 1 << 20)  # written by a helper thread a MiB at a time,
+    monkeypatch.setattr(shards_mod, "WRITEBACK_CHUNK", 1 << 20)  # flushed in the background every MiB
+    expected: type[Exception] = OSError
+    message = "Input/output error"
+    if failure == "bad item":
+        tensors["t02500"] = np.array([object()])
+        expected, message = InvalidArgumentError, "t02500"
+    elif failure == "write":
+        message = "No space left"
+        monkeypatch.setattr(shards_mod.Shard, "write_behind", _failing_write_behind)
+    else:
+
+        def fdatasync(fd: int) -> None:
+            raise OSError(5, "Input/output error")
+
+        monkeypatch.setattr(os, "fdatasync", fdatasync)
+    with pytest.raises(expected, match=message):
+        tfckpt.save(tmp_path / "m", tensors)
+    assert _files(tmp_path) == before
+    assert set(threading.enumerate()) - threads == set()  # no helper thread left behind (others may end)
+
+
+def _failing_write_behind(self: shards_mod.Shard, data: bytes) -> None:
+    def write() -> None:
+        raise OSError(28, "No space left on device")
+
+    self.settle()
+    self._writer = shards_mod.Background(write)

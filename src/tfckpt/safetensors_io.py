@@ -36,14 +36,14 @@ import struct
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, Final
+from typing import Final
 
 import numpy as np
 
 from .errors import InvalidArgumentError
 from .storage._atomic import replacing
 from .storage._inputs import require_regular
-from .storage._shards import WRITEBACK_CHUNK, Background
+from .storage._shards import WriteBack
 
 __all__ = ["SAFETENSORS_DTYPES", "SafetensorsFile", "SafetensorsSpec", "TensorPieces", "safetensors_dtype", "write_safetensors"]
 
@@ -187,7 +187,7 @@ def write_safetensors(
     header = _header(ordered, offsets, metadata)
     final = os.fspath(path)
     with replacing(final) as temp, open(temp, "wb") as f:
-        writeback = _WriteBack(f)
+        writeback = WriteBack(f)
         try:
             writeback.write(header)
             for s in ordered:
@@ -234,42 +234,13 @@ def _check_array(s: SafetensorsSpec, dtype: np.dtype, shape: Sequence[int], item
         raise InvalidArgumentError(f"{s.name!r}: expected {s.dtype}{list(s.shape)}, got {dtype}{list(shape)}")
 
 
-def _write_array(out: _WriteBack, arr: np.ndarray, itemsize: int) -> int:
+def _write_array(out: WriteBack, arr: np.ndarray, itemsize: int) -> int:
     """Write ``arr``'s elements in C order, little-endian; return the bytes written."""
     if sys.byteorder == "big" and itemsize > 1:
         arr = arr.byteswap()
     if arr.size:
         out.write(np.ascontiguousarray(arr).reshape(-1).view(np.uint8).data)
     return arr.size * itemsize
-
-
-class _WriteBack:
-    """Writes to ``file``, starting an ``fdatasync`` in a helper thread every
-    :data:`.storage._shards.WRITEBACK_CHUNK` bytes, as the checkpoint writer's shards do: the
-    disk then writes back the start of the file while the rest is still being produced,
-    instead of all of it in the final ``fsync`` of the atomic rename."""
-
-    def __init__(self, file: BinaryIO) -> None:
-        self._file = file
-        self._unflushed = 0
-        self._flusher: Background | None = None
-
-    def write(self, data: bytes | memoryview) -> None:
-        self._file.write(data)
-        self._unflushed += len(data)
-        if self._unflushed >= WRITEBACK_CHUNK and (self._flusher is None or self._flusher.done):
-            self.finish()
-            self._unflushed = 0
-            self._file.flush()
-            fd = self._file.fileno()
-            self._flusher = Background(lambda: getattr(os, "fdatasync", os.fsync)(fd))  # macOS has no fdatasync
-
-    def finish(self, *, quiet: bool = False) -> None:
-        """Wait for the flush in flight (before the file is closed); re-raise its error unless
-        ``quiet`` (Linux reports a writeback error once, to the first fsync that sees it)."""
-        if self._flusher is not None:
-            flusher, self._flusher = self._flusher, None
-            flusher.wait(quiet=quiet)
 
 
 def iter_specs(items: Iterable[tuple[str, str, Sequence[int]]]) -> list[SafetensorsSpec]:

@@ -113,6 +113,7 @@ ADD_BATCH: Final = 2048
 
 _DTYPE_OF: Final = operator.attrgetter("dtype")
 _SHAPE_OF: Final = operator.attrgetter("shape")
+_NDIM_OF: Final = operator.attrgetter("ndim")
 _FIRST: Final = operator.itemgetter(0)
 _SECOND: Final = operator.itemgetter(1)
 
@@ -192,7 +193,11 @@ class Writer:
         # _ROW_FIELDS per row (prefix id, shard id, offset, size, crc32c unmasked), where the
         # prefix id names the entry's dtype and shape fields. A batch of add_many appends
         # its rows with one copy; finish() views them all as one (n, 5) numpy array.
+        # Batches of a dict into an empty writer (names known distinct) append their keys
+        # to _unindexed instead, the keys of the last rows in order; _index() moves them
+        # into _entries when a lookup needs it, and finish() often never does.
         self._entries: dict[bytes, int] = {}
+        self._unindexed: list[bytes] = []
         self._rows = array.array("q")
         self._prefixes: list[bytes] = []
         self._prefix_ids: dict[tuple[int, tuple[int, ...]], int] = {}
@@ -211,9 +216,18 @@ class Writer:
         if self._state != "open":
             raise InvalidArgumentError(f"writer for {self.prefix} is already {self._state}")
 
+    def _index(self) -> dict[bytes, int]:
+        """:attr:`_entries` with the :attr:`_unindexed` keys added: every key -> its row."""
+        keys = self._unindexed
+        if keys:
+            self._unindexed = []
+            first = len(self._rows) // _ROW_FIELDS - len(keys)
+            self._entries.update(zip(keys, range(first, first + len(keys))))
+        return self._entries
+
     def _check_name(self, name: str) -> bytes:
         key = _name_key(name)
-        if key in self._entries or key in self._partitioned:
+        if key in self._index() or key in self._partitioned:
             raise InvalidArgumentError(f"duplicate tensor name {name!r}")
         return key
 
@@ -294,7 +308,14 @@ class Writer:
         # A dict's names are distinct, so its keys are too (strict UTF-8 is one-to-one; plain
         # str, whose equality is by value): into a writer holding no entry yet, no batch
         # needs a duplicate lookup.
-        fresh = type(items) is dict and not self._entries and not self._partitioned and set(map(type, items)) <= {str}
+        fresh = (
+            type(items) is dict
+            and not self._entries
+            and not self._unindexed
+            and not self._partitioned
+            and set(map(type, items)) <= {str}
+            and "" not in items
+        )
         if type(items) is dict:
             names: Sequence[Any] = list(items)
             values: Sequence[Any] = list(items.values())
@@ -332,8 +353,9 @@ class Writer:
         shard (the caller writes them: :meth:`_write_pending`, :meth:`_write_each`); return
         how many. Return None, having changed nothing, if any item needs more: then the
         caller takes the one-item path, which makes the same checks and writes the same
-        bytes, and raises for bad items. ``distinct``: the names are known to differ from
-        each other and from every entry (the caller's dict into an empty writer).
+        bytes, and raises for bad items. ``distinct``: the names are known to be non-empty
+        and to differ from each other and from every entry (the caller's dict into an empty
+        writer); their keys then go to :attr:`_unindexed`, with no dict update.
 
         What is left per tensor runs in C: ``str.encode`` of the names, ``type``, ``dtype``
         and ``shape`` lookups, one CRC32C call each (which also refuses a value whose buffer
@@ -347,7 +369,11 @@ class Writer:
         except (TypeError, UnicodeError):
             return None
         # The batch's distinct (dtype, shape) kinds; usually one, then no per-tensor lookup.
-        dtypes, shapes = set(map(_DTYPE_OF, values)), dict.fromkeys(map(_SHAPE_OF, values))
+        dtypes = set(map(_DTYPE_OF, values))
+        if set(map(_NDIM_OF, values)) == {1}:  # vectors: their lengths, no shape tuple made per array
+            shapes = dict.fromkeys((length,) for length in set(map(len, values)))
+        else:
+            shapes = dict.fromkeys(map(_SHAPE_OF, values))
         kind_of: np.ndarray | None = None
         if len(dtypes) == 1 and len(shapes) == 1:
             kinds = [(*dtypes, *shapes)]
@@ -374,23 +400,24 @@ class Writer:
             crcs = np.fromiter(map(crc32c_function(), values), np.int64, n)
         except (ValueError, TypeError, BufferError):  # not C-contiguous: no plain buffer
             return None
-        entries = self._entries
-        if not distinct and (
-            not entries.keys().isdisjoint(keys) or (self._partitioned and not self._partitioned.keys().isdisjoint(keys))
-        ):
-            return None
-        before, first_row = len(entries), len(self._rows) // _ROW_FIELDS
-        entries.update(zip(keys, range(first_row, first_row + n)))
-        if len(entries) != before + n or b"" in entries:  # a name repeated within the batch, or empty
-            for key in keys:  # all were new: removing them restores the dict
-                entries.pop(key, None)
-            return None
+        if not distinct:
+            entries = self._index()
+            if not entries.keys().isdisjoint(keys) or (self._partitioned and not self._partitioned.keys().isdisjoint(keys)):
+                return None
+            before, first_row = len(entries), len(self._rows) // _ROW_FIELDS
+            entries.update(zip(keys, range(first_row, first_row + n)))
+            if len(entries) != before + n or b"" in entries:  # a name repeated within the batch, or empty
+                for key in keys:  # all were new: removing them restores the dict
+                    entries.pop(key, None)
+                return None
         kind_ids = np.array([self._prefix_id(BUFFER_DTYPES[dtype].enum, shape) for dtype, shape in kinds], np.int64)
         ends = np.cumsum(sizes)
         rows = np.empty((n, _ROW_FIELDS), np.int64)
         rows[:, 0] = kind_ids[0] if kind_of is None else kind_ids[kind_of]
         rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4] = len(self._shards) - 1, ends - sizes + shard.size, sizes, crcs
         self._rows.frombytes(rows.tobytes())
+        if distinct:  # with its rows, so _unindexed stays the keys of the last rows
+            self._unindexed += keys
         shard.size += total
         return total
 
@@ -426,7 +453,7 @@ class Writer:
         # case runs inline here, a small, non-empty, C-ordered array of a native-order numpy
         # dtype under a new name into the current shard. Everything else takes _add_general;
         # both make the same checks and the same bytes.
-        entries, partitioned, prefix_ids, rows = self._entries, self._partitioned, self._prefix_ids, self._rows
+        entries, partitioned, prefix_ids, rows = self._index(), self._partitioned, self._prefix_ids, self._rows
         limit = self.max_shard_size
         checksum = crc32c_function()
         shard = self._shards[-1] if self._shards else None
@@ -499,7 +526,7 @@ class Writer:
         """
         self._require_open()
         key = _name_key(name)
-        if key in self._entries:
+        if key in self._index():
             raise InvalidArgumentError(f"{name!r} was already added as a whole tensor")
         info, arr = to_tensor(value, dtype=dtype, name=name)
         try:
@@ -538,7 +565,8 @@ class Writer:
         for key, slices in self._partitioned.items():
             enum, full = self._partition_meta[key]
             if len(slices) == 1 and slices[0] == (tuple(0 for _ in full), full):
-                self._entries[key] = self._entries.pop(encode_slice_key(key, *slices[0]))
+                entries = self._index()
+                entries[key] = entries.pop(encode_slice_key(key, *slices[0]))
                 continue
             covered = sum(int(np.prod(n)) for _, n in slices)
             if covered != int(np.prod(full)) and not self.partial:
@@ -550,7 +578,9 @@ class Writer:
 
     def _write_index(self, file: BinaryIO, encoded: dict[bytes, bytes]) -> None:
         rows = np.frombuffer(self._rows, np.int64).reshape(-1, _ROW_FIELDS)
-        write_index_rows(file, self._entries, rows, self._prefixes, encoded)
+        # Only fresh batches: the keys in row order, no dict needed (nor built, if sorted).
+        entries = self._unindexed if not self._entries else self._index()
+        write_index_rows(file, entries, rows, self._prefixes, encoded)
 
     def _sync_shards(self) -> None:
         for shard in self._shards:
@@ -674,22 +704,30 @@ def write_index(file: BinaryIO, entries: dict[bytes, bytes], prefixes: list[byte
     """:func:`write_index_rows` of plain ``entries`` given as key -> :data:`_ENTRY_ROW`-packed
     row (what :func:`tfckpt.merge` collects)."""
     rows = np.frombuffer(b"".join(entries.values()), np.int64).reshape(-1, _ROW_FIELDS)
-    write_index_rows(file, dict(zip(entries, range(len(entries)))), rows, prefixes, encoded)
+    write_index_rows(file, list(entries), rows, prefixes, encoded)
 
 
 def write_index_rows(
-    file: BinaryIO, entries: Mapping[bytes, int], rows: np.ndarray, prefixes: list[bytes], encoded: dict[bytes, bytes]
+    file: BinaryIO,
+    entries: Mapping[bytes, int] | list[bytes],
+    rows: np.ndarray,
+    prefixes: list[bytes],
+    encoded: dict[bytes, bytes],
 ) -> None:
     """Write an index table: the plain ``entries`` (key -> row number in ``rows``, an
     ``(n, 5)`` array of prefix id, shard id, offset, size and unmasked crc32c, whose prefix
-    id indexes ``prefixes``), encoded in bulk, and in key order between them the
-    ``encoded`` ones (the header first, then the full entries of partitioned variables)."""
+    id indexes ``prefixes``; or a list of the keys of ``rows`` in order), encoded in bulk,
+    and in key order between them the ``encoded`` ones (the header first, then the full
+    entries of partitioned variables)."""
     keys = sorted(entries)
-    if keys == list(entries):  # added in key order (a sorted source): no lookup per key
-        order = np.fromiter(entries.values(), np.intp, len(keys))
+    if isinstance(entries, list):
+        if keys != entries:  # else added in key order (a sorted source): the rows are too
+            row_of = dict(zip(entries, range(len(entries))))
+            rows = rows[np.fromiter(map(row_of.__getitem__, keys), np.intp, len(keys))]
+    elif keys == list(entries):  # added in key order: no lookup per key
+        rows = rows[np.fromiter(entries.values(), np.intp, len(keys))]
     else:
-        order = np.fromiter(map(entries.__getitem__, keys), np.intp, len(keys))
-    rows = rows[order]
+        rows = rows[np.fromiter(map(entries.__getitem__, keys), np.intp, len(keys))]
     table = TableBuilder(file)
     start = 0
     for key in sorted(encoded):

@@ -3,10 +3,10 @@ operations of the commit (:meth:`.writer.Writer.finish` holds the sequence and i
 
 A shard is written through a 256 KiB buffer (default 8 KiB), which batches the writes of
 small tensors into fewer system calls; every :data:`WRITEBACK_CHUNK` bytes it starts an
-``fdatasync`` in a helper thread, so the disk writes back earlier tensors while later ones
-are copied. Many small tensors can also be handed over joined into one buffer
-(:meth:`Shard.write_behind`), which a helper thread writes while the caller prepares the
-next ones. Temporary names are TensorFlow's: ``<file>.tempstate<random uint63>``.
+``fdatasync`` in a helper thread (:class:`WriteBack`, which the safetensors writer uses
+too), so the disk writes back earlier tensors while later ones are copied. Many small
+tensors can also be handed over joined into one buffer (:meth:`Shard.write_behind`), which
+a helper thread writes while the caller prepares the next ones. Temporary names are TensorFlow's: ``<file>.tempstate<random uint63>``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ __all__ = [
     "WRITE_BEHIND_CHUNK",
     "Background",
     "Shard",
+    "WriteBack",
     "drop_backups",
     "fsync_dir",
     "is_stale_shard",
@@ -60,7 +61,7 @@ def write_and_checksum(file: BinaryIO, data: bytes | memoryview) -> int:
     return box[0] if box else crc32c(data)
 
 
-#: Bytes appended to a shard between background flushes to disk (see :meth:`Shard.wrote`).
+#: Bytes appended between background flushes to disk (see :class:`WriteBack`).
 WRITEBACK_CHUNK: Final = 64 << 20
 
 #: Small tensors are gathered into buffers of about this size for :meth:`Shard.write_behind`:
@@ -85,6 +86,11 @@ class Background:
         self._thread.start()
 
     @property
+    def error(self) -> BaseException | None:
+        """What ``work`` raised (None while it runs, or if it returned)."""
+        return self._error
+
+    @property
     def done(self) -> bool:
         """The work has finished (:meth:`wait` would not block)."""
         return not self._thread.is_alive()
@@ -95,18 +101,78 @@ class Background:
             raise self._error
 
 
-class Shard:
+class WriteBack:
+    """Appends to ``file`` and starts an ``fdatasync`` of it in a helper thread every
+    :data:`WRITEBACK_CHUNK` bytes (it releases the GIL), unless one is still running.
+
+    The data must reach the disk before the file is renamed into place anyway; flushing
+    while later bytes are still being produced overlaps the disk with the copying (1 GiB:
+    0.74 s to 0.54 s here) instead of paying for all of it in the final ``fsync``. A caller
+    appending to :attr:`file` itself bumps :attr:`unflushed` and calls :meth:`write_back` once
+    it reaches the chunk (:meth:`.writer.Writer.add_many` inlines this per tensor). A flush
+    error is kept for :meth:`finish`: Linux reports a writeback error only once, to the first
+    ``fsync`` that sees it.
+    """
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file = file
+        self.unflushed = 0  # bytes written since the last background flush started
+        self._flusher: Background | None = None
+        self._flush_error: BaseException | None = None
+
+    def write(self, data: bytes | memoryview) -> None:
+        """Append ``data`` (bytes, or a memoryview of bytes: ``len`` is its size)."""
+        self.file.write(data)
+        self.wrote(len(data))
+
+    def wrote(self, nbytes: int) -> None:
+        """Account for ``nbytes`` appended to :attr:`file`; start a flush every chunk."""
+        self.unflushed += nbytes
+        if self.unflushed >= WRITEBACK_CHUNK:
+            self.write_back()
+
+    def write_back(self) -> None:
+        """Start an ``fdatasync`` of what was written so far, unless one is still running."""
+        if self._flusher is not None:
+            if not self._flusher.done:
+                return
+            self.join()
+        self._before_flush()
+        self.unflushed = 0
+        self.file.flush()
+        fd = self.file.fileno()
+        self._flusher = Background(lambda: getattr(os, "fdatasync", os.fsync)(fd))  # macOS has no fdatasync
+
+    def _before_flush(self) -> None:
+        """Hook: make every byte accepted so far reach :attr:`file` (:class:`Shard` waits
+        for its write in flight)."""
+
+    def join(self) -> None:
+        """Wait for the flush in flight (it uses the file descriptor: call before close),
+        keeping its error for :meth:`finish`."""
+        flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            flusher.wait(quiet=True)
+            if self._flush_error is None:
+                self._flush_error = flusher.error
+
+    def finish(self, *, quiet: bool = False) -> None:
+        """:meth:`join`, then re-raise the first flush error unless ``quiet`` (an error
+        already being raised wins over it)."""
+        self.join()
+        if self._flush_error is not None and not quiet:
+            raise self._flush_error
+
+
+class Shard(WriteBack):
     """One data shard being written under a temporary name."""
 
     def __init__(self, path: str) -> None:
         self.final_path = path
         self.temp_path = temp_name(path)
         # A 256 KiB buffer (default 8 KiB) batches the writes of small tensors into fewer syscalls.
-        self.file: BinaryIO = open(self.temp_path, "wb", buffering=1 << 18)  # noqa: SIM115 - closed in finish/abandon
+        super().__init__(open(self.temp_path, "wb", buffering=1 << 18))  # noqa: SIM115 - closed in finish/abandon
         self.size = 0
-        self.unflushed = 0  # bytes written since the last background flush
-        self._flusher: threading.Thread | None = None
-        self._flush_error: OSError | None = None
         self._writer: Background | None = None  # the write_behind() in flight
 
     def write_behind(self, data: bytes) -> None:
@@ -115,9 +181,7 @@ class Shard:
         One write is in flight at a time; :meth:`settle` waits for it, and every other use
         of :attr:`file` must call it first."""
         self.settle()
-        self.unflushed += len(data)
-        if self.unflushed >= WRITEBACK_CHUNK:
-            self.write_back()  # covers what is written so far; this data goes with the next
+        super().wrote(len(data))  # a flush started now covers what is written so far, not data
 
         def write() -> None:
             self.file.write(data)
@@ -130,50 +194,28 @@ class Shard:
         if writer is not None:
             writer.wait(quiet=quiet)
 
+    _before_flush = settle
+
     def wrote(self, nbytes: int) -> None:
-        """Account for ``nbytes`` appended (:meth:`.writer.Writer.add_many` inlines this)."""
+        """Account for ``nbytes`` appended at the end of the shard (:meth:`.writer.Writer.add_many`
+        inlines this)."""
         self.size += nbytes
-        self.unflushed += nbytes
-        if self.unflushed >= WRITEBACK_CHUNK:
-            self.write_back()
-
-    def write_back(self) -> None:
-        """Start an ``fdatasync`` of what was written so far in a background thread (it
-        releases the GIL), unless one is still running. Called every :data:`WRITEBACK_CHUNK`
-        bytes: the data must reach the disk before :meth:`.writer.Writer.finish` renames it into
-        place anyway, and flushing while later tensors are still being written overlaps the
-        disk with the copying (1 GiB: 0.74 s to 0.54 s here) instead of paying for all of it
-        in the final ``fsync``."""
-        if self._flusher is None or not self._flusher.is_alive():
-            self.settle()
-            self.unflushed = 0
-            self.file.flush()
-            self._flusher = threading.Thread(target=self._fdatasync, args=(self.file.fileno(),), daemon=True)
-            self._flusher.start()
-
-    def _fdatasync(self, fd: int) -> None:
-        try:
-            os.fdatasync(fd)
-        except OSError as e:  # reported by sync(): Linux reports a writeback error only once
-            self._flush_error = e
+        super().wrote(nbytes)
 
     def sync(self) -> None:
-        """Wait for the background flush, then flush and fsync everything (before close)."""
-        self.join()
-        if self._flush_error is not None:
-            raise self._flush_error
+        """Wait for the background flush (re-raising its error), then flush and fsync
+        everything (before close)."""
+        self.finish()
         self.settle()
         self.file.flush()
         os.fsync(self.file.fileno())
 
     def join(self) -> None:
-        """Wait for the background flush (it uses the file descriptor: call before close)
-        and, quietly, for a :meth:`write_behind` (:meth:`sync` re-raises its error)."""
+        """Wait, quietly, for a :meth:`write_behind` (:meth:`sync` re-raises its error) and
+        for the background flush."""
         if self._writer is not None:
             self._writer.wait(quiet=True)
-        if self._flusher is not None:
-            self._flusher.join()
-            self._flusher = None
+        super().join()
 
 
 def set_aside(path: str) -> tuple[str, bool, str | None]:

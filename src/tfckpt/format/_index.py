@@ -175,7 +175,8 @@ def _columns_by_walk(buf: bytes | memoryview, start: np.ndarray, end: np.ndarray
         return None
     column = np.arange(width + 1)
     # owner[i, j]: the entry that stores byte j of key i (the latest k <= i sharing at most j bytes)
-    owner = np.maximum.accumulate(np.where(shared[:, None] <= column, np.arange(count)[:, None], 0), axis=0)
+    rows = np.arange(count, dtype=np.int32)[:, None]  # (the walk takes < 2**31 entries)
+    owner = np.maximum.accumulate(np.where(shared[:, None] <= column, rows, 0), axis=0)
     keys = np.take(data, (pos + 3 - shared)[owner] + column, mode="clip")
     keys *= column < key_length[:, None]
     if not _increasing(keys, key_length):

@@ -265,3 +265,29 @@ def test_entries_rebuilt_from_columns_equal_the_decoded_bytes() -> None:
                 name = key.decode("utf-8", "surrogateescape")
                 assert source.entry_by_key(key) == BundleEntry.decode(value, str(index), name)  # type: ignore[attr-defined]
                 assert BundleEntry.decode(source._raw[key], "x", name) == BundleEntry.decode(value, "x", name)  # type: ignore[attr-defined]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(_tensors(), st.booleans())
+def test_index_paths_read_the_same_checkpoint(tmp_path: Path, tensors: dict[str, np.ndarray], writable: bool) -> None:
+    # a small index is walked; the lanes in lock-step and iter_table must open it the same
+    prefix = str(tmp_path / "m")
+    tfckpt.save(prefix, tensors)
+    opened: dict[str, tuple[list[str], dict[str, np.ndarray], dict[str, bytes]]] = {}
+    for path in ("walk", "lanes", "iteration"):
+        with _array_path("walk" if path == "iteration" else path), contextlib.ExitStack() as stack:
+            if path == "iteration":
+                stack.enter_context(pytest.MonkeyPatch.context()).setattr(index_mod, "_columns_by_lanes", lambda buf: None)
+            with tfckpt.open(prefix, writable=writable) as ckpt:
+                source = ckpt._source  # type: ignore[attr-defined]
+                opened[path] = (
+                    list(ckpt),
+                    {name: ckpt.get_tensor(name, copy=True) for name in ckpt},
+                    {key.decode(): source._raw[key] for key in source._raw},
+                )
+    names, arrays, entries = opened["iteration"]
+    assert names == sorted(tensors)
+    for path in ("walk", "lanes"):
+        assert opened[path][0] == names and opened[path][2] == entries
+        for name in names:
+            _same(opened[path][1][name], arrays[name])

@@ -176,8 +176,11 @@ def _columns_by_walk(buf: bytes | memoryview, start: np.ndarray, end: np.ndarray
     column = np.arange(width + 1)
     # owner[i, j]: the entry that stores byte j of key i (the latest k <= i sharing at most j bytes)
     rows = np.arange(count, dtype=np.int32)[:, None]  # (the walk takes < 2**31 entries)
-    owner = np.maximum.accumulate(np.where(shared[:, None] <= column, rows, 0), axis=0)
-    keys = np.take(data, (pos + 3 - shared)[owner] + column, mode="clip")
+    owner = np.where(shared[:, None] <= column, rows, 0)
+    np.maximum.accumulate(owner, axis=0, out=owner)
+    at = (pos + 3 - shared)[owner]
+    at += column  # where byte j of key i lies (past the data only in padding: clipped, then zeroed)
+    keys = np.take(data, at, mode="clip")
     keys *= column < key_length[:, None]
     if not _increasing(keys, key_length):
         return None

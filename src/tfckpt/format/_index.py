@@ -16,12 +16,12 @@ increasing by comparing each row with the one before, and joined into one string
 split into the names. Values are not copied: the result gives their positions in the
 file's bytes.
 
-Small tables (under :data:`MIN_LANES` lanes, ~2,000 entries) take the *walk* instead: a
-Python loop steps from entry to entry (``3 + non_shared + value_len`` bytes each: no
-decoding), and every key is rebuilt at once: byte ``j`` of key ``i`` is stored in the
-latest entry ``k <= i`` with ``shared[k] <= j`` (a running maximum down each column of
-a ``rows x width`` matrix), so a few array operations do it whatever the lane length;
-the lock-step's ~250 calls on small arrays would cost more than the entries.
+Small tables (under :data:`MIN_LANES` lanes, ~2,000 entries) take the *walk* instead: the
+lanes are stepped in lock-step only to find where each entry starts (``3 + non_shared +
+value_len`` bytes on: nothing decoded), then every key is rebuilt at once: byte ``j`` of
+key ``i`` is stored in the latest entry ``k <= i`` with ``shared[k] <= j`` (a running
+maximum down each column of a ``rows x width`` matrix), a few array operations whatever
+the lane length, where rebuilding the keys step by step would cost more than the entries.
 
 The array path takes only tables laid out as TensorFlow writes them: uncompressed blocks,
 one-byte header varints (keys and values under 128 bytes), restart points that start with

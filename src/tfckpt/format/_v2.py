@@ -479,8 +479,9 @@ class BundleReader:
 
     def _make_ready(self, spec: int, name: str) -> _Ready | None:
         """What :meth:`read` needs of a spec: its dtype, shape, size, the shard's mapping,
-        what to slice for checksums and the shard's length, and how to check checksums; ``None`` where the shard
-        is not mapped (remote objects). The shard's first read maps it (or raises its error)."""
+        what to slice for checksums, the shard's length, and how to check checksums;
+        ``None`` where the shard is not mapped (remote objects). The shard's first read
+        maps it (or raises its error)."""
         dtype, shape, size, shard_id = self._specs[spec]
         if not self.store.maps_objects:
             return None

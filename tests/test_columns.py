@@ -1,7 +1,8 @@
 """The reader's array paths agree with its one-entry-at-a-time paths.
 
-* :func:`tfckpt.format._index.read_index_columns` (lanes decoded in lock-step) against
-  :func:`iter_table`, on valid tables and on damaged ones (same entries, or the same error);
+* :func:`tfckpt.format._index.read_index_columns` (lanes decoded in lock-step, or small
+  tables walked) against :func:`iter_table`, on valid tables and on damaged ones (same
+  entries, or the same error);
 * :func:`tfckpt.format._rows.crc32c_rows` against the ``crc32c`` package;
 * ``read_batch`` (``items()``, ``read_many``) against ``read`` (``ckpt[name]``): same
   arrays, flags and errors, with the fast columns and with them forced off.
@@ -60,38 +61,46 @@ def _expected(buf: bytes) -> list[tuple[str, bytes]]:
 @given(st.dictionaries(_key, _value, max_size=80), st.sampled_from([64, 256, 4096, 1 << 18]))
 def test_columns_equal_iter_table(entries: dict[bytes, bytes], block_size: int) -> None:
     buf = _table(sorted(entries.items()), block_size)
-    with _lanes_for_any_table():
+    with _array_path("lanes"):
         columns = read_index_columns(buf, "t.index")
         assert _as_pairs(columns) == _expected(buf)
         index_mod.LANES_AT_ONCE = 2  # groups of lanes joined (and their keys' order checked across)
+        assert _as_pairs(read_index_columns(buf, "t.index")) == _as_pairs(columns)
+    with _array_path("walk"):
         assert _as_pairs(read_index_columns(buf, "t.index")) == _as_pairs(columns)
     # and the general path gives the same columns
     assert _as_pairs(index_mod._columns_by_iteration(buf, "t.index")) == _as_pairs(columns)
 
 
 @contextlib.contextmanager
-def _lanes_for_any_table() -> Iterator[None]:
-    """The array path for small tables too (normally they take iter_table, which is faster)."""
+def _array_path(path: str) -> Iterator[None]:
+    """Every table through one array path: the lanes in lock-step (normally for large
+    tables only) or the walk (normally for small ones)."""
     saved = index_mod.MIN_LANES, index_mod.LANES_AT_ONCE
-    index_mod.MIN_LANES = 0
+    index_mod.MIN_LANES = 0 if path == "lanes" else 1 << 62
     try:
         yield
     finally:
         index_mod.MIN_LANES, index_mod.LANES_AT_ONCE = saved
 
 
-def test_lanes_path_taken_for_tf_layout() -> None:
+def test_array_paths_taken_for_tf_layout() -> None:
     items = [(f"layer_{i:04d}/kernel".encode(), bytes(20)) for i in range(1000)]
     buf = _table(items, 4096)
-    assert index_mod._columns_by_lanes(buf) is None  # a small table: iter_table is faster
-    with _lanes_for_any_table():
+    lanes = index_mod._lanes(buf)
+    assert lanes is not None and len(lanes[0]) < index_mod.MIN_LANES  # a small table: the walk
+    walked = index_mod._columns_by_walk(buf, *lanes)
+    assert walked is not None and walked.names == [k.decode() for k, _ in items]
+    with _array_path("lanes"):
         columns = index_mod._columns_by_lanes(buf)
-    assert columns is not None and columns.names == [k.decode() for k, _ in items]
+    assert columns is not None and _as_pairs(columns) == _as_pairs(walked)
+    assert _as_pairs(read_index_columns(buf, "t")) == _as_pairs(walked)
 
 
-def test_lanes_path_declines_what_it_does_not_take() -> None:
+@pytest.mark.parametrize("path", ["lanes", "walk"])
+def test_array_paths_decline_what_they_do_not_take(path: str) -> None:
     long_key = [(b"k" * 200, b"v")]  # non_shared of 200: a two-byte varint
-    with _lanes_for_any_table():
+    with _array_path(path):
         assert index_mod._columns_by_lanes(_table(long_key, 4096)) is None
     assert _as_pairs(read_index_columns(_table(long_key, 4096), "t")) == [("k" * 200, b"v")]
 
@@ -119,15 +128,16 @@ def test_damaged_blocks_raise_what_iter_table_raises(keys: list[bytes], data: st
         buf[at] = data.draw(st.integers(0, 255))
     _reframe(buf, handle.offset, handle.size)
     damaged = bytes(buf)
-    with _lanes_for_any_table():
-        try:
-            expected = _expected(damaged)
-        except tfckpt.CorruptionError as e:
-            with pytest.raises(tfckpt.CorruptionError) as info:
-                read_index_columns(damaged, "t.index")
-            assert (str(info.value), info.value.offset) == (str(e), e.offset)
-            return
-        assert _as_pairs(read_index_columns(damaged, "t.index")) == expected
+    for path in ("lanes", "walk"):
+        with _array_path(path):
+            try:
+                expected = _expected(damaged)
+            except tfckpt.CorruptionError as e:
+                with pytest.raises(tfckpt.CorruptionError) as info:
+                    read_index_columns(damaged, "t.index")
+                assert (str(info.value), info.value.offset) == (str(e), e.offset)
+                continue
+            assert _as_pairs(read_index_columns(damaged, "t.index")) == expected
 
 
 # -- CRC32C of many rows ---------------------------------------------------------------------
@@ -255,3 +265,29 @@ def test_entries_rebuilt_from_columns_equal_the_decoded_bytes() -> None:
                 name = key.decode("utf-8", "surrogateescape")
                 assert source.entry_by_key(key) == BundleEntry.decode(value, str(index), name)  # type: ignore[attr-defined]
                 assert BundleEntry.decode(source._raw[key], "x", name) == BundleEntry.decode(value, "x", name)  # type: ignore[attr-defined]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(_tensors(), st.booleans())
+def test_index_paths_read_the_same_checkpoint(tmp_path: Path, tensors: dict[str, np.ndarray], writable: bool) -> None:
+    # a small index is walked; the lanes in lock-step and iter_table must open it the same
+    prefix = str(tmp_path / "m")
+    tfckpt.save(prefix, tensors)
+    opened: dict[str, tuple[list[str], dict[str, np.ndarray], dict[str, bytes]]] = {}
+    for path in ("walk", "lanes", "iteration"):
+        with _array_path("walk" if path == "iteration" else path), contextlib.ExitStack() as stack:
+            if path == "iteration":
+                stack.enter_context(pytest.MonkeyPatch.context()).setattr(index_mod, "_columns_by_lanes", lambda buf: None)
+            with tfckpt.open(prefix, writable=writable) as ckpt:
+                source = ckpt._source  # type: ignore[attr-defined]
+                opened[path] = (
+                    list(ckpt),
+                    {name: ckpt.get_tensor(name, copy=True) for name in ckpt},
+                    {key.decode(): source._raw[key] for key in source._raw},
+                )
+    names, arrays, entries = opened["iteration"]
+    assert names == sorted(tensors)
+    for path in ("walk", "lanes"):
+        assert opened[path][0] == names and opened[path][2] == entries
+        for name in names:
+            _same(opened[path][1][name], arrays[name])

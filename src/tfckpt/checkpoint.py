@@ -75,6 +75,7 @@ class Checkpoint:
 
     def __init__(self, source: _TensorSource, prefix: str, format: str, *, saved_model: str | None = None) -> None:
         self._source = source
+        self._read = source.read  # bound once: __getitem__ is the per-tensor hot path
         self.prefix = prefix
         self.format = format
         self.saved_model = saved_model
@@ -115,7 +116,7 @@ class Checkpoint:
         # get_tensor inlined: this is the per-tensor hot path
         if isinstance(name, str):
             try:
-                return self._source.read(name)
+                return self._read(name)
             except NotFoundError:
                 pass
         raise self._not_found(name)

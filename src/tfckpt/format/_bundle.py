@@ -357,6 +357,9 @@ def decode_plain_rows(matrix: np.ndarray, lengths: np.ndarray) -> PlainEntries:
     fields = []
     for tag, limit in ((0x18, _I32_MAX), (0x20, _I64_MAX), (0x28, _I64_MAX)):
         has = (pos < lengths) & (matrix[rows, np.minimum(pos, last)] == tag)
+        if not has.any():  # a field no entry has (shard_id of a single shard): nothing to decode
+            fields.append(np.zeros(n, np.int64))
+            continue
         value, size = decode_varints(matrix, lengths, pos + 1)
         ok &= ~has | ((size > 0) & (value <= np.uint64(limit)))
         fields.append(np.where(has, value, 0).astype(np.int64))

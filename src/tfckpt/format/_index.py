@@ -16,6 +16,13 @@ increasing by comparing each row with the one before, and joined into one string
 split into the names. Values are not copied: the result gives their positions in the
 file's bytes.
 
+Small tables (under :data:`MIN_LANES` lanes, ~2,000 entries) take the *walk* instead: the
+lanes are stepped in lock-step only to find where each entry starts (``3 + non_shared +
+value_len`` bytes on: nothing decoded), then every key is rebuilt at once: byte ``j`` of
+key ``i`` is stored in the latest entry ``k <= i`` with ``shared[k] <= j`` (a running
+maximum down each column of a ``rows x width`` matrix), a few array operations whatever
+the lane length, where rebuilding the keys step by step would cost more than the entries.
+
 The array path takes only tables laid out as TensorFlow writes them: uncompressed blocks,
 one-byte header varints (keys and values under 128 bytes), restart points that start with
 whole keys, bounded lane lengths and key widths. For anything else, including every
@@ -39,8 +46,8 @@ __all__ = ["IndexColumns", "read_index_columns"]
 
 #: Entries a lane (restart point to restart point) may hold on the array path; TF writes 16.
 MAX_LANE_ENTRIES: Final = 64
-#: Below this many lanes (~2,000 entries) the array operations' fixed cost exceeds what
-#: they save: :func:`iter_table` is faster.
+#: Below this many lanes (~2,000 entries) the lock-step's fixed cost exceeds what it
+#: saves: :func:`_columns_by_walk` is faster.
 MIN_LANES: Final = 128
 #: Lanes decoded together: ~65,000 entries of a TF-written index.
 LANES_AT_ONCE: Final = 4096
@@ -90,8 +97,10 @@ def _columns_by_lanes(buf: bytes | memoryview) -> IndexColumns | None:
     Lanes are decoded :data:`LANES_AT_ONCE` at a time, so the padded rows stay small
     (large short-lived arrays would leave the heap fragmented after open)."""
     lanes = _lanes(buf)
-    if lanes is None or len(lanes[0]) < MIN_LANES:
+    if lanes is None:
         return None
+    if len(lanes[0]) < MIN_LANES:
+        return _columns_by_walk(buf, *lanes)
     data = np.frombuffer(buf, _U8)
     names: list[str] = []
     value_start: list[np.ndarray] = []
@@ -127,16 +136,73 @@ def _decode_lanes(
     if not fits(count, width + 1, int(key_length.sum()) + count):
         return None
     keys = _rebuild_keys(data, position + 3 - shared, shared, key_length, step, width)
-    prefix = common_prefix_lengths(keys, key_length)
-    later = np.arange(1, count)
-    at = np.minimum(prefix[1:], width)
-    increasing = (prefix[1:] < key_length[1:]) & (
-        (prefix[1:] == key_length[:-1]) | (keys[later, at] > keys[later - 1, at])
-    )
-    if not increasing.all():
+    if not _increasing(keys, key_length):
         return None
     first_key, last_key = keys[0, : key_length[0]].tobytes(), keys[-1, : key_length[-1]].tobytes()
     return _split_names(keys, key_length), first_key, last_key, position + 3 + non_shared, value_length
+
+
+def _increasing(keys: np.ndarray, key_length: np.ndarray) -> bool:
+    """Whether the padded keys (one spare zero column) are strictly increasing, bytewise."""
+    prefix = common_prefix_lengths(keys, key_length)
+    later = np.arange(1, len(key_length))
+    at = np.minimum(prefix[1:], keys.shape[1] - 1)
+    increasing = (prefix[1:] < key_length[1:]) & (
+        (prefix[1:] == key_length[:-1]) | (keys[later, at] > keys[later - 1, at])
+    )
+    return bool(increasing.all())
+
+
+def _columns_by_walk(buf: bytes | memoryview, start: np.ndarray, end: np.ndarray) -> IndexColumns | None:
+    """The small tables' path (see the module docs), or ``None`` for a table it does not take."""
+    data = np.frombuffer(buf, _U8)
+    pos = _entry_positions(data, start, end)
+    if pos is None:
+        return None
+    count = len(pos)
+    if not count:
+        return IndexColumns([], buf, np.zeros(0, _I64), np.zeros(0, _I64))
+    lane_first = np.searchsorted(pos, start)
+    header = data[pos[:, None] + np.arange(3)]  # in the block: its restart array follows
+    if header.max() >= 0x80:
+        return None
+    shared, non_shared, value_length = header.astype(_I64).T
+    key_length = shared + non_shared
+    if shared[lane_first].any() or (shared[1:] > key_length[:-1]).any():
+        return None  # a lane's first key is whole; any other shares at most the key before's bytes
+    width = int(key_length.max())
+    if not fits(count, width + 1, int(key_length.sum()) + count):
+        return None
+    column = np.arange(width + 1)
+    # owner[i, j]: the entry that stores byte j of key i (the latest k <= i sharing at most j bytes)
+    rows = np.arange(count, dtype=np.int32)[:, None]  # (the walk takes < 2**31 entries)
+    owner = np.where(shared[:, None] <= column, rows, 0)
+    np.maximum.accumulate(owner, axis=0, out=owner)
+    at = (pos + 3 - shared)[owner]
+    at += column  # where byte j of key i lies (past the data only in padding: clipped, then zeroed)
+    keys = np.take(data, at, mode="clip")
+    keys *= column < key_length[:, None]
+    if not _increasing(keys, key_length):
+        return None
+    return IndexColumns(_split_names(keys, key_length), buf, pos + 3 + non_shared, value_length)
+
+
+def _entry_positions(data: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray | None:
+    """Every entry's file offset, in key order: the lanes stepped in lock-step, each entry
+    ``3 + non_shared + value_len`` bytes (one-byte varints: checked by the caller; no key
+    is decoded). ``None`` where a lane does not end exactly at its end, or is too long."""
+    steps: list[np.ndarray] = []
+    p, e = start, end
+    while p.size:
+        if len(steps) == MAX_LANE_ENTRIES:
+            return None
+        steps.append(p)
+        after = p + 3 + data[p + 1] + data[p + 2]  # in the block: its restart array follows
+        going = after < e
+        if (after[~going] != e[~going]).any():
+            return None  # an entry running past its lane (or a multi-byte varint)
+        p, e = after[going], e[going]
+    return np.sort(np.concatenate(steps)) if steps else np.zeros(0, _I64)  # file order is key order
 
 
 def _lanes(buf: bytes | memoryview) -> tuple[np.ndarray, np.ndarray] | None:

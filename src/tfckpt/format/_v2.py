@@ -22,7 +22,7 @@ import math
 import mmap
 import sys
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, TypeAlias
 
 import numpy as np
 
@@ -83,6 +83,14 @@ def _return_freed_heap() -> None:
     except (AttributeError, OSError):  # not glibc (musl has no malloc_trim)
         pass
 
+
+#: Payloads up to this size are checksummed from a copy (``mmap[a:b]``): ~0.05 us faster
+#: than from a ``memoryview`` slice at 16 B, slower from ~1 KiB on.
+_COPY_TO_CHECK_MAX: Final = 256
+_ndarray: Final = np.ndarray  # one global lookup in read()'s hot path, not two
+
+#: What :meth:`BundleReader.read` needs of a spec (see ``_make_ready``).
+_Ready: TypeAlias = tuple[np.dtype, tuple[int, ...], int, Buffer, Buffer, int, int]
 
 #: How :meth:`BundleReader.read` checks a payload: not at all (``verify=False``), on
 #: every read (small payloads), or once, remembering it (see ``_REMEMBER_VERIFIED``).
@@ -248,7 +256,7 @@ class BundleReader:
         # the fast path's columns as memoryviews: indexing one gives a Python int directly
         self._spec_of, self._offset_of, self._crc_of = (c.data for c in (self._fast.spec, self._fast.offset, self._fast.crc))
         self._specs = self._fast.specs
-        self._ready: list[tuple[np.dtype, tuple[int, ...], int, Buffer, memoryview, int, int] | None] = [None] * len(self._specs)
+        self._ready: list[_Ready | None] = [None] * len(self._specs)
         if len(self._row) >= _TRIM_AFTER_ROWS:
             _return_freed_heap()
 
@@ -437,9 +445,10 @@ class BundleReader:
             self._verified.add(key)
 
     def read(self, name: str, *, copy: bool = False) -> np.ndarray:
-        row = self._row.get(name)
-        if row is None:
-            raise NotFoundError(f"{name!r} not found in checkpoint {self.prefix}", name=name)
+        try:
+            row = self._row[name]  # a subscript costs less than .get() and a test
+        except KeyError:
+            raise NotFoundError(f"{name!r} not found in checkpoint {self.prefix}", name=name) from None
         # Fast path (what makes reading 100,000 small tensors quick): an entry that the
         # index columns marked plain (laid out as TF writes it, of a fixed-width dtype in
         # host byte order, its size matching its shape), whose bytes lie inside the shard
@@ -453,12 +462,12 @@ class BundleReader:
                 dtype, shape, size, buf, view, end, check = ready
                 offset = self._offset_of[row]
                 if offset + size <= end and (
-                    check == _CRC_NONE
-                    or (check == _CRC_EVERY and self._crc(view[offset : offset + size]) == self._crc_of[row])
+                    (check == _CRC_EVERY and self._crc(view[offset : offset + size]) == self._crc_of[row])
+                    or check == _CRC_NONE
                     or (check == _CRC_ONCE and self._verify_plain(name, view, offset, size, self._crc_of[row]))
                 ):
                     # read-only or copy-on-write as the map is, and 5x cheaper than frombuffer + reshape
-                    arr = np.ndarray(shape, dtype, buf, offset)
+                    arr = _ndarray(shape, dtype, buf, offset)
                     return arr.copy() if copy else arr
         elif name in self._hidden:
             raise NotFoundError(f"{name!r} not found in checkpoint {self.prefix}", name=name)
@@ -468,17 +477,22 @@ class BundleReader:
             return self._read_sliced(key, name, entry)
         return self._read_entry(key, name, entry, copy=copy)
 
-    def _make_ready(self, spec: int, name: str) -> tuple[np.dtype, tuple[int, ...], int, Buffer, memoryview, int, int] | None:
+    def _make_ready(self, spec: int, name: str) -> _Ready | None:
         """What :meth:`read` needs of a spec: its dtype, shape, size, the shard's mapping,
-        a view of it and its length, and how to check checksums; ``None`` where the shard
-        is not mapped (remote objects). The shard's first read maps it (or raises its error)."""
+        what to slice for checksums, the shard's length, and how to check checksums;
+        ``None`` where the shard is not mapped (remote objects). The shard's first read
+        maps it (or raises its error)."""
         dtype, shape, size, shard_id = self._specs[spec]
         if not self.store.maps_objects:
             return None
         self._shard_size(shard_id, name)
         check = _CRC_NONE if not self.verify else _CRC_EVERY if size < self._remember_verified else _CRC_ONCE
         view = self._views[shard_id]
-        ready = (dtype, shape, size, self._maps[shard_id], view, len(view), check)
+        buf = self._maps[shard_id]
+        # what read() slices for the checksum: small payloads copied out of the mapping as
+        # bytes (the C function takes bytes faster than a memoryview), larger ones viewed
+        source = buf if size <= _COPY_TO_CHECK_MAX else view
+        ready = (dtype, shape, size, buf, source, len(view), check)
         self._ready[spec] = ready
         return ready
 
@@ -586,7 +600,7 @@ class BundleReader:
                 match[j] = self._verify_plain(names[j], view, first, length, want)
         return match
 
-    def _verify_plain(self, name: str, view: memoryview, offset: int, size: int, expected: int) -> bool:
+    def _verify_plain(self, name: str, view: Buffer, offset: int, size: int, expected: int) -> bool:
         """Whether the payload's CRC32C is ``expected``; remembered for large payloads."""
         remember = size >= self._remember_verified
         key = encode_name(name) if remember else b""

@@ -786,7 +786,7 @@ def test_write_behind_failure_leaves_the_prefix_as_it_was(tmp_path: Path, monkey
     tfckpt.save(tmp_path / "m", {"old": np.ones(3, np.float32)})
     before = _files(tmp_path)
 
-    def failing(self: shards_mod.Shard, data: bytes) -> None:
+    def failing(self: shards_mod.Shard, chunks: list[bytes]) -> None:
         def write() -> None:
             raise OSError(28, "No space left on device")
 
@@ -893,7 +893,7 @@ def test_a_failed_batch_save_leaves_no_target_and_no_thread(
     assert set(threading.enumerate()) - threads == set()  # no helper thread left behind (others may end)
 
 
-def _failing_write_behind(self: shards_mod.Shard, data: bytes) -> None:
+def _failing_write_behind(self: shards_mod.Shard, chunks: list[bytes]) -> None:
     def write() -> None:
         raise OSError(28, "No space left on device")
 

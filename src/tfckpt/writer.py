@@ -324,38 +324,42 @@ class Writer:
         else:  # a stream (or a lazy mapping): one item at a time, memory bounded by one tensor
             self._add_pairs(items.items() if isinstance(items, Mapping) else items)
             return
-        # The values are held by the caller already: batches of them cost no extra memory.
-        # Accepted batches of small tensors are gathered (references) until about
-        # WRITE_BEHIND_CHUNK bytes, then copied into one buffer that a helper thread writes.
-        pending: list[np.ndarray] = []
+        # Accepted batches of small tensors arrive joined into one buffer each (see
+        # _add_batch); they are gathered until about WRITE_BEHIND_CHUNK bytes, which a
+        # helper thread writes while the next batches are prepared.
+        pending: list[bytes] = []
         pending_bytes = 0
         try:
             for first in range(0, len(values), ADD_BATCH):
                 batch_names, batch_values = names[first : first + ADD_BATCH], values[first : first + ADD_BATCH]
-                total = self._add_batch(batch_names, batch_values, distinct=fresh)
-                if total is None:
+                added = self._add_batch(batch_names, batch_values, distinct=fresh)
+                if added is None:
                     pending_bytes = self._write_pending(pending)
                     self._add_pairs(zip(batch_names, batch_values))
-                elif total > WRITE_BEHIND_CHUNK:  # big tensors: a call each costs little next to their bytes
+                elif added[1] is None:  # big tensors: a call each costs little next to their bytes
                     pending_bytes = self._write_pending(pending)
                     self._write_each(batch_values)
                 else:
-                    pending += batch_values
-                    pending_bytes += total
+                    pending.append(added[1])
+                    pending_bytes += added[0]
                     if pending_bytes >= WRITE_BEHIND_CHUNK:
                         pending_bytes = self._write_pending(pending)
         finally:
             self._write_pending(pending)  # the bytes of every recorded entry, whatever happens next
 
-    def _add_batch(self, names: Sequence[Any], values: Sequence[Any], *, distinct: bool = False) -> int | None:
+    def _add_batch(
+        self, names: Sequence[Any], values: Sequence[Any], *, distinct: bool = False
+    ) -> tuple[int, bytes | None] | None:
         """Record a batch of small native numpy arrays under new names, with a few calls per
         batch instead of a Python loop per tensor, and reserve their bytes in the current
-        shard (the caller writes them: :meth:`_write_pending`, :meth:`_write_each`); return
-        how many. Return None, having changed nothing, if any item needs more: then the
-        caller takes the one-item path, which makes the same checks and writes the same
-        bytes, and raises for bad items. ``distinct``: the names are known to be non-empty
-        and to differ from each other and from every entry (the caller's dict into an empty
-        writer); their keys then go to :attr:`_unindexed`, with no dict update.
+        shard; return how many, with the batch's bytes joined if they come to at most
+        :data:`WRITE_BEHIND_CHUNK` (the caller writes them: :meth:`_write_pending`; else
+        the arrays themselves, :meth:`_write_each`). Return None, having changed nothing,
+        if any item needs more: then the caller takes the one-item path, which makes the
+        same checks and writes the same bytes, and raises for bad items. ``distinct``: the
+        names are known to be non-empty and to differ from each other and from every entry
+        (the caller's dict into an empty writer); their keys then go to :attr:`_unindexed`,
+        with no dict update.
 
         What is left per tensor runs in C: ``str.encode`` of the names, ``type``, ``dtype``
         and ``shape`` lookups, one CRC32C call each (which also refuses a value whose buffer
@@ -398,6 +402,9 @@ class Writer:
             return None  # the one-item path starts the next shard where it must
         try:
             crcs = np.fromiter(map(crc32c_function(), values), np.int64, n)
+            # Copied now, while the arrays are still in the CPU cache from their CRC, into a
+            # buffer the size of a batch, which malloc reuses; big ones are written one by one.
+            joined = b"".join(values) if total <= WRITE_BEHIND_CHUNK else None
         except (ValueError, TypeError, BufferError):  # not C-contiguous: no plain buffer
             return None
         if not distinct:
@@ -419,16 +426,16 @@ class Writer:
         if distinct:  # with its rows, so _unindexed stays the keys of the last rows
             self._unindexed += keys
         shard.size += total
-        return total
+        return total, joined
 
-    def _write_pending(self, pending: list[np.ndarray]) -> int:
-        """Write the gathered small arrays (their bytes are reserved at the end of the current
-        shard) as one buffer, in a helper thread; empty ``pending`` and return 0."""
+    def _write_pending(self, pending: list[bytes]) -> int:
+        """Write the gathered batches (their bytes are reserved at the end of the current
+        shard) in a helper thread; empty ``pending`` and return 0."""
         if pending:
-            data = b"".join(pending)  # type: ignore[arg-type]  # C-contiguous arrays are their bytes
+            chunks = pending.copy()
             pending.clear()
             try:
-                self._shards[-1].write_behind(data)
+                self._shards[-1].write_behind(chunks)
             except BaseException:
                 self.abandon()
                 raise

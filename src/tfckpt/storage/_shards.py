@@ -5,7 +5,7 @@ A shard is written through a 256 KiB buffer (default 8 KiB), which batches the w
 small tensors into fewer system calls; every :data:`WRITEBACK_CHUNK` bytes it starts an
 ``fdatasync`` in a helper thread (:class:`WriteBack`, which the safetensors writer uses
 too), so the disk writes back earlier tensors while later ones are copied. Many small
-tensors can also be handed over joined into one buffer (:meth:`Shard.write_behind`), which
+tensors can also be handed over joined into a few buffers (:meth:`Shard.write_behind`), which
 a helper thread writes while the caller prepares the next ones. Temporary names are TensorFlow's: ``<file>.tempstate<random uint63>``.
 """
 
@@ -175,16 +175,17 @@ class Shard(WriteBack):
         self.size = 0
         self._writer: Background | None = None  # the write_behind() in flight
 
-    def write_behind(self, data: bytes) -> None:
-        """Write ``data`` (already counted in :attr:`size`) in a helper thread: the write
-        system call releases the GIL, so the caller prepares the next tensors meanwhile.
-        One write is in flight at a time; :meth:`settle` waits for it, and every other use
-        of :attr:`file` must call it first."""
+    def write_behind(self, chunks: list[bytes]) -> None:
+        """Write ``chunks`` in order (already counted in :attr:`size`) in a helper thread:
+        the write system calls release the GIL, so the caller prepares the next tensors
+        meanwhile. One write is in flight at a time; :meth:`settle` waits for it, and every
+        other use of :attr:`file` must call it first."""
         self.settle()
-        super().wrote(len(data))  # a flush started now covers what is written so far, not data
+        super().wrote(sum(map(len, chunks)))  # a flush started now covers what is written so far, not chunks
 
         def write() -> None:
-            self.file.write(data)
+            for chunk in chunks:
+                self.file.write(chunk)
 
         self._writer = Background(write)
 

@@ -216,6 +216,25 @@ def test_entries_encoded_in_bulk_match_one_by_one(batch: list[BundleEntry]) -> N
     assert [data[a:b].tobytes() for a, b in zip([0, *ends], ends)] == [e.encode() for e in batch]
 
 
+@settings(max_examples=100)
+@given(
+    entries().filter(lambda e: not e.slices),
+    st.integers(2, 30),
+    st.lists(st.sampled_from(["shard_id", "offset", "size"]), unique=True),
+)
+def test_fields_one_value_repeats_encode_as_one_by_one(entry: BundleEntry, count: int, varying: list[str]) -> None:
+    # Fields holding one value for every entry (the size of tensors of one kind, the shard of
+    # a single shard) are encoded once and repeated: the bytes stay each entry's own encoding.
+    batch = [entry._replace(**{field: getattr(entry, field) + i for field in varying}) for i in range(count)]
+    column = lambda field: np.array([getattr(e, field) for e in batch], np.int64)
+    crcs = np.array([unmask_crc(e.crc32c) for e in batch], np.int64)
+    prefixes = [plain_entry_prefix(entry.dtype, entry.shape)]
+    fields = plain_entry_fields(prefixes, np.zeros(count, np.int64), column("shard_id"), column("offset"), column("size"), crcs)
+    data, lengths = join_fields(fields)
+    ends = np.cumsum(lengths).tolist()
+    assert [data[a:b].tobytes() for a, b in zip([0, *ends], ends)] == [e.encode() for e in batch]
+
+
 @pytest.mark.parametrize(
     ("proto", "message"),
     [

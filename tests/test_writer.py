@@ -803,6 +803,19 @@ def test_write_behind_failure_leaves_the_prefix_as_it_was(tmp_path: Path, monkey
     assert _files(tmp_path) == before
 
 
+def test_write_behind_writes_its_chunks_in_order_after_what_was_written(tmp_path: Path) -> None:
+    shard = shards_mod.Shard(str(tmp_path / "s"))
+    try:
+        shard.write(b"head")
+        shard.write_behind([b"ab", b"", b"cde"])
+        shard.write_behind([b"f"])  # waits for the write in flight first
+        shard.sync()
+        assert Path(shard.temp_path).read_bytes() == b"headabcdef"
+    finally:
+        shard.join()
+        shard.file.close()
+
+
 def test_dict_names_equal_only_when_encoded_are_duplicates(tmp_path: Path) -> None:
     # A str subclass hashed by identity: two dict keys that encode to the same name.
     class Named(str):

@@ -429,6 +429,9 @@ def _tagged_varint_field(tag: int, values: np.ndarray) -> Field:
     n = len(values)
     if n and not values.any():  # a field every entry omits (shard_id of a single shard)
         return np.empty((n, 0), np.uint8), np.empty((n, 0), bool), np.zeros(n, np.int64)
+    if n > 1 and values.min() == values.max():  # one value (the size of tensors of one kind): one row, repeated
+        row, keep, length = _tagged_varint_field(tag, values[:1])
+        return np.broadcast_to(row, (n, row.shape[1])), np.broadcast_to(keep, (n, keep.shape[1])), np.repeat(length, n)
     varints, lengths = encode_varints(values)
     matrix = np.empty((n, varints.shape[1] + 1), np.uint8)
     matrix[:, 0] = tag

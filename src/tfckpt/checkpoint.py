@@ -76,6 +76,10 @@ class Checkpoint:
     def __init__(self, source: _TensorSource, prefix: str, format: str, *, saved_model: str | None = None) -> None:
         self._source = source
         self._read = source.read  # bound once: __getitem__ is the per-tensor hot path
+        # arrays the source has read ahead (V2 bundles read in index order), by name:
+        # popping one is reading it (see BundleReader._read_ahead)
+        ahead: dict[str, np.ndarray | None] = getattr(source, "ahead", {})
+        self._pop_ahead = ahead.pop
         self.prefix = prefix
         self.format = format
         self.saved_model = saved_model
@@ -115,6 +119,9 @@ class Checkpoint:
     def __getitem__(self, name: str) -> np.ndarray:
         # get_tensor inlined: this is the per-tensor hot path
         if isinstance(name, str):
+            arr = self._pop_ahead(name, None)
+            if arr is not None:
+                return arr
             try:
                 return self._read(name)
             except NotFoundError:

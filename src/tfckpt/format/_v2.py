@@ -104,6 +104,11 @@ _DECODE_ROWS: Final = 65536
 _PLAIN_MAX_BYTES: Final = 160
 #: Payloads up to this size are checksummed by :func:`._rows.crc32c_rows` in bulk.
 _CRC_ROWS_MAX: Final = 64
+#: Read-ahead (see :meth:`BundleReader._read_ahead`): the rows of the first run, the most
+#: rows and payload bytes of any run (each run doubles the one before, in index order).
+_AHEAD_FIRST_ROWS: Final = 1024
+_AHEAD_MAX_ROWS: Final = 4096
+_AHEAD_MAX_BYTES: Final = 1 << 20
 _I64_LIMIT: Final = (1 << 63) - 1
 
 
@@ -257,6 +262,18 @@ class BundleReader:
         self._spec_of, self._offset_of, self._crc_of = (c.data for c in (self._fast.spec, self._fast.offset, self._fast.crc))
         self._specs = self._fast.specs
         self._ready: list[_Ready | None] = [None] * len(self._specs)
+        # Read-ahead (see _read_ahead): name -> array of the rows read ahead, popped as
+        # they are read; the rows [_ahead_start, _ahead_end) they came from; the row whose
+        # read starts the next run. Never more than one run (_AHEAD_MAX_ROWS arrays).
+        self._names = columns.names  # row -> name (8 bytes a row): the names of a run
+        self.ahead: dict[str, np.ndarray | None] = {}  # None: a row the run did not take
+        self._ahead_start = self._ahead_end = 0
+        self._ahead_next = -1
+        self._ahead_rows = 0
+        # copy-on-write arrays are checked once and remembered by key (written in place,
+        # they would fail a second check): those, and remote bytes, are never read ahead
+        self._ahead_on = bool(self._specs) and self._remember_verified > 0 and store.maps_objects
+        self._largest_spec = int(self._fast.spec_size.max(initial=0))
         if len(self._row) >= _TRIM_AFTER_ROWS:
             _return_freed_heap()
 
@@ -445,10 +462,22 @@ class BundleReader:
             self._verified.add(key)
 
     def read(self, name: str, *, copy: bool = False) -> np.ndarray:
+        if self.ahead:
+            arr = self.ahead.pop(name, None)
+            if arr is not None:
+                return arr.copy() if copy else arr
         try:
             row = self._row[name]  # a subscript costs less than .get() and a test
         except KeyError:
             raise NotFoundError(f"{name!r} not found in checkpoint {self.prefix}", name=name) from None
+        if row == self._ahead_next:  # the row after the one read before: read ahead
+            arr = self._read_ahead(row)
+            if arr is not None:
+                return arr.copy() if copy else arr
+        elif not self._ahead_start <= row < self._ahead_end:  # left the run (if any)
+            if self.ahead:
+                self.ahead.clear()
+            self._ahead_next = row + 1
         # Fast path (what makes reading 100,000 small tensors quick): an entry that the
         # index columns marked plain (laid out as TF writes it, of a fixed-width dtype in
         # host byte order, its size matching its shape), whose bytes lie inside the shard
@@ -476,6 +505,35 @@ class BundleReader:
         if entry.slices:
             return self._read_sliced(key, name, entry)
         return self._read_entry(key, name, entry, copy=copy)
+
+    def _read_ahead(self, row: int) -> np.ndarray | None:
+        """Start a run at ``row``, the second of two reads in index order: the arrays of the
+        rows from ``row`` on are made at once, as :meth:`read_batch` makes them (bounds and
+        small checksums checked as arrays, a run of one spec as one array's rows), and kept
+        in :attr:`ahead` by name, each until its read pops it; ``row``'s own is returned
+        (``None``: it takes :meth:`read`'s own path, as does every row the batch did not
+        take, such as strings, damaged entries and checksum mismatches, which then raise
+        there). A run holds 1024 rows, then each run twice the one before, up to 4096 rows
+        and 1 MiB of payloads (a payload of 64 KiB or more is never read ahead).
+
+        :class:`tfckpt.Checkpoint` pops :attr:`ahead` itself before it calls :meth:`read`,
+        so a read served from the run is one dict operation.
+        """
+        self.ahead.clear()
+        count = len(self._names)
+        if not self._ahead_on or row >= count:
+            self._ahead_start, self._ahead_end, self._ahead_next = 0, count, -1  # never again
+            return None
+        rows_wanted = min(2 * self._ahead_rows, _AHEAD_MAX_ROWS) if row == self._ahead_end else _AHEAD_FIRST_ROWS
+        end = min(row + rows_wanted, count)
+        if self._largest_spec * (end - row) > _AHEAD_MAX_BYTES:  # then fewer rows
+            spec = self._fast.spec[row:end]
+            size = np.where(spec >= 0, self._fast.spec_size[np.maximum(spec, 0)], 0)
+            end = row + max(1, int(np.searchsorted(np.cumsum(size), _AHEAD_MAX_BYTES, "right")))
+        self._ahead_start, self._ahead_end, self._ahead_next, self._ahead_rows = row, end, end, end - row
+        names = self._names[row:end]
+        self.ahead.update(zip(names, self._fast_rows(None, slice(row, end), copy=False)))
+        return self.ahead.pop(names[0], None)
 
     def _make_ready(self, spec: int, name: str) -> _Ready | None:
         """What :meth:`read` needs of a spec: its dtype, shape, size, the shard's mapping,
@@ -517,30 +575,45 @@ class BundleReader:
         row = 1  # after the header
         while batch := list(itertools.islice(names, size)):
             self.prefetch(batch)
-            rows = None if self._hidden else np.arange(row, row + len(batch))
+            rows = None if self._hidden else slice(row, row + len(batch))
             row += len(batch)
             yield batch, self._read_rows(batch, rows)
 
-    def _read_rows(self, names: list[str], rows: np.ndarray | None, *, copy: bool = False) -> list[np.ndarray]:
+    def _read_rows(self, names: list[str], rows: np.ndarray | slice | None, *, copy: bool = False) -> list[np.ndarray]:
         """:meth:`read_batch` of ``names``, which are at ``rows`` of the index if given."""
         n = len(names)
         if not self.store.maps_objects or n < _BATCH_MIN or self._remember_verified == 0 or not self._specs:
             return [self.read(name, copy=copy) for name in names]
-        fast = self._fast
         if rows is None:
             rows = np.fromiter(map(self._row.get, names, itertools.repeat(0)), np.int64, n)  # 0: the header, never fast
+        out = self._fast_rows(names, rows, copy=copy)
+        for j, arr in enumerate(out):
+            if arr is None:
+                self._ahead_next = -1  # a batch's own reads start no read-ahead
+                out[j] = self.read(names[j], copy=copy)
+        return out  # type: ignore[return-value]  # every None was replaced
+
+    def _fast_rows(self, names: list[str] | None, rows: np.ndarray | slice, *, copy: bool) -> list[np.ndarray | None]:
+        """The arrays of the index ``rows`` (positions, or a slice of them) that :meth:`read`'s fast path would serve,
+        made column-wise; ``None`` for the others (and, without ``names``, for payloads
+        whose checksum would be remembered by name)."""
+        fast = self._fast
         spec = fast.spec[rows].astype(np.int64)
+        n = len(spec)
         ok = spec >= 0
         spec[~ok] = 0  # any spec: the row's other columns are masked out below
         offset = fast.offset[rows]
         size = np.where(ok, fast.spec_size[spec], 0)
         # the shards the batch reads, mapped now (a missing one leaves its rows to read())
-        used, which = np.unique(np.where(ok, fast.spec_shard[spec], -1), return_inverse=True)
-        shard_end = np.array([self._mapped_length(int(shard)) for shard in used], np.int64)
-        ok &= offset + size <= shard_end[which.reshape(-1)]
+        if self.header.num_shards == 1:
+            ok &= offset + size <= self._mapped_length(0)
+        else:
+            used, which = np.unique(np.where(ok, fast.spec_shard[spec], -1), return_inverse=True)
+            shard_end = np.array([self._mapped_length(int(shard)) for shard in used], np.int64)
+            ok &= offset + size <= shard_end[which.reshape(-1)]
         if self.verify:
             ok &= self._checksums_match(names, rows, ok, spec, offset, size)
-        out: list[np.ndarray] = [None] * n  # type: ignore[list-item]  # every slot is filled below
+        out: list[np.ndarray | None] = [None] * n
         # runs: rows of one spec whose payloads follow each other in the shard
         follows = np.zeros(n, bool)
         follows[1:] = ok[1:] & ok[:-1] & (spec[1:] == spec[:-1]) & (offset[1:] == offset[:-1] + size[:-1])
@@ -557,8 +630,6 @@ class BundleReader:
                     out[j] = arr.copy() if copy else arr
             else:
                 out[start : start + length] = list(np.ndarray((length, *shape), dtype, maps[shard_id], first))
-        for j in np.flatnonzero(~ok).tolist():
-            out[j] = self.read(names[j], copy=copy)
         return out
 
     def _mapped_length(self, shard_id: int) -> int:
@@ -571,22 +642,30 @@ class BundleReader:
             return -1  # its tensors take read(), which says so
 
     def _checksums_match(
-        self, names: list[str], rows: np.ndarray, ok: np.ndarray, spec: np.ndarray, offset: np.ndarray, size: np.ndarray
+        self, names: list[str] | None, rows: np.ndarray | slice, ok: np.ndarray, spec: np.ndarray, offset: np.ndarray, size: np.ndarray
     ) -> np.ndarray:
         """Whether each ``ok`` row's payload matches its checksum (rows not ``ok``: True).
 
         Small payloads of one size and shard are checked together by
-        :func:`._rows.crc32c_rows`; larger ones by one call of the C function each."""
-        match = np.ones(len(rows), bool)
+        :func:`._rows.crc32c_rows`; larger ones by one call of the C function each (False,
+        unchecked, for those remembered by name when there are no ``names``)."""
+        match = np.ones(len(spec), bool)
         expected = self._fast.crc[rows]
         shard = self._fast.spec_shard[spec]
         small = ok & (size <= _CRC_ROWS_MAX)
         groups = np.where(small, size * (int(shard.max(initial=0)) + 1) + shard, -1)
-        for group_key in np.unique(groups[small]).tolist():
+        keys = groups[small]
+        # one size in one shard (the usual batch) needs no unique()
+        for group_key in (keys[:1] if keys.size and keys.min() == keys.max() else np.unique(keys)).tolist():
             group = np.flatnonzero(groups == group_key)
             each_size, shard_id = int(size[group[0]]), int(shard[group[0]])
             data = np.frombuffer(self._maps[shard_id], np.uint8)
-            matrix = data[offset[group, None] + np.arange(each_size)]
+            starts = offset[group]
+            first = int(starts[0])
+            if (np.diff(starts) == each_size).all():  # stored back to back: the bytes as they lie
+                matrix = data[first : first + len(group) * each_size].reshape(len(group), each_size)
+            else:
+                matrix = data[starts[:, None] + np.arange(each_size)]
             match[group] = crc32c_rows(matrix) == expected[group]
         crc, views = self._crc, self._views
         large = np.flatnonzero(ok & ~small)
@@ -597,7 +676,7 @@ class BundleReader:
             if length < self._remember_verified:
                 match[j] = crc(view[first : first + length]) == want
             else:
-                match[j] = self._verify_plain(names[j], view, first, length, want)
+                match[j] = names is not None and self._verify_plain(names[j], view, first, length, want)
         return match
 
     def _verify_plain(self, name: str, view: Buffer, offset: int, size: int, expected: int) -> bool:
@@ -769,6 +848,8 @@ class BundleReader:
         # unmapped when its last array goes (at once when there is none).
         self._views.clear()
         self._maps.clear()
+        self.ahead.clear()
+        self._ahead_next = -1
         self._ready = [None] * len(self._specs)
         self.store.close()
 

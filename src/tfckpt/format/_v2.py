@@ -514,7 +514,8 @@ class BundleReader:
         (``None``: it takes :meth:`read`'s own path, as does every row the batch did not
         take, such as strings, damaged entries and checksum mismatches, which then raise
         there). A run holds 1024 rows, then each run twice the one before, up to 4096 rows
-        and 1 MiB of payloads (a payload of 64 KiB or more is never read ahead).
+        and 1 MiB of payloads (verified, a payload of 64 KiB or more is never read ahead: its
+        check is remembered by name).
 
         :class:`tfckpt.Checkpoint` pops :attr:`ahead` itself before it calls :meth:`read`,
         so a read served from the run is one dict operation.

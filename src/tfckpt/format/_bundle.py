@@ -318,6 +318,10 @@ def decode_plain_entries(values: list[bytes]) -> PlainEntries:
     return decode_plain_rows(matrix, lengths)
 
 
+#: :func:`decode_plain_rows` numbers up to this many distinct leading fields with a dict.
+_FEW_HEADS: Final = 64
+
+
 def decode_plain_rows(matrix: np.ndarray, lengths: np.ndarray) -> PlainEntries:
     """:func:`decode_plain_entries` of entries given as padded rows (see :mod:`._rows`).
 
@@ -340,8 +344,13 @@ def decode_plain_rows(matrix: np.ndarray, lengths: np.ndarray) -> PlainEntries:
     head = np.ones(n, bool)
     head[1:] = (prefixes[1:] != prefixes[:-1]).any(axis=1)
     heads = prefixes[head]
-    distinct, head_kind = np.unique(heads.view(np.dtype((np.void, width + 1))).reshape(-1), return_inverse=True)
-    unique = distinct.view(np.uint8).reshape(-1, width + 1)
+    if len(heads) <= _FEW_HEADS:  # numbered by a dict of their bytes: np.unique's overhead is more
+        numbers: dict[bytes, int] = {}
+        head_kind = np.array([numbers.setdefault(row, len(numbers)) for row in map(bytes, heads)], np.int64)
+        unique = np.frombuffer(b"".join(numbers), np.uint8).reshape(-1, width + 1)
+    else:
+        distinct, head_kind = np.unique(heads.view(np.dtype((np.void, width + 1))).reshape(-1), return_inverse=True)
+        unique = distinct.view(np.uint8).reshape(-1, width + 1)
     kind = head_kind.reshape(-1)[np.cumsum(head) - 1]
     kinds: list[tuple[int, tuple[int, ...]]] = []
     known = np.zeros(len(unique), bool)
@@ -365,9 +374,11 @@ def decode_plain_rows(matrix: np.ndarray, lengths: np.ndarray) -> PlainEntries:
         fields.append(np.where(has, value, 0).astype(np.int64))
         pos = pos + np.where(has, 1 + size, 0)
     has = (pos < lengths) & (matrix[rows, np.minimum(pos, last)] == 0x35)
-    crc_bytes = matrix[rows[:, None], np.minimum(pos[:, None] + 1 + np.arange(4), last)].astype(np.uint32)
-    crc = crc_bytes[:, 0] | (crc_bytes[:, 1] << 8) | (crc_bytes[:, 2] << 16) | (crc_bytes[:, 3] << 24)
-    crc = np.where(has, crc, 0)
+    # the fixed32 after the tag, read through a little-endian uint32 view at every byte
+    # offset of the rows (unaligned): one gather, clipped inside the row
+    flat = np.ascontiguousarray(matrix)
+    words = np.ndarray((max(flat.size - 3, 0),), "<u4", flat, 0, (1,))
+    crc = np.where(has, words[rows * matrix.shape[1] + np.minimum(pos + 1, matrix.shape[1] - 4)], 0).astype(np.uint32)
     pos = pos + np.where(has, 5, 0)
     ok &= pos == lengths
     return PlainEntries(ok, kind, kinds, fields[0], fields[1], fields[2], crc)

@@ -38,7 +38,7 @@ import numpy as np
 
 from ._block import BlockFormatError, iter_block
 from ._coding import CodingError, decode_fixed32
-from ._rows import common_prefix_lengths, fits
+from ._rows import common_prefix_lengths, fits, windows
 from ._table import MAX_UNCOMPRESSED_BLOCK, iter_table
 from ._table_format import NO_COMPRESSION, BlockHandle, Footer, TableFormatError, read_block
 
@@ -298,14 +298,14 @@ def _rebuild_keys(
     low, high = int(source.min()), int(source.max()) + width + 1
     padded = np.zeros(high - low + width + 1, _U8)
     padded[max(0, -low) : min(high, len(data)) - low] = data[max(0, low) : min(high, len(data))]
-    windows = np.lib.stride_tricks.sliding_window_view(padded, width + 1)
+    rows_at = windows(padded, width + 1)
     # (keys up to 254 bytes: shared and non_shared are one-byte varints) uint8 compares fastest
     column = np.arange(width + 1, dtype=_U8)
     shared8, key_length8 = shared.astype(_U8)[:, None], key_length.astype(_U8)[:, None]
     by_step = np.zeros((steps, lanes, width + 1), _U8)  # step-major: step s - 1 is one slice
     for s in range(steps):
         rows = np.flatnonzero(step == s)
-        own = windows[source[rows] - low]
+        own = rows_at[source[rows] - low]
         if s:
             np.copyto(own, by_step[s - 1, lane[rows]], where=column < shared8[rows])
         own *= column < key_length8[rows]

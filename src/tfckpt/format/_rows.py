@@ -42,6 +42,7 @@ __all__ = [
     "pad_rows",
     "repad",
     "varint_lengths",
+    "windows",
 ]
 
 #: A padded matrix may always take this many bytes...
@@ -98,6 +99,15 @@ def repad(data: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     matrix = np.zeros((lengths.size, width), _U8)
     matrix[left_aligned(width, lengths)] = data
     return matrix
+
+
+def windows(data: np.ndarray, width: int) -> np.ndarray:
+    """``out[j] = data[j : j + width]`` for every ``j`` (read-only views of one contiguous
+    ``uint8`` array), as numpy's ``sliding_window_view`` gives them, without its ~0.1 ms
+    of checks: a gather of its rows copies any row at once."""
+    out = np.ndarray((max(len(data) - width + 1, 0), width), _U8, data, 0, (1, 1))
+    out.flags.writeable = False
+    return out
 
 
 def varint_lengths(values: np.ndarray) -> np.ndarray:

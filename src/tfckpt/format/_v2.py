@@ -44,7 +44,7 @@ from ._coding import crc32c, crc32c_function, mask_crc, unmask_crc
 from ._dtypes import DTYPES, NUMPY_MAX_RANK, STRING, VARIANT, require_numpy_rank
 from ._index import IndexColumns, read_index_columns
 from ._ordered_code import FULL_EXTENT, OrderedCodeError, decode_slice_key, encode_slice_key
-from ._rows import crc32c_rows
+from ._rows import crc32c_rows, windows
 
 __all__ = ["BundleReader", "decode_name", "encode_name"]
 
@@ -100,6 +100,9 @@ _CRC_NONE, _CRC_EVERY, _CRC_ONCE = 0, 1, 2
 _BATCH_MIN: Final = 64
 #: Index rows decoded together at open (see :class:`_FastColumns`).
 _DECODE_ROWS: Final = 65536
+#: :meth:`_FastColumns.build` numbers the (dtype and shape, shard) pairs of a batch with a
+#: lookup table of this many slots at most (else with a sort).
+_COMBO_TABLE_MAX: Final = 1 << 16
 #: Entries longer than this are never plain (a plain entry of rank 8 takes ~80 bytes).
 _PLAIN_MAX_BYTES: Final = 160
 #: Payloads up to this size are checksummed by :func:`._rows.crc32c_rows` in bulk.
@@ -156,12 +159,12 @@ class _FastColumns(NamedTuple):
         width = max(1, min(int(columns.value_length.max()), _PLAIN_MAX_BYTES))
         # windows[j] = the width bytes from data[j] on (zeros past the end): one row per gather
         data = np.concatenate([np.frombuffer(columns.data, np.uint8), np.zeros(width, np.uint8)])
-        windows = np.lib.stride_tricks.sliding_window_view(data, width)
+        rows_at = windows(data, width)
         column = np.arange(width, dtype=np.int64)
         for first in range(1, n, _DECODE_ROWS):  # row 0 is the header
             rows = slice(first, min(n, first + _DECODE_ROWS))
             starts, lengths = columns.value_start[rows], columns.value_length[rows]
-            matrix = windows[starts]
+            matrix = rows_at[starts]
             matrix *= column < lengths[:, None]
             batch = decode_plain_rows(matrix, lengths)
             dtypes = [DTYPES[enum].numpy if enum in DTYPES else None for enum, _ in batch.kinds]
@@ -171,15 +174,25 @@ class _FastColumns(NamedTuple):
                 np.int64,
             )
             fast = batch.plain & (batch.shard_id < num_shards) & (batch.size > 0) & (batch.size == expected[batch.kind])
-            combos, which = np.unique(np.where(fast, batch.kind * num_shards + batch.shard_id, -1), return_inverse=True)
-            local = np.full(len(combos), -1, np.int32)
-            for k, combo in enumerate(combos.tolist()):
-                if combo >= 0:
-                    kind, shard_id = divmod(combo, num_shards)
+            # each row's (kind, shard) as one number, 0 for rows not fast
+            span = int(batch.shard_id.max(where=fast, initial=0)) + 1
+            combo = np.where(fast, batch.kind * span + batch.shard_id + 1, 0)
+            if len(batch.kinds) * span < _COMBO_TABLE_MAX:  # the few that occur, by bincount: no sort
+                present = np.flatnonzero(np.bincount(combo))
+                table = np.zeros(len(batch.kinds) * span + 1, np.int64)
+                table[present] = np.arange(len(present))
+                which = table[combo]
+            else:
+                present, which = np.unique(combo, return_inverse=True)
+            local = np.full(len(present), -1, np.int32)
+            for k, found in enumerate(present.tolist()):
+                if found:
+                    kind, shard_id = divmod(found - 1, span)
                     enum, shape = batch.kinds[kind]
                     local[k] = ids.setdefault((enum, shape, shard_id), len(ids))
-                    if local[k] == len(specs):
-                        specs.append((dtypes[kind], shape, int(expected[kind]), shard_id))
+                    dtype = dtypes[kind]
+                    if local[k] == len(specs) and dtype is not None:  # (a fast row's dtype is known)
+                        specs.append((dtype, shape, int(expected[kind]), shard_id))
                         enums.append(enum)
             spec[rows] = local[which.reshape(-1)]
             offset[rows] = batch.offset

@@ -21,14 +21,14 @@ _DTYPES = [np.float32, np.int8, np.float64, np.bool_, np.complex64, np.uint16]
 
 @st.composite
 def _tensors(draw: st.DrawFn) -> dict[str, np.ndarray]:
-    count = draw(st.integers(2, 90))
-    shape_pool = draw(st.lists(st.lists(st.integers(0, 3), max_size=3).map(tuple), min_size=1, max_size=3))
-    dtype_pool = draw(st.lists(st.sampled_from(_DTYPES), min_size=1, max_size=2))
+    # runs of one dtype and shape (what a run makes as one array), broken by other kinds
+    kinds = st.tuples(st.lists(st.integers(0, 3), max_size=3).map(tuple), st.sampled_from(_DTYPES), st.integers(1, 30))
     out: dict[str, np.ndarray] = {}
-    for i in range(count):
-        shape = draw(st.sampled_from(shape_pool))
-        dtype = draw(st.sampled_from(dtype_pool))
-        out[f"t{i:04d}"] = (np.arange(int(np.prod(shape)), dtype=np.int64) + i).astype(dtype).reshape(shape)
+    for shape, dtype, repeat in draw(st.lists(kinds, min_size=1, max_size=5)):
+        for _ in range(repeat):
+            i = len(out)
+            out[f"t{i:04d}"] = (np.arange(int(np.prod(shape)), dtype=np.int64) + i).astype(dtype).reshape(shape)
+    count = len(out)
     for i in draw(st.lists(st.integers(0, count), max_size=3)):
         out[f"t{i:04d}s"] = np.array([b"x", b"yz"], dtype=object)  # strings: rows a run does not take
     if draw(st.booleans()):

@@ -32,10 +32,11 @@ gives the same entries or raises the detailed :class:`~tfckpt.errors.CorruptionE
 
 from __future__ import annotations
 
-from typing import Final, NamedTuple
+from typing import Final
 
 import numpy as np
 
+from .._record import Record
 from ._block import BlockFormatError, iter_block
 from ._coding import CodingError, decode_fixed32
 from ._rows import common_prefix_lengths, fits
@@ -57,7 +58,7 @@ _U8: Final = np.dtype(np.uint8)
 _I64: Final = np.dtype(np.int64)
 
 
-class IndexColumns(NamedTuple):
+class IndexColumns(Record):
     """Every entry of a table, in key order: ``names[i]`` is key ``i`` decoded (UTF-8,
     surrogateescape); its value is ``data[value_start[i] : value_start[i] + value_length[i]]``."""
 

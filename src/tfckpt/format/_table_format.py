@@ -15,8 +15,9 @@ TensorFlow writes only type 0 but reads Snappy (1) blocks too.
 
 from __future__ import annotations
 
-from typing import Final, NamedTuple
+from typing import Final
 
+from .._record import Record
 from ._coding import (
     MAX_VARINT32_BYTES,
     CodingError,
@@ -62,7 +63,7 @@ class TableFormatError(Exception):
         self.pos = pos
 
 
-class BlockHandle(NamedTuple):
+class BlockHandle(Record):
     """Where a block lives: ``[offset, offset + size)``, trailer not included."""
 
     offset: int

@@ -703,15 +703,18 @@ def _one_by_one(prefix: Path, items: list[tuple[str, Any]], max_shard_size: int 
     items=_small_items(),
     batch=st.sampled_from([1, 3, 7, 2048]),
     behind=st.sampled_from([1, 100, 1 << 24]),
+    staged_max=st.sampled_from([0, 64, 1 << 24]),
     shard=st.sampled_from([None, 200]),
 )
 def test_batches_write_what_add_writes(
-    monkeypatch: pytest.MonkeyPatch, items: list[tuple[str, Any]], batch: int, behind: int, shard: int | None
+    monkeypatch: pytest.MonkeyPatch, items: list[tuple[str, Any]], batch: int, behind: int, staged_max: int, shard: int | None
 ) -> None:
-    # Small batches and write-behind buffers, so every mix of batch, fallback, helper-thread
-    # writes and new shards occurs; a dict, a list and a tuple of pairs go the batch way.
+    # Small batches and write-behind buffers, so every mix of batch, fallback, staged and
+    # unstaged batches, helper-thread writes and new shards occurs; a dict, a list and a
+    # tuple of pairs go the batch way.
     monkeypatch.setattr(writer_mod, "ADD_BATCH", batch)
     monkeypatch.setattr(writer_mod, "WRITE_BEHIND_CHUNK", behind)
+    monkeypatch.setattr(writer_mod, "STAGED_BATCH_MAX", staged_max)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         _one_by_one(root / "one" / "m", items, shard)
@@ -814,6 +817,60 @@ def test_write_behind_writes_its_chunks_in_order_after_what_was_written(tmp_path
     finally:
         shard.join()
         shard.file.close()
+
+
+def test_staged_bytes_are_written_in_order_from_two_reused_buffers(tmp_path: Path) -> None:
+    shard = shards_mod.Shard(str(tmp_path / "s"))
+    try:
+        shard.write(b"head")
+        assert shard.stage([b"ab", np.frombuffer(b"cd", np.uint8)]) == 0
+        mark = shard.stage([b"xyz"])
+        shard.unstage(mark)  # a batch declined after staging leaves no trace
+        assert shard.staged == 4
+        shard.write_staged()  # in flight from the first buffer; stage into the second
+        shard.stage([b"ef"])
+        shard.write_staged()  # waits for the first write, then reuses its buffer next
+        shard.stage([b"g" * 10])
+        shard.write_staged()
+        shard.write_staged()  # nothing staged: nothing to do
+        shard.sync()
+        assert Path(shard.temp_path).read_bytes() == b"headabcdef" + b"g" * 10
+    finally:
+        shard.join()
+        shard.file.close()
+
+
+def test_a_staged_buffer_is_not_reused_while_its_write_is_in_flight(tmp_path: Path) -> None:
+    import threading
+
+    class Gated:  # the shard's file, whose writes wait until the gate opens
+        def __init__(self, file: Any) -> None:
+            self.file, self.gate = file, threading.Event()
+
+        def write(self, data: Any) -> int:
+            assert self.gate.wait(10)
+            return int(self.file.write(data))
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.file, name)
+
+    shard = shards_mod.Shard(str(tmp_path / "s"))
+    gated = Gated(shard.file)
+    shard.file = gated  # type: ignore[assignment]
+    try:
+        shard.stage([b"1" * 100])
+        shard.write_staged()  # the helper thread waits at the gate with the first buffer
+        shard.stage([b"2" * 100])  # into the other buffer meanwhile
+        threading.Timer(0.05, gated.gate.set).start()
+        shard.write_staged()  # waits for the first write before handing over the second
+        shard.stage([b"3" * 100])  # the first buffer again, its write done
+        shard.write_staged()
+        shard.sync()
+        assert Path(shard.temp_path).read_bytes() == b"1" * 100 + b"2" * 100 + b"3" * 100
+    finally:
+        gated.gate.set()
+        shard.join()
+        gated.file.close()
 
 
 def test_dict_names_equal_only_when_encoded_are_duplicates(tmp_path: Path) -> None:

@@ -963,6 +963,29 @@ def test_a_failed_batch_save_leaves_no_target_and_no_thread(
     assert set(threading.enumerate()) - threads == set()  # no helper thread left behind (others may end)
 
 
+def test_a_failed_staging_copy_leaves_no_target_and_no_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    tfckpt.save(tmp_path / "m", {"old": np.ones(3, np.float32)})
+    before, threads = _files(tmp_path), set(threading.enumerate())
+    monkeypatch.setattr(writer_mod, "ADD_BATCH", 256)
+    monkeypatch.setattr(writer_mod, "WRITE_BEHIND_CHUNK", 1 << 18)  # helper-thread writes in flight when it fails
+    real_stage, calls = shards_mod.Shard.stage, []
+
+    def failing_stage(self: shards_mod.Shard, values: Any) -> int:
+        calls.append(len(values))
+        if len(calls) == 7:
+            raise MemoryError("staging buffer")
+        return real_stage(self, values)
+
+    monkeypatch.setattr(shards_mod.Shard, "stage", failing_stage)
+    with pytest.raises(MemoryError, match="staging buffer"):
+        tfckpt.save(tmp_path / "m", {f"t{i:05d}": np.full(256, i, np.float32) for i in range(5000)})
+    assert len(calls) == 7
+    assert _files(tmp_path) == before
+    assert set(threading.enumerate()) - threads == set()
+
+
 def _failing_write_behind(self: shards_mod.Shard, chunks: list[bytes]) -> None:
     def write() -> None:
         raise OSError(28, "No space left on device")

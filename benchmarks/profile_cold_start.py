@@ -13,6 +13,13 @@ Every round starts fresh interpreters (bytecode cached, as after ``pip install``
    imported first so they are not charged to us), and, measured in one process, the part of
    that spent unmarshalling its bytecode and running its body.
 
+3. **A fresh ``import tfckpt``, split**: its wall time; the garbage collections that run
+   inside it (timed with ``gc.callbacks``: numpy's import leaves ~18,000 young objects, and
+   the first allocations after it, whoever makes them, trigger a generation-1 collection
+   that walks them); and unmarshalling the read path's bytecode in a fresh process, where
+   every name is interned for the first time (a warm process, as in table 2, does it
+   about twice as fast).
+
 Figures are minimums over the rounds for the per-module table (the least noisy estimate
 of a fixed cost) and medians (min-max) for the phases.
 """
@@ -50,6 +57,14 @@ _PHASES = {
 # -X importtime charges each tfckpt module only for itself.
 _PRELOAD = "import numpy, typing, re, enum, mmap, errno, stat, struct, contextlib, functools, itertools, math"
 
+# The bytecode files of the modules an open and a first read load.
+_PYCS = """
+import importlib.util, sys, json
+import tfckpt
+c = tfckpt.open({prefix!r}); c[next(iter(c))]
+print(json.dumps([importlib.util.cache_from_source(m.__file__) for n, m in sorted(sys.modules.items()) if n.startswith("tfckpt")]))
+"""
+
 _BODIES = """
 import importlib.util, marshal, sys, time, json
 import tfckpt
@@ -65,6 +80,37 @@ for name, module in sorted(sys.modules.items()):
     exec(code, scope); t2 = time.perf_counter()
     out[name] = [len(data), t1 - t0, t2 - t1]
 print(json.dumps(out))
+"""
+
+
+# A fresh import, and the collections that run during it.
+_GC_SPLIT = """
+import gc, time
+import numpy
+spent = [0.0, 0]
+def _timer(phase, info):
+    if phase == "start":
+        _timer.t = time.perf_counter()
+    else:
+        spent[0] += time.perf_counter() - _timer.t; spent[1] += 1
+gc.callbacks.append(_timer)
+t0 = time.perf_counter(); import tfckpt; t1 = time.perf_counter()
+gc.callbacks.remove(_timer)
+print([t1 - t0, spent[0], spent[1]])
+"""
+
+# Unmarshalling the read path's bytecode in a fresh process (names interned the first time).
+_FRESH_UNMARSHAL = """
+import marshal, time
+import numpy
+blobs = []
+for path in {pycs!r}:
+    with open(path, "rb") as f:
+        blobs.append(f.read()[16:])
+t0 = time.perf_counter()
+for blob in blobs:
+    marshal.loads(blob)
+print([time.perf_counter() - t0])
 """
 
 
@@ -109,6 +155,11 @@ def main(argv: list[str] | None = None) -> int:
                 if len(fields) == 3 and fields[2].startswith("tfckpt"):
                     self_us.setdefault(fields[2], []).append(int(fields[0]))
         bodies = json.loads(child(_BODIES.format(prefix=prefix), env).stdout.splitlines()[-1])
+        pycs = json.loads(child(_PYCS.format(prefix=prefix), env).stdout.splitlines()[-1])
+        split: list[list[float]] = []
+        for _ in range(args.rounds):
+            split.append(json.loads(child(_GC_SPLIT, env).stdout.splitlines()[-1]))
+            split[-1] += json.loads(child(_FRESH_UNMARSHAL.format(pycs=pycs), env).stdout.splitlines()[-1])
 
     print(f"### Phases, {args.tensors:,} tensors of 16 B ({args.rounds} rounds, ms, median (min-max))\n")
     print("| library | import numpy | import library | open | first tensor | library total |")
@@ -133,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
         "\nThe rest of each module's import time (own import time - unmarshal - body) is the import "
         "system's per-module work: finding the file, reading it, creating the module."
     )
+
+    cols = list(zip(*split))
+    print(f"\n### A fresh `import tfckpt`, split ({args.rounds} rounds, ms, median (min-max))\n")
+    print("| import tfckpt | of which: garbage collections (count) | unmarshal of the read path, fresh process |")
+    print("|---:|---:|---:|")
+    print(f"| {summary(list(cols[0]))} | {summary(list(cols[1]))} ({statistics.median(cols[2]):.0f}) | {summary(list(cols[3]))} |")
     return 0
 
 

@@ -33,6 +33,9 @@ def test_open_and_read_need_no_protobuf(tmp_path: pytest.TempPathFactory) -> Non
     # the state file and the TF facade are not needed to read a prefix; importlib.util would
     # only have served to load crc32c's extension
     assert not {"tfckpt.state", "tfckpt.compat", "importlib.util"} & set(loaded)
+    # the table writer (with the general, one-entry-per-step table reader) and the slice-key
+    # codec of partitioned variables load when a write or a damaged or partitioned index needs them
+    assert not {"tfckpt.format._table", "tfckpt.format._ordered_code", "tfckpt.writer"} & set(loaded)
 
 
 def test_every_public_name_resolves() -> None:

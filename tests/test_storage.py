@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tfckpt
 from tfckpt.cli import main
@@ -196,6 +198,27 @@ def test_is_url(path: str, url: bool) -> None:
     from tfckpt.storage import is_url
 
     assert is_url(path) is url
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="aZ9+.-:/\\_ é", max_size=12))
+def test_is_url_is_the_url_regex(path: str) -> None:
+    """``is_url``'s string tests say what the regex it replaced said (fsspec's URL forms)."""
+    import re
+
+    from tfckpt.storage import is_url
+
+    assert is_url(path) is bool(re.search(r"^[A-Za-z][A-Za-z0-9+.-]+://|::", path))
+
+
+def test_archive_names_any_case(tmp_path: Path) -> None:
+    from tfckpt.storage import split_archive
+
+    for name in ("m.ZIP", "m.Tar.Gz", "m.tgz", "m.tar"):
+        (tmp_path / name).write_bytes(b"")
+        assert split_archive(f"{tmp_path / name}/x") == (str(tmp_path / name), "x")
+    (tmp_path / "m.gz").write_bytes(b"")
+    assert split_archive(f"{tmp_path / 'm.gz'}/x") is None
 
 
 def test_split_archive(tmp_path: Path) -> None:

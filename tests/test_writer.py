@@ -703,15 +703,18 @@ def _one_by_one(prefix: Path, items: list[tuple[str, Any]], max_shard_size: int 
     items=_small_items(),
     batch=st.sampled_from([1, 3, 7, 2048]),
     behind=st.sampled_from([1, 100, 1 << 24]),
+    staged_max=st.sampled_from([0, 64, 1 << 24]),
     shard=st.sampled_from([None, 200]),
 )
 def test_batches_write_what_add_writes(
-    monkeypatch: pytest.MonkeyPatch, items: list[tuple[str, Any]], batch: int, behind: int, shard: int | None
+    monkeypatch: pytest.MonkeyPatch, items: list[tuple[str, Any]], batch: int, behind: int, staged_max: int, shard: int | None
 ) -> None:
-    # Small batches and write-behind buffers, so every mix of batch, fallback, helper-thread
-    # writes and new shards occurs; a dict, a list and a tuple of pairs go the batch way.
+    # Small batches and write-behind buffers, so every mix of batch, fallback, staged and
+    # unstaged batches, helper-thread writes and new shards occurs; a dict, a list and a
+    # tuple of pairs go the batch way.
     monkeypatch.setattr(writer_mod, "ADD_BATCH", batch)
     monkeypatch.setattr(writer_mod, "WRITE_BEHIND_CHUNK", behind)
+    monkeypatch.setattr(writer_mod, "STAGED_BATCH_MAX", staged_max)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         _one_by_one(root / "one" / "m", items, shard)
@@ -816,6 +819,60 @@ def test_write_behind_writes_its_chunks_in_order_after_what_was_written(tmp_path
         shard.file.close()
 
 
+def test_staged_bytes_are_written_in_order_from_two_reused_buffers(tmp_path: Path) -> None:
+    shard = shards_mod.Shard(str(tmp_path / "s"))
+    try:
+        shard.write(b"head")
+        assert shard.stage([b"ab", np.frombuffer(b"cd", np.uint8)]) == 0
+        mark = shard.stage([b"xyz"])
+        shard.unstage(mark)  # a batch declined after staging leaves no trace
+        assert shard.staged == 4
+        shard.write_staged()  # in flight from the first buffer; stage into the second
+        shard.stage([b"ef"])
+        shard.write_staged()  # waits for the first write, then reuses its buffer next
+        shard.stage([b"g" * 10])
+        shard.write_staged()
+        shard.write_staged()  # nothing staged: nothing to do
+        shard.sync()
+        assert Path(shard.temp_path).read_bytes() == b"headabcdef" + b"g" * 10
+    finally:
+        shard.join()
+        shard.file.close()
+
+
+def test_a_staged_buffer_is_not_reused_while_its_write_is_in_flight(tmp_path: Path) -> None:
+    import threading
+
+    class Gated:  # the shard's file, whose writes wait until the gate opens
+        def __init__(self, file: Any) -> None:
+            self.file, self.gate = file, threading.Event()
+
+        def write(self, data: Any) -> int:
+            assert self.gate.wait(10)
+            return int(self.file.write(data))
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.file, name)
+
+    shard = shards_mod.Shard(str(tmp_path / "s"))
+    gated = Gated(shard.file)
+    shard.file = gated  # type: ignore[assignment]
+    try:
+        shard.stage([b"1" * 100])
+        shard.write_staged()  # the helper thread waits at the gate with the first buffer
+        shard.stage([b"2" * 100])  # into the other buffer meanwhile
+        threading.Timer(0.05, gated.gate.set).start()
+        shard.write_staged()  # waits for the first write before handing over the second
+        shard.stage([b"3" * 100])  # the first buffer again, its write done
+        shard.write_staged()
+        shard.sync()
+        assert Path(shard.temp_path).read_bytes() == b"1" * 100 + b"2" * 100 + b"3" * 100
+    finally:
+        gated.gate.set()
+        shard.join()
+        gated.file.close()
+
+
 def test_dict_names_equal_only_when_encoded_are_duplicates(tmp_path: Path) -> None:
     # A str subclass hashed by identity: two dict keys that encode to the same name.
     class Named(str):
@@ -904,6 +961,29 @@ def test_a_failed_batch_save_leaves_no_target_and_no_thread(
         tfckpt.save(tmp_path / "m", tensors)
     assert _files(tmp_path) == before
     assert set(threading.enumerate()) - threads == set()  # no helper thread left behind (others may end)
+
+
+def test_a_failed_staging_copy_leaves_no_target_and_no_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    tfckpt.save(tmp_path / "m", {"old": np.ones(3, np.float32)})
+    before, threads = _files(tmp_path), set(threading.enumerate())
+    monkeypatch.setattr(writer_mod, "ADD_BATCH", 256)
+    monkeypatch.setattr(writer_mod, "WRITE_BEHIND_CHUNK", 1 << 18)  # helper-thread writes in flight when it fails
+    real_stage, calls = shards_mod.Shard.stage, []
+
+    def failing_stage(self: shards_mod.Shard, values: Any) -> int:
+        calls.append(len(values))
+        if len(calls) == 7:
+            raise MemoryError("staging buffer")
+        return real_stage(self, values)
+
+    monkeypatch.setattr(shards_mod.Shard, "stage", failing_stage)
+    with pytest.raises(MemoryError, match="staging buffer"):
+        tfckpt.save(tmp_path / "m", {f"t{i:05d}": np.full(256, i, np.float32) for i in range(5000)})
+    assert len(calls) == 7
+    assert _files(tmp_path) == before
+    assert set(threading.enumerate()) - threads == set()
 
 
 def _failing_write_behind(self: shards_mod.Shard, chunks: list[bytes]) -> None:

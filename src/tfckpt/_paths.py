@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from .errors import InvalidArgumentError, NotFoundError
-from .format._bundle import DATA_FILE_RE
+from .format._bundle import match_data_file
 from .storage import Store, store_for
 from .storage._inputs import require_regular
 from .storage._local import LOCAL
@@ -34,8 +34,9 @@ __all__ = ["Resolved", "bundles_in", "resolve"]
 
 #: :data:`tfckpt.state.STATE_FILENAME`, spelled here so resolving a prefix does not load that module.
 _STATE_FILENAME = "checkpoint"
-_TEMP_RE = re.compile(r"\.tempstate\d+$")
-_STEP_RE = re.compile(r"-(\d+)$")
+# Patterns, not compiled regexes: `re` compiles them on first use (see DATA_FILE_PATTERN).
+_TEMP_PATTERN: Final = r"\.tempstate\d+$"
+_STEP_PATTERN: Final = r"-(\d+)$"
 
 #: Files that mark a SavedModel directory (TF2, text form, TF1 Hub module); its weights are
 #: the bundle ``variables/variables``.
@@ -78,9 +79,9 @@ def bundles_in(directory: str, store: Store = LOCAL) -> list[str]:
     """Prefixes of the V2 bundles in ``directory``, oldest first (index mtime, then step)."""
     found = []
     for name, mtime in store.listdir(directory):
-        if name.endswith(".index") and not _TEMP_RE.search(name):
+        if name.endswith(".index") and not re.search(_TEMP_PATTERN, name):
             prefix = store.join(directory, name[: -len(".index")])
-            step = _STEP_RE.search(prefix)
+            step = re.search(_STEP_PATTERN, prefix)
             found.append((mtime, int(step.group(1)) if step else -1, prefix))
     return [p for _, _, p in sorted(found)]
 
@@ -131,7 +132,7 @@ def _from_archive_root(store: ArchiveStore) -> Resolved:
     """The one checkpoint in an archive, wherever it sits; several: an error listing them."""
     places = set()
     for name in store.members():
-        if name.endswith(".index") and not _TEMP_RE.search(name):
+        if name.endswith(".index") and not re.search(_TEMP_PATTERN, name):
             directory = store.dirname(name)
             if store.basename(directory) == "variables" and any(
                 store.isfile(store.join(store.dirname(directory), m)) for m in SAVED_MODEL_FILES
@@ -201,7 +202,7 @@ def resolve_in(store: Store, p: str) -> Resolved:
         return _from_directory(store.dirname(p) or ("." if store is LOCAL else ""), store)
     if p.endswith(".index") and store.isfile(p):
         return Resolved(p[: -len(".index")], store=store)
-    m = DATA_FILE_RE.match(p)
+    m = match_data_file(p)
     if m and store.isfile(m.group("prefix") + ".index"):
         if not store.isfile(p):
             raise NotFoundError(f"{store.url(p)} does not exist; the checkpoint's prefix is {store.url(m.group('prefix'))}", name=p)
@@ -212,7 +213,7 @@ def resolve_in(store: Store, p: str) -> Resolved:
             "a checkpoint cannot be read without it",
             name=p,
         )
-    if _TEMP_RE.search(p):
+    if ".tempstate" in p and re.search(_TEMP_PATTERN, p):
         raise InvalidArgumentError(f"{store.url(p)} is a temporary file of an unfinished save, not a checkpoint")
     if p.endswith(".meta") and store.isfile(p):
         prefix = p[: -len(".meta")]

@@ -117,6 +117,11 @@ _NDIM_OF: Final = operator.attrgetter("ndim")
 _FIRST: Final = operator.itemgetter(0)
 _SECOND: Final = operator.itemgetter(1)
 
+#: A batch of :meth:`Writer.add_many` is copied into the shard's staging buffer
+#: (:meth:`.Shard.stage`) if its bytes come to at most this; a bigger one is written array
+#: by array, with no copy.
+STAGED_BATCH_MAX: Final = 16 << 20
+
 #: Index entries encoded per bulk step: bounds the temporary arrays (a few hundred bytes an
 #: entry for typical names: the index of 200,000 tensors peaked at 28 MiB traced, output included).
 INDEX_CHUNK: Final = 1 << 16
@@ -324,37 +329,30 @@ class Writer:
         else:  # a stream (or a lazy mapping): one item at a time, memory bounded by one tensor
             self._add_pairs(items.items() if isinstance(items, Mapping) else items)
             return
-        # Accepted batches of small tensors arrive joined into one buffer each (see
-        # _add_batch); they are gathered until about WRITE_BEHIND_CHUNK bytes, which a
-        # helper thread writes while the next batches are prepared.
-        pending: list[bytes] = []
-        pending_bytes = 0
+        # Accepted batches of small tensors are copied into the shard's staging buffer (see
+        # _add_batch) until about WRITE_BEHIND_CHUNK bytes, which a helper thread writes
+        # while the next batches are prepared.
         try:
             for first in range(0, len(values), ADD_BATCH):
                 batch_names, batch_values = names[first : first + ADD_BATCH], values[first : first + ADD_BATCH]
-                added = self._add_batch(batch_names, batch_values, distinct=fresh)
-                if added is None:
-                    pending_bytes = self._write_pending(pending)
+                staged = self._add_batch(batch_names, batch_values, distinct=fresh)
+                if staged is None:
+                    self._write_staged()
                     self._add_pairs(zip(batch_names, batch_values))
-                elif added[1] is None:  # big tensors: a call each costs little next to their bytes
-                    pending_bytes = self._write_pending(pending)
+                elif not staged:  # big tensors: a call each costs little next to their bytes
+                    self._write_staged()
                     self._write_each(batch_values)
-                else:
-                    pending.append(added[1])
-                    pending_bytes += added[0]
-                    if pending_bytes >= WRITE_BEHIND_CHUNK:
-                        pending_bytes = self._write_pending(pending)
+                elif self._shards[-1].staged >= WRITE_BEHIND_CHUNK:
+                    self._write_staged()
         finally:
-            self._write_pending(pending)  # the bytes of every recorded entry, whatever happens next
+            self._write_staged()  # the bytes of every recorded entry, whatever happens next
 
-    def _add_batch(
-        self, names: Sequence[Any], values: Sequence[Any], *, distinct: bool = False
-    ) -> tuple[int, bytes | None] | None:
+    def _add_batch(self, names: Sequence[Any], values: Sequence[Any], *, distinct: bool = False) -> bool | None:
         """Record a batch of small native numpy arrays under new names, with a few calls per
         batch instead of a Python loop per tensor, and reserve their bytes in the current
-        shard; return how many, with the batch's bytes joined if they come to at most
-        :data:`WRITE_BEHIND_CHUNK` (the caller writes them: :meth:`_write_pending`; else
-        the arrays themselves, :meth:`_write_each`). Return None, having changed nothing,
+        shard; return whether their bytes, if they come to at most :data:`STAGED_BATCH_MAX`,
+        were staged there (:meth:`.Shard.stage`; the caller writes them:
+        :meth:`_write_staged`; else the arrays themselves, :meth:`_write_each`). Return None, having changed nothing,
         if any item needs more: then the caller takes the one-item path, which makes the
         same checks and writes the same bytes, and raises for bad items. ``distinct``: the
         names are known to be non-empty and to differ from each other and from every entry
@@ -402,20 +400,23 @@ class Writer:
             return None  # the one-item path starts the next shard where it must
         try:
             crcs = np.fromiter(map(crc32c_function(), values), np.int64, n)
-            # Copied now, while the arrays are still in the CPU cache from their CRC, into a
-            # buffer the size of a batch, which malloc reuses; big ones are written one by one.
-            joined = b"".join(values) if total <= WRITE_BEHIND_CHUNK else None
         except (ValueError, TypeError, BufferError):  # not C-contiguous: no plain buffer
             return None
+        # Copied now, while the arrays are still in the CPU cache from their CRC, into the
+        # shard's reused staging buffer; big ones are written one by one.
+        staged = total <= STAGED_BATCH_MAX
+        mark = shard.stage(values) if staged else shard.staged
         if not distinct:
             entries = self._index()
             if not entries.keys().isdisjoint(keys) or (self._partitioned and not self._partitioned.keys().isdisjoint(keys)):
+                shard.unstage(mark)
                 return None
             before, first_row = len(entries), len(self._rows) // _ROW_FIELDS
             entries.update(zip(keys, range(first_row, first_row + n)))
             if len(entries) != before + n or b"" in entries:  # a name repeated within the batch, or empty
                 for key in keys:  # all were new: removing them restores the dict
                     entries.pop(key, None)
+                shard.unstage(mark)
                 return None
         kind_ids = np.array([self._prefix_id(BUFFER_DTYPES[dtype].enum, shape) for dtype, shape in kinds], np.int64)
         ends = np.cumsum(sizes)
@@ -426,20 +427,17 @@ class Writer:
         if distinct:  # with its rows, so _unindexed stays the keys of the last rows
             self._unindexed += keys
         shard.size += total
-        return total, joined
+        return staged
 
-    def _write_pending(self, pending: list[bytes]) -> int:
-        """Write the gathered batches (their bytes are reserved at the end of the current
-        shard) in a helper thread; empty ``pending`` and return 0."""
-        if pending:
-            chunks = pending.copy()
-            pending.clear()
+    def _write_staged(self) -> None:
+        """Write the staged batches (their bytes are reserved at the end of the current
+        shard) in a helper thread."""
+        if self._shards:
             try:
-                self._shards[-1].write_behind(chunks)
+                self._shards[-1].write_staged()
             except BaseException:
                 self.abandon()
                 raise
-        return 0
 
     def _write_each(self, values: Sequence[np.ndarray]) -> None:
         """Write arrays whose bytes are reserved at the end of the current shard, one call each."""

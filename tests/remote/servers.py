@@ -181,6 +181,9 @@ class _RangeHandler(SimpleHTTPRequestHandler):
             self.connection.close()
 
     def _answer(self, status: int, body: bytes, content_range: tuple[int, int, int] | None, *, length: int | None = None) -> None:
+        with self.server.lock:  # logged before it is sent, as in copyfile: the client may count as soon as it has the answer
+            self.server.sent += len(body)
+            self.server.log.append((self.command, self.path, self.headers.get("Range"), len(body)))
         try:
             self.send_response(status)
             if content_range is not None:
@@ -192,9 +195,6 @@ class _RangeHandler(SimpleHTTPRequestHandler):
             self.wfile.flush()
         except OSError:  # the client gave up first (a timeout)
             pass
-        with self.server.lock:
-            self.server.sent += len(body)
-            self.server.log.append((self.command, self.path, self.headers.get("Range"), len(body)))
 
     def do_HEAD(self) -> None:
         with self.server.lock:

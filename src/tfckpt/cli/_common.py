@@ -21,7 +21,7 @@ import numpy as np
 from ..checkpoint import Checkpoint
 from ..checkpoint import open as open_checkpoint
 from ..errors import CheckpointError, InvalidArgumentError, NotFoundError
-from ..format._bundle import DATA_FILE_RE
+from ..format._bundle import match_data_file
 from ..format._dtypes import DTYPE_BY_NAME, STRING
 
 __all__ = [
@@ -74,7 +74,7 @@ def corrected_command(bad: str, good: str) -> str:
 
 def _strip_suffix(path: str) -> str | None:
     """The prefix a checkpoint-looking file name belongs to, if it has a known suffix."""
-    m = DATA_FILE_RE.match(path)
+    m = match_data_file(path)
     if m:
         return m.group("prefix")
     for suffix in (".index", ".meta"):
@@ -186,7 +186,7 @@ def _open_error(path: str, e: CheckpointError) -> CliError:
     if nearby:
         return CliError(message, f"did you mean: {corrected_command(path, nearby[-1])}"
                         + (f"  (also here: {', '.join(os.path.basename(p) for p in nearby[:-1])})" if len(nearby) > 1 else ""))
-    if DATA_FILE_RE.match(path):
+    if match_data_file(path):
         return CliError(message, "a checkpoint is its .index file plus its .data-* shards; copy the .index file too")
     if "pass the checkpoint prefix" in message:
         return CliError(message)

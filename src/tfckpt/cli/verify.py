@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from ..checkpoint import Checkpoint
 from ..errors import CheckpointError, CorruptionError
-from ..format._bundle import DATA_FILE_RE, HEADER_KEY
+from ..format._bundle import HEADER_KEY, match_data_file
 from ..format._v2 import BundleReader, decode_name
 from ..storage._inputs import describe_kind
 from ..storage._local import LOCAL
@@ -89,7 +89,7 @@ def _check_shards(reader: BundleReader, report: Report) -> None:
         listing = sorted(name for name, _ in store.listdir(directory))
     present: set[int] = set()
     for fname in listing:
-        m = DATA_FILE_RE.match(fname)
+        m = match_data_file(fname)
         if not m or m.group("prefix") != base:
             continue
         if int(m.group("count")) != count or int(m.group("shard")) >= count:

@@ -32,15 +32,15 @@ gives the same entries or raises the detailed :class:`~tfckpt.errors.CorruptionE
 
 from __future__ import annotations
 
-from typing import Final, NamedTuple
+from typing import Final
 
 import numpy as np
 
+from .._record import Record
 from ._block import BlockFormatError, iter_block
 from ._coding import CodingError, decode_fixed32
 from ._rows import common_prefix_lengths, fits, windows
-from ._table import MAX_UNCOMPRESSED_BLOCK, iter_table
-from ._table_format import NO_COMPRESSION, BlockHandle, Footer, TableFormatError, read_block
+from ._table_format import MAX_UNCOMPRESSED_BLOCK, NO_COMPRESSION, BlockHandle, Footer, TableFormatError, read_block
 
 __all__ = ["IndexColumns", "read_index_columns"]
 
@@ -57,7 +57,7 @@ _U8: Final = np.dtype(np.uint8)
 _I64: Final = np.dtype(np.int64)
 
 
-class IndexColumns(NamedTuple):
+class IndexColumns(Record):
     """Every entry of a table, in key order: ``names[i]`` is key ``i`` decoded (UTF-8,
     surrogateescape); its value is ``data[value_start[i] : value_start[i] + value_length[i]]``."""
 
@@ -80,6 +80,8 @@ def read_index_columns(buf: bytes | memoryview, path: str) -> IndexColumns:
 
 def _columns_by_iteration(buf: bytes | memoryview, path: str) -> IndexColumns:
     """The general path: one :func:`iter_table` step per entry."""
+    from ._table import iter_table  # with the table writer: not loaded unless needed
+
     names: list[str] = []
     values: list[bytes] = []
     for key, value in iter_table(buf, path):

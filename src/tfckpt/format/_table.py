@@ -34,15 +34,12 @@ from ._block import (
 )
 from ._coding import MAX_VARINT32_BYTES, CodingError
 from ._rows import Field, common_prefix_lengths, fits, join_fields, left_aligned
-from ._table_format import BlockHandle, Footer, TableFormatError, block_with_trailer, read_block
+from ._table_format import MAX_UNCOMPRESSED_BLOCK, BlockHandle, Footer, TableFormatError, block_with_trailer, read_block
 
 __all__ = ["BLOCK_SIZE", "TableBuilder", "find_short_successor", "find_shortest_separator", "iter_table"]
 
 #: ``TableOptions::block_size`` as TensorFlow sets it.
 BLOCK_SIZE: Final = 262144
-#: A Snappy block may claim at most this many uncompressed bytes: a block holds one entry
-#: of at most a protobuf-sized value plus a key; 1 GiB is far above anything TF writes.
-MAX_UNCOMPRESSED_BLOCK: Final = 1 << 30
 #: :meth:`TableBuilder.add_many` builds blocks with numpy from this many entries on (below
 #: it, the fixed cost of the array operations exceeds the per-entry Python cost it saves).
 BULK_MIN_ENTRIES: Final = 256

@@ -15,8 +15,9 @@ TensorFlow writes only type 0 but reads Snappy (1) blocks too.
 
 from __future__ import annotations
 
-from typing import Final, NamedTuple
+from typing import Final
 
+from .._record import Record
 from ._coding import (
     MAX_VARINT32_BYTES,
     CodingError,
@@ -32,6 +33,7 @@ from ._coding import (
 __all__ = [
     "BLOCK_TRAILER_SIZE",
     "FOOTER_SIZE",
+    "MAX_UNCOMPRESSED_BLOCK",
     "TABLE_MAGIC",
     "BlockHandle",
     "Footer",
@@ -52,6 +54,9 @@ SNAPPY_COMPRESSION: Final = 1
 COMPRESSION: Final = {NO_COMPRESSION: "none", SNAPPY_COMPRESSION: "snappy"}
 #: Upper bound on Snappy's output/input ratio (its best case is a 3-byte tag copying 64 bytes).
 SNAPPY_MAX_EXPANSION: Final = 24
+#: A Snappy block may claim at most this many uncompressed bytes: a block holds one entry
+#: of at most a protobuf-sized value plus a key; 1 GiB is far above anything TF writes.
+MAX_UNCOMPRESSED_BLOCK: Final = 1 << 30
 
 
 class TableFormatError(Exception):
@@ -62,7 +67,7 @@ class TableFormatError(Exception):
         self.pos = pos
 
 
-class BlockHandle(NamedTuple):
+class BlockHandle(Record):
     """Where a block lives: ``[offset, offset + size)``, trailer not included."""
 
     offset: int

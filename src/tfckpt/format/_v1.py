@@ -73,8 +73,7 @@ from ._block import BlockFormatError, iter_block
 from ._coding import CodingError, decode_varint
 from ._dtypes import DTYPES, STRING, VARIANT, require_numpy_rank
 from ._ordered_code import FULL_EXTENT, encode_slice_key
-from ._table import MAX_UNCOMPRESSED_BLOCK
-from ._table_format import FOOTER_SIZE, TABLE_MAGIC, BlockHandle, Footer, TableFormatError, read_block
+from ._table_format import FOOTER_SIZE, MAX_UNCOMPRESSED_BLOCK, TABLE_MAGIC, BlockHandle, Footer, TableFormatError, read_block
 
 __all__ = ["TF_CHECKPOINT_VERSION", "V1Reader", "v1_checkpoints_in"]
 

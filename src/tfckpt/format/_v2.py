@@ -22,10 +22,11 @@ import math
 import mmap
 import sys
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Final, NamedTuple, TypeAlias
+from typing import Final, TypeAlias
 
 import numpy as np
 
+from .._record import Record
 from ..errors import CheckpointError, CorruptionError, NotFoundError, RemoteError, UnsupportedError
 from ..storage import Buffer, Store
 from ..storage._local import LOCAL
@@ -43,7 +44,6 @@ from ._bundle import (
 from ._coding import crc32c, crc32c_function, mask_crc, unmask_crc
 from ._dtypes import DTYPES, NUMPY_MAX_RANK, STRING, VARIANT, require_numpy_rank
 from ._index import IndexColumns, read_index_columns
-from ._ordered_code import FULL_EXTENT, OrderedCodeError, decode_slice_key, encode_slice_key
 from ._rows import crc32c_rows, windows
 
 __all__ = ["BundleReader", "decode_name", "encode_name"]
@@ -123,7 +123,7 @@ def encode_name(name: str) -> bytes:
     return name.encode("utf-8", _NAME_ERRORS)
 
 
-class _FastColumns(NamedTuple):
+class _FastColumns(Record):
     """What :meth:`BundleReader.read`'s fast path needs of each index row, as arrays.
 
     ``spec[i] >= 0`` marks a row it serves: a plain entry (see
@@ -318,6 +318,8 @@ class BundleReader:
         for name in self._row:
             if name[:1] != "\x00":  # slice keys start with NumIncreasing(0); keys are in
                 break  # increasing order (the index reader checks), so they all come first
+            from ._ordered_code import OrderedCodeError, decode_slice_key  # only partitioned checkpoints get here
+
             try:
                 owner, starts, lengths = decode_slice_key(encode_name(name))
             except OrderedCodeError:
@@ -444,6 +446,8 @@ class BundleReader:
                 entry = self.entry(name)
                 subs = [entry]
                 if entry.slices:
+                    from ._ordered_code import encode_slice_key
+
                     key = encode_name(name)
                     subs = [self.entry_by_key(k) for k in (encode_slice_key(key, s, n) for s, n in entry.slices) if k in self._raw]
                 for sub in subs:
@@ -747,6 +751,8 @@ class BundleReader:
         of the files; only once those cover every element of the full shape are the output
         and a coverage mask allocated, and the mask finds any overlap as the slices are copied.
         """
+        from ._ordered_code import FULL_EXTENT, encode_slice_key  # loaded by the first partitioned read
+
         info = DTYPES[entry.dtype]
         entry.check_shape(self.index_path, name)
         require_numpy_rank(entry.shape, name)

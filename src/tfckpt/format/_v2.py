@@ -550,7 +550,7 @@ class BundleReader:
             end = row + max(1, int(np.searchsorted(np.cumsum(size), _AHEAD_MAX_BYTES, "right")))
         self._ahead_start, self._ahead_end, self._ahead_next, self._ahead_rows = row, end, end, end - row
         names = self._names[row:end]
-        self.ahead.update(zip(names, self._fast_rows(None, slice(row, end), copy=False)))
+        self.ahead.update(zip(names, self._fast_rows(None, slice(row, end), copy=False)[0]))
         return self.ahead.pop(names[0], None)
 
     def _make_ready(self, spec: int, name: str) -> _Ready | None:
@@ -604,17 +604,18 @@ class BundleReader:
             return [self.read(name, copy=copy) for name in names]
         if rows is None:
             rows = np.fromiter(map(self._row.get, names, itertools.repeat(0)), np.int64, n)  # 0: the header, never fast
-        out = self._fast_rows(names, rows, copy=copy)
-        for j, arr in enumerate(out):
-            if arr is None:
-                self._ahead_next = -1  # a batch's own reads start no read-ahead
-                out[j] = self.read(names[j], copy=copy)
+        out, taken = self._fast_rows(names, rows, copy=copy)
+        for j in np.flatnonzero(~taken).tolist():
+            self._ahead_next = -1  # a batch's own reads start no read-ahead
+            out[j] = self.read(names[j], copy=copy)
         return out  # type: ignore[return-value]  # every None was replaced
 
-    def _fast_rows(self, names: list[str] | None, rows: np.ndarray | slice, *, copy: bool) -> list[np.ndarray | None]:
+    def _fast_rows(
+        self, names: list[str] | None, rows: np.ndarray | slice, *, copy: bool
+    ) -> tuple[list[np.ndarray | None], np.ndarray]:
         """The arrays of the index ``rows`` (positions, or a slice of them) that :meth:`read`'s fast path would serve,
         made column-wise; ``None`` for the others (and, without ``names``, for payloads
-        whose checksum would be remembered by name)."""
+        whose checksum would be remembered by name). Also which rows were taken."""
         fast = self._fast
         spec = fast.spec[rows].astype(np.int64)
         n = len(spec)
@@ -648,7 +649,7 @@ class BundleReader:
                     out[j] = arr.copy() if copy else arr
             else:
                 out[start : start + length] = list(np.ndarray((length, *shape), dtype, maps[shard_id], first))
-        return out
+        return out, ok
 
     def _mapped_length(self, shard_id: int) -> int:
         """The length of a mapped shard, or -1 (no shard, or one that cannot be mapped)."""

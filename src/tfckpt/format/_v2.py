@@ -291,8 +291,9 @@ class BundleReader:
             _return_freed_heap()
 
     # -- index -------------------------------------------------------------------------
-    # Per tensor the reader holds its name (a str, a key of _row), the index bytes of its
-    # entry and a few numbers in arrays (_FastColumns): nothing is added by reading.
+    # Per tensor the reader holds its name (a str, a key of _row, listed by row in _names),
+    # a few numbers in arrays (_FastColumns; entry bytes only for rows they do not take):
+    # nothing is added by reading (a read-ahead run holds one run's arrays until read).
 
     def __iter__(self) -> Iterator[str]:
         """The tensor names in key (bytewise) order, as the index stores them."""

@@ -162,3 +162,24 @@ def test_damaged_rows_in_a_run_raise_when_read(tmp_path: Path, damage: str) -> N
                 assert info.value.path.endswith(".data-00000-of-00001") and info.value.offset is not None
             else:
                 assert ckpt[name].tolist() == [float(int(name[1:]))] * 4
+
+
+def test_large_payloads_are_read_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # payloads a run would not take (verified and 64 KiB or more, or over half the run's
+    # bytes) never start one: no array work for nothing on each read of a big checkpoint
+    tensors = {f"big{i}": np.full(1 << 15, i, np.float32) for i in range(4)}  # 128 KiB each
+    tensors.update({f"s{i:03d}": np.full(2, i, np.float32) for i in range(50)})  # then small ones
+    prefix = str(tmp_path / "m")
+    tfckpt.save(prefix, tensors)
+    runs: list[object] = []
+    fast_rows = v2_mod.BundleReader._fast_rows
+
+    def counting(self: v2_mod.BundleReader, names: list[str] | None, rows: object, *, copy: bool) -> object:
+        runs.append(rows)
+        return fast_rows(self, names, rows, copy=copy)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(v2_mod.BundleReader, "_fast_rows", counting)
+    with tfckpt.open(prefix) as ckpt:
+        for name in ckpt:
+            np.testing.assert_array_equal(ckpt[name], tensors[name])
+    assert runs == [slice(5, 55)]  # big0-big3 (rows 1-4) alone, then a run from s000 on

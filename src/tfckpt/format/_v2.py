@@ -543,6 +543,14 @@ class BundleReader:
         if not self._ahead_on or row >= count:
             self._ahead_start, self._ahead_end, self._ahead_next = 0, count, -1  # never again
             return None
+        own_spec = self._spec_of[row]
+        own_size = self._specs[own_spec][2] if own_spec >= 0 else 0
+        if own_spec < 0 or 2 * own_size > _AHEAD_MAX_BYTES or (self.verify and own_size >= self._remember_verified):
+            # a row no run takes, or whose payload leaves no room for another: read alone
+            # (a run may start at the next row)
+            self._ahead_start = self._ahead_end = 0
+            self._ahead_next = row + 1
+            return None
         rows_wanted = min(2 * self._ahead_rows, _AHEAD_MAX_ROWS) if row == self._ahead_end else _AHEAD_FIRST_ROWS
         end = min(row + rows_wanted, count)
         if self._largest_spec * (end - row) > _AHEAD_MAX_BYTES:  # then fewer rows

@@ -533,7 +533,8 @@ class BundleReader:
         take, such as strings, damaged entries and checksum mismatches, which then raise
         there). A run holds 1024 rows, then each run twice the one before, up to 4096 rows
         and 1 MiB of payloads (verified, a payload of 64 KiB or more is never read ahead: its
-        check is remembered by name).
+        check is remembered by name). A row no run would take, or over half a run's bytes,
+        is read alone and starts no run.
 
         :class:`tfckpt.Checkpoint` pops :attr:`ahead` itself before it calls :meth:`read`,
         so a read served from the run is one dict operation.

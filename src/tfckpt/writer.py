@@ -46,7 +46,7 @@ import os
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, NamedTuple
 
 import numpy as np
 
@@ -63,7 +63,7 @@ from .format._bundle import (
     plain_entry_tail,
 )
 from .format._coding import MAX_VARINT64_BYTES, crc32c, crc32c_function, mask_crc
-from .format._dtypes import DTYPES, STRING, DTypeInfo
+from .format._dtypes import DTYPE_BY_NAME, DTYPES, STRING, DTypeInfo
 from .format._ordered_code import encode_slice_key
 from .format._rows import fits
 from .format._table import BULK_MIN_ENTRIES, TableBuilder
@@ -105,6 +105,23 @@ def _name_key(name: str) -> bytes:
 #: A row of :attr:`Writer._rows`: prefix id, shard id, offset, size, crc32c (unmasked).
 _ENTRY_ROW: Final = struct.Struct("<5q")
 _ROW_FIELDS: Final = 5
+
+
+class Reserved(NamedTuple):
+    """Bytes :meth:`Writer._reserve` set aside in a data shard: ``size`` bytes at ``offset``,
+    for the index row ``row`` (whose CRC32C :meth:`Writer._fill` sets)."""
+
+    shard: Shard
+    offset: int
+    size: int
+    row: int
+
+    def write(self, data: memoryview, at: int) -> None:
+        """Write ``data`` (bytes) at ``at`` bytes into the reserved ones; any thread."""
+        if at < 0 or at + data.nbytes > self.size:
+            raise ValueError(f"{data.nbytes} bytes at {at} do not fit the {self.size} reserved")
+        self.shard.write_at(data, self.offset + at)
+
 
 #: Tensors of a dict or list that :meth:`Writer.add_many` checks and writes as one batch
 #: (see :meth:`Writer._add_batch`): enough to make the batch's fixed cost of ~20 numpy calls
@@ -204,6 +221,7 @@ class Writer:
         self._partitioned: dict[bytes, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {}
         self._partition_meta: dict[bytes, tuple[int, tuple[int, ...]]] = {}
         self._shards: list[Shard] = []
+        self._unfilled: dict[int, str] = {}  # row -> name of each _reserve() not yet _fill()ed
         check_output(index_filename(self.prefix))  # fail before writing gigabytes, not at finish()
         self._state = "open"
         directory = os.path.dirname(self.prefix)
@@ -562,6 +580,52 @@ class Writer:
         shard_id, offset, size, crc = self._write_payload(info, arr)
         self._add_row(encode_slice_key(key, starts, lengths), self._prefix_id(info.enum, lengths), shard_id, offset, size, crc)
 
+    def _reserve(self, name: str, dtype: str, shape: tuple[int, ...]) -> Reserved:
+        """Make room for tensor ``name``'s bytes at the end of the current shard, for a caller
+        that writes them itself (:meth:`Reserved.write`, from any thread, in any order) and
+        then calls :meth:`_fill` with their CRC32C; :meth:`finish` refuses until it has. The
+        entry and the place are those :meth:`add` of a C-ordered ``dtype`` array of ``shape``
+        would make, so the checkpoint is byte-identical (:mod:`tfckpt.tools.average` computes
+        each tensor in chunks on several threads and writes them where they belong, with no
+        whole-tensor buffer).
+
+        Raises
+        ------
+        InvalidArgumentError
+            A bad or duplicate name, or a dtype without a fixed width.
+        """
+        self._require_open()
+        key = self._check_name(name)
+        info = DTYPE_BY_NAME.get(dtype)
+        if info is None or info.numpy is None or info.numpy.kind == "O":
+            raise InvalidArgumentError(f"{name!r}: no fixed-width bytes to reserve for dtype {dtype!r}")
+        size = math.prod(shape) * info.numpy.itemsize
+        shard_id, shard = self._shard_for(size)
+        offset = shard.size
+        try:
+            shard.settle()  # a write_behind() in flight appends at the file position: it goes first
+            shard.file.seek(offset + size)  # flushes what is buffered; the next tensor's bytes go after the reserved ones
+        except BaseException:
+            self.abandon()
+            raise
+        shard.size = offset + size
+        self._unfilled[len(self._rows) // _ROW_FIELDS] = name
+        self._add_row(key, self._prefix_id(info.enum, tuple(shape)), shard_id, offset, size, 0)
+        return Reserved(shard, offset, size, len(self._rows) // _ROW_FIELDS - 1)
+
+    def _fill(self, reserved: Reserved, crc: int) -> None:
+        """Record that ``reserved``'s bytes are written, with their CRC32C (unmasked)."""
+        del self._unfilled[reserved.row]
+        self._rows[reserved.row * _ROW_FIELDS + 4] = crc
+        shard = reserved.shard
+        shard.unflushed += reserved.size  # a background flush now covers them (see WriteBack)
+        if shard.unflushed >= WRITEBACK_CHUNK:
+            try:
+                shard.write_back()
+            except BaseException:
+                self.abandon()
+                raise
+
     # -- lifecycle ---------------------------------------------------------------------
 
     def _full_entries(self) -> dict[bytes, bytes]:
@@ -620,6 +684,10 @@ class Writer:
         syncing: Background | None = None
         committed = False
         try:
+            if self._unfilled:
+                raise InvalidArgumentError(
+                    f"{len(self._unfilled)} reserved tensors were never written, e.g. {next(iter(self._unfilled.values()))!r}"
+                )
             full_entries = self._full_entries()
             if not self._shards:
                 self._shards.append(Shard(self._shard_stem(0)))

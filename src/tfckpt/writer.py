@@ -106,6 +106,12 @@ def _name_key(name: str) -> bytes:
 _ENTRY_ROW: Final = struct.Struct("<5q")
 _ROW_FIELDS: Final = 5
 
+#: Filled bytes after which :meth:`Writer._fill` starts a background flush (if none is
+#: running): less than :data:`WRITEBACK_CHUNK`, so that what :meth:`Writer.finish` still
+#: has to flush after the last tensor, when threads fill reserved bytes faster than the
+#: disk takes them, is a few tensors' worth.
+FILLED_WRITEBACK_CHUNK: Final = 16 << 20
+
 
 class Reserved(NamedTuple):
     """Bytes :meth:`Writer._reserve` set aside in a data shard: ``size`` bytes at ``offset``,
@@ -619,7 +625,7 @@ class Writer:
         self._rows[reserved.row * _ROW_FIELDS + 4] = crc
         shard = reserved.shard
         shard.unflushed += reserved.size  # a background flush now covers them (see WriteBack)
-        if shard.unflushed >= WRITEBACK_CHUNK:
+        if shard.unflushed >= FILLED_WRITEBACK_CHUNK:
             try:
                 shard.write_back()
             except BaseException:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import ml_dtypes
 import numpy as np
@@ -241,6 +242,19 @@ def _leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
 
 
+def _fails_cleanly(paths: list[Path] | list[str], out: Path, error: type[BaseException], match: str | None = None) -> Any:
+    """average(paths, out / "avg") raises ``error``, leaves no thread running and nothing in ``out``."""
+    import threading
+
+    before = set(threading.enumerate())
+    out.mkdir()
+    with pytest.raises(error, match=match) as info:
+        tfckpt.average(paths, out / "avg")
+    assert set(threading.enumerate()) <= before
+    assert _leftovers(out) == []
+    return info
+
+
 @pytest.mark.usefixtures("small_chunks")
 @pytest.mark.parametrize("chunk", [0, 1, 4])  # the first, a middle and the last chunk of the tensor
 def test_a_damaged_input_found_in_the_averaging_pass_raises_and_writes_nothing(tmp_path: Path, chunk: int) -> None:
@@ -263,8 +277,6 @@ def test_a_damaged_input_found_in_the_averaging_pass_raises_and_writes_nothing(t
 
 @pytest.mark.usefixtures("small_chunks")
 def test_an_error_in_a_compute_thread_reaches_the_caller_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import threading
-
     from tfckpt.tools import average as module
 
     for i in range(2):
@@ -279,12 +291,8 @@ def test_an_error_in_a_compute_thread_reaches_the_caller_and_writes_nothing(tmp_
         return real(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(module, "_chunk", failing)
-    before = set(threading.enumerate())
-    (tmp_path / "out").mkdir()
-    with pytest.raises(tfckpt.CorruptionError, match="simulated"):
-        tfckpt.average([tmp_path / "c0", tmp_path / "c1"], tmp_path / "out" / "avg")
-    assert 96 in calls and _leftovers(tmp_path / "out") == []
-    assert set(threading.enumerate()) <= before
+    _fails_cleanly([tmp_path / "c0", tmp_path / "c1"], tmp_path / "out", tfckpt.CorruptionError, "simulated")
+    assert 96 in calls
 
 
 @pytest.mark.usefixtures("small_chunks")
@@ -421,8 +429,6 @@ def test_a_failed_chunk_write_raises_leaves_no_thread_and_writes_nothing(
 ) -> None:
     """A compute thread's write into the reserved bytes fails (a full disk): the error
     reaches the caller once the chunks queued are done or dropped, and nothing is left."""
-    import threading
-
     from tfckpt.writer import Reserved
 
     paths, _ = _large_then_small(tmp_path)
@@ -437,20 +443,13 @@ def test_a_failed_chunk_write_raises_leaves_no_thread_and_writes_nothing(
         real(self, data, at)
 
     monkeypatch.setattr(Reserved, "write", write)
-    before = set(threading.enumerate())
-    (tmp_path / "out").mkdir()
-    with pytest.raises(OSError, match="simulated"):
-        tfckpt.average(paths, tmp_path / "out" / "avg")
-    assert set(threading.enumerate()) <= before
-    assert _leftovers(tmp_path / "out") == []
+    _fails_cleanly(paths, tmp_path / "out", OSError, "simulated")
 
 
 @pytest.mark.usefixtures("small_chunks")
 def test_a_failed_copy_with_chunks_queued_raises_leaves_no_thread_and_writes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import threading
-
     from tfckpt.writer import Writer
 
     paths, _ = _large_then_small(tmp_path)
@@ -462,18 +461,11 @@ def test_a_failed_copy_with_chunks_queued_raises_leaves_no_thread_and_writes_not
         real_add(self, name, value, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Writer, "add", add)
-    before = set(threading.enumerate())
-    (tmp_path / "out").mkdir()
-    with pytest.raises(OSError, match="simulated"):
-        tfckpt.average(paths, tmp_path / "out" / "avg")
-    assert set(threading.enumerate()) <= before
-    assert _leftovers(tmp_path / "out") == []
+    _fails_cleanly(paths, tmp_path / "out", OSError, "simulated")
 
 
 @pytest.mark.usefixtures("small_chunks")
 def test_a_damaged_small_tensor_behind_queued_chunks_raises_and_leaves_no_thread(tmp_path: Path) -> None:
-    import threading
-
     paths, _ = _large_then_small(tmp_path)
     with tfckpt.open(paths[2]) as c:
         offset = c._source.entry("b07").offset  # type: ignore[attr-defined]
@@ -481,14 +473,9 @@ def test_a_damaged_small_tensor_behind_queued_chunks_raises_and_leaves_no_thread
     raw = bytearray(data.read_bytes())
     raw[offset + 9] ^= 0x01
     data.write_bytes(bytes(raw))
-    before = set(threading.enumerate())
-    (tmp_path / "out").mkdir()
-    with pytest.raises(tfckpt.CorruptionError) as info:
-        tfckpt.average(paths, tmp_path / "out" / "avg")
+    info = _fails_cleanly(paths, tmp_path / "out", tfckpt.CorruptionError)
     assert info.value.tensor == "b07" and info.value.path is not None and info.value.path.endswith("c2.data-00000-of-00001")
     assert info.value.offset == offset
-    assert set(threading.enumerate()) <= before
-    assert _leftovers(tmp_path / "out") == []
 
 
 @pytest.mark.usefixtures("small_chunks")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -629,3 +630,47 @@ def test_reserved_bytes_written_in_any_order_from_threads_are_the_bytes_add_writ
         w._fill(reserved, crc32c(b"ab"))
         with pytest.raises(tfckpt.InvalidArgumentError, match="duplicate"):
             w._reserve("v", "int8", (2,))
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_a_writer_abandoned_while_chunks_are_written_leaves_other_files_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copied tensor's write fails and the writer abandons its files (as Writer does on
+    an OSError) while compute threads still write chunks: they write through descriptors
+    of their own, never into a file opened after (which may get a closed descriptor's
+    number), and every descriptor is closed in the end."""
+    import threading
+    import time
+
+    from tfckpt.tools import average as module
+    from tfckpt.writer import Reserved, Writer
+
+    paths, _ = _large_then_small(tmp_path)
+    monkeypatch.setattr(module, "LOOKAHEAD", 100)  # the copy comes while a_large's chunks are written
+    real_write = Reserved.write
+    writing = threading.Event()
+    others = []
+
+    def slow_write(self: Reserved, data: memoryview, at: int) -> None:
+        writing.set()
+        time.sleep(0.002)
+        real_write(self, data, at)
+
+    def failing_add(self: Writer, name: str, value: object, dtype: str | None) -> None:
+        assert writing.wait(10)
+        self.abandon()  # what Writer._write_payload does when the write fails
+        others.append(open(tmp_path / "other", "wb"))  # noqa: SIM115 - closed below
+        raise OSError(28, "No space left on device (simulated)")
+
+    monkeypatch.setattr(Reserved, "write", slow_write)
+    monkeypatch.setattr(Writer, "_add_general", failing_add)
+    fds = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    _fails_cleanly(paths, tmp_path / "out", OSError, "simulated")
+    others[0].close()
+    assert (tmp_path / "other").read_bytes() == b""
+    if fds is not None:
+        import gc
+
+        gc.collect()  # the traceback's frames hold the inputs' mappings (each maps through a descriptor)
+        assert len(os.listdir("/proc/self/fd")) == fds

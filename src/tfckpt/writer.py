@@ -46,7 +46,7 @@ import os
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 import numpy as np
 
@@ -84,6 +84,7 @@ from .storage._shards import (
     set_aside,
     temp_name,
     write_and_checksum,
+    write_at,
 )
 
 if TYPE_CHECKING:
@@ -113,20 +114,39 @@ _ROW_FIELDS: Final = 5
 FILLED_WRITEBACK_CHUNK: Final = 16 << 20
 
 
-class Reserved(NamedTuple):
+class Reserved:
     """Bytes :meth:`Writer._reserve` set aside in a data shard: ``size`` bytes at ``offset``,
-    for the index row ``row`` (whose CRC32C :meth:`Writer._fill` sets)."""
+    for the index row ``row`` (whose CRC32C :meth:`Writer._fill` sets).
 
-    shard: Shard
-    offset: int
-    size: int
-    row: int
+    Writes go through a descriptor of its own (a ``dup`` of the shard's), open until
+    :meth:`close` (:meth:`Writer._fill` closes it): if the writer is abandoned while threads
+    still write, they write into the deleted temporary file, never into a descriptor that
+    was closed and reused for another file."""
+
+    __slots__ = ("_fd", "offset", "row", "shard", "size")
+
+    def __init__(self, shard: Shard, offset: int, size: int, row: int) -> None:
+        self.shard, self.offset, self.size, self.row = shard, offset, size, row
+        self._fd = os.dup(shard.file.fileno())
 
     def write(self, data: memoryview, at: int) -> None:
-        """Write ``data`` (bytes) at ``at`` bytes into the reserved ones; any thread."""
+        """Write ``data`` (bytes) at ``at`` bytes into the reserved ones; any thread, any
+        order, until :meth:`close`."""
         if at < 0 or at + data.nbytes > self.size:
             raise ValueError(f"{data.nbytes} bytes at {at} do not fit the {self.size} reserved")
-        self.shard.write_at(data, self.offset + at)
+        if self._fd < 0:
+            raise ValueError("write to a closed reservation")
+        write_at(self._fd, data, self.offset + at)
+
+    def close(self) -> None:
+        """Close its descriptor, once no thread writes any more. Idempotent."""
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", -1) >= 0:
+            self.close()
 
 
 #: Tensors of a dict or list that :meth:`Writer.add_many` checks and writes as one batch
@@ -620,7 +640,9 @@ class Writer:
         return Reserved(shard, offset, size, len(self._rows) // _ROW_FIELDS - 1)
 
     def _fill(self, reserved: Reserved, crc: int) -> None:
-        """Record that ``reserved``'s bytes are written, with their CRC32C (unmasked)."""
+        """Record that ``reserved``'s bytes are written, with their CRC32C (unmasked), and
+        close it."""
+        reserved.close()
         del self._unfilled[reserved.row]
         self._rows[reserved.row * _ROW_FIELDS + 4] = crc
         shard = reserved.shard

@@ -327,17 +327,21 @@ class _Mean:
     def finish(self, writer: Writer) -> None:
         """Record the tensor in ``writer`` once every chunk is written and every input's
         checksum matched (else the reader's CorruptionError naming file, offset and tensor)."""
-        wait([task for _, _, task in self._chunks])  # every chunk finished (or failed) before anything is raised
-        results = [task.result() for _, _, task in self._chunks]
-        for i, (ckpt, item) in enumerate(self._inputs):
-            if item.crc is None:
-                continue
-            crc = self._combine([part[0][i] for part in results])
-            if crc != item.crc:
-                ckpt[self.key]  # checks the bytes again and raises the reader's error
-                raise CorruptionError(
-                    f"checksum mismatch (stored {item.crc:#010x}, computed {crc:#010x})", path=ckpt.prefix, tensor=self.key
-                )
+        try:
+            wait([task for _, _, task in self._chunks])  # every chunk finished (or failed) before anything is raised
+            results = [task.result() for _, _, task in self._chunks]
+            for i, (ckpt, item) in enumerate(self._inputs):
+                if item.crc is None:
+                    continue
+                crc = self._combine([part[0][i] for part in results])
+                if crc != item.crc:
+                    ckpt[self.key]  # checks the bytes again and raises the reader's error
+                    raise CorruptionError(
+                        f"checksum mismatch (stored {item.crc:#010x}, computed {crc:#010x})", path=ckpt.prefix, tensor=self.key
+                    )
+        except BaseException:
+            self.reserved.close()
+            raise
         writer._fill(self.reserved, self._combine([part[1] for part in results]))
 
     def _combine(self, crcs: list[int]) -> int:
@@ -350,10 +354,12 @@ class _Mean:
         return crc
 
     def cancel(self) -> None:
-        """Drop the chunks not started, wait for the running ones (they write into the shard)."""
+        """Drop the chunks not started, wait for the running ones (they write into the
+        reserved bytes), close the reservation."""
         for _, _, task in self._chunks:
             task.cancel()
         wait([task for _, _, task in self._chunks])
+        self.reserved.close()
 
 
 def _mean(
@@ -383,11 +389,16 @@ def _mean(
     alike = factors is None and dtype in EXACT_SUM_DTYPES and 1 < len(inputs) <= 1 << 29 and len(crcs) == 1 and None not in crcs
     work = _alike_range if alike else _mean_range  # one stored checksum for all: probably equal bytes
     per = min(CHUNK_ELEMENTS, max(1, -(-size // (2 * workers * BLOCK_ELEMENTS))) * BLOCK_ELEMENTS)
-    chunks = [
-        (first, last, pool.submit(_chunk, work, inputs, first, last, out_dtype, acc_dtype, factors, total, reserved))
-        for first, last in ((a, min(a + per, size)) for a in range(0, size, per))
-    ]
-    return _Mean(key, reserved, list(zip(ckpts, inputs)), out_dtype.itemsize, chunks)
+    job = _Mean(key, reserved, list(zip(ckpts, inputs)), out_dtype.itemsize, [])
+    try:
+        for first in range(0, size, per):
+            last = min(first + per, size)
+            task = pool.submit(_chunk, work, inputs, first, last, out_dtype, acc_dtype, factors, total, reserved)
+            job._chunks.append((first, last, task))
+    except BaseException:
+        job.cancel()
+        raise
+    return job
 
 
 def _chunk(

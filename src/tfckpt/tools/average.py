@@ -488,18 +488,21 @@ def _check_alike(ckpts: list[Checkpoint], keys: list[str]) -> None:
     """Every checkpoint has each key with the newest one's dtype and shape."""
     newest = ckpts[-1]
     graph = OBJECT_GRAPH_KEY in newest
+    averaged = [
+        (key, dtype)
+        for key in keys
+        if key != OBJECT_GRAPH_KEY and (dtype := newest.dtype(key)) in AVERAGED_DTYPES and not _is_counter(key)
+    ]
+    wanted = [(key, (dtype, newest.shape(key))) for key, dtype in averaged]  # looked up once, not once per checkpoint
     for ckpt in ckpts[:-1]:
         if (OBJECT_GRAPH_KEY in ckpt) != graph:
             kinds = {True: "object-based (TF2)", False: "name-based (TF1)"}
             raise InvalidArgumentError(
                 f"{ckpt.prefix} is {kinds[not graph]} but {newest.prefix} is {kinds[graph]}; average checkpoints of one model"
             )
-        for key in keys:
-            if key == OBJECT_GRAPH_KEY or (newest.dtype(key) not in AVERAGED_DTYPES) or _is_counter(key):
-                continue
+        for key, want in wanted:
             if key not in ckpt:
                 raise InvalidArgumentError(f"tensor {key!r} of {newest.prefix} is missing from {ckpt.prefix}")
-            want = (newest.dtype(key), newest.shape(key))
             got = (ckpt.dtype(key), ckpt.shape(key))
             if got != want:
                 raise InvalidArgumentError(

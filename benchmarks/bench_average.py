@@ -25,13 +25,15 @@ outputs and accumulators; the mapped inputs are the page cache's).
 
 Rounds are interleaved (each round runs every case once, in rotating order) and files are
 warmed into the page cache before each timed run, because the machine may be shared; the
-table reports medians.
+table reports medians, and a summary after it each case's median with its min-max and the
+1-minute load average at the start and the end of the rounds (``os.getloadavg``).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import threading
 import time
@@ -178,6 +180,7 @@ def main() -> int:
         print(f"tfckpt.average: anonymous memory at its peak {memory:.0f} MiB above the start "
               f"(the largest tensor: {largest:.0f} MiB)")
         times: dict[str, list[float]] = {k: [] for k in cases}
+        load_before = os.getloadavg()[0]
         for r in range(args.repeat):
             order = list(cases)[r % len(cases):] + list(cases)[: r % len(cases)]
             for lib in order:
@@ -189,6 +192,7 @@ def main() -> int:
 
                 times[lib] += measure(cases[lib], repeat=1, setup=setup)
                 print(f"  round {r + 1} {lib:<10} {times[lib][-1]:.3f} s", flush=True)
+        load_after = os.getloadavg()[0]
     kind = "frozen (equal) " if args.frozen else ""
     report = Report(f"average of {args.checkpoints} {kind}BERT-base-sized checkpoints ({nbytes / 1e6:.0f} MB read)")
     report.add(Row("average", "tfckpt", times["tfckpt"], nbytes))
@@ -197,6 +201,12 @@ def main() -> int:
         report.add(Row("average", "TensorFlow", times["TensorFlow"], nbytes, "load_checkpoint + numpy, nothing written"))
         report.add(Row("average", "TensorFlow", times["TensorFlow+save"], nbytes, "load_checkpoint + numpy, then SaveV2"))
     report.print()
+    print(f"load average (1 min) {load_before:.2f} at the first round, {load_after:.2f} after the last")
+    for lib, runs in times.items():
+        ratio = ""
+        if lib.startswith("TensorFlow"):
+            ratio = f"; tfckpt.average {statistics.median(runs) / statistics.median(times['tfckpt']):.2f}x faster"
+        print(f"  {lib:<16} median {statistics.median(runs):.3f} s (min-max {min(runs):.3f}-{max(runs):.3f}, {len(runs)} rounds){ratio}")
     return 0
 
 

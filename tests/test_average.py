@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import ml_dtypes
 import numpy as np
@@ -241,6 +243,19 @@ def _leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
 
 
+def _fails_cleanly(paths: list[Path] | list[str], out: Path, error: type[BaseException], match: str | None = None) -> Any:
+    """average(paths, out / "avg") raises ``error``, leaves no thread running and nothing in ``out``."""
+    import threading
+
+    before = set(threading.enumerate())
+    out.mkdir()
+    with pytest.raises(error, match=match) as info:
+        tfckpt.average(paths, out / "avg")
+    assert set(threading.enumerate()) <= before
+    assert _leftovers(out) == []
+    return info
+
+
 @pytest.mark.usefixtures("small_chunks")
 @pytest.mark.parametrize("chunk", [0, 1, 4])  # the first, a middle and the last chunk of the tensor
 def test_a_damaged_input_found_in_the_averaging_pass_raises_and_writes_nothing(tmp_path: Path, chunk: int) -> None:
@@ -267,20 +282,18 @@ def test_an_error_in_a_compute_thread_reaches_the_caller_and_writes_nothing(tmp_
 
     for i in range(2):
         tfckpt.save(tmp_path / f"c{i}", {"a": np.full(100, i, np.float32), "b": np.full(300, i, np.float32)})
-    real = module._mean_range
+    real = module._chunk
     calls = []
 
-    def failing(*args: object) -> list[int]:
+    def failing(*args: object) -> object:
         calls.append(args[2])
         if args[2] == 96:  # the third chunk of "b"
             raise tfckpt.CorruptionError("simulated", path="x", tensor="b")
         return real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(module, "_mean_range", failing)
-    (tmp_path / "out").mkdir()
-    with pytest.raises(tfckpt.CorruptionError, match="simulated"):
-        tfckpt.average([tmp_path / "c0", tmp_path / "c1"], tmp_path / "out" / "avg")
-    assert 96 in calls and _leftovers(tmp_path / "out") == []
+    monkeypatch.setattr(module, "_chunk", failing)
+    _fails_cleanly([tmp_path / "c0", tmp_path / "c1"], tmp_path / "out", tfckpt.CorruptionError, "simulated")
+    assert 96 in calls
 
 
 @pytest.mark.usefixtures("small_chunks")
@@ -387,92 +400,73 @@ def test_the_readers_unverified_view_is_read_without_its_check(tmp_path: Path) -
 
 
 def _large_then_small(root: Path) -> tuple[list[str], list[dict[str, np.ndarray]]]:
-    """Three checkpoints of one 2,000-element tensor then twelve of 10 (in key order)."""
+    """Three checkpoints of one 2,000-element tensor, twelve of 10, a step and a string (in
+    key order: copied tensors between averaged ones)."""
     rng = np.random.default_rng(11)
     arrays = []
     for i in range(3):
-        tensors = {"a_large": rng.normal(size=2000).astype(np.float32)}
+        tensors: dict[str, np.ndarray] = {"a_large": rng.normal(size=2000).astype(np.float32)}
         tensors.update({f"b{j:02d}": rng.normal(size=10).astype(np.float32) for j in range(12)})
+        tensors.update({"b05_step": np.int64(i), "b09_name": np.array([f"v{i}".encode()], object)})
         tfckpt.save(root / f"c{i}", tensors)
         arrays.append(tensors)
     return [str(root / f"c{i}") for i in range(3)], arrays
 
 
-@pytest.mark.usefixtures("small_chunks")
-def test_small_tensors_go_on_while_a_large_one_is_written_within_the_memory_budget(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The large tensor's write is held until the small ones after it are computed (with
-    a limit of two outputs in memory this would wait forever: the test gives up after 10 s);
-    the outputs held never exceed twice the largest one, and the bytes are tensor2tensor's."""
-    import threading
-
-    from tfckpt.tools import average as module
-    from tfckpt.writer import Writer
-
-    paths, arrays = _large_then_small(tmp_path)
-    lock = threading.Lock()
-    held = {"now": 0, "peak": 0, "started": 0}
-    small_started = threading.Event()
-    real_mean, real_add = module._mean, Writer.add
-
-    def mean(*args: object, **kwargs: object) -> object:
-        out = real_mean(*args, **kwargs)  # type: ignore[arg-type]
-        with lock:
-            held["now"] += out.value.nbytes
-            held["peak"] = max(held["peak"], held["now"])
-            held["started"] += 1
-            if held["started"] == 6:  # the large one and five small ones
-                small_started.set()
-        return out
-
-    def add(self: Writer, name: str, value: np.ndarray, **kwargs: object) -> None:
-        if name == "a_large":
-            assert small_started.wait(10), "the small tensors waited for the large one's write"
-        real_add(self, name, value, **kwargs)  # type: ignore[arg-type]
-        with lock:
-            held["now"] -= value.nbytes
-
-    monkeypatch.setattr(module, "_mean", mean)
-    monkeypatch.setattr(Writer, "add", add)
-    tfckpt.average(paths, tmp_path / "avg")
-    assert held["started"] == 13 and held["now"] == 0
-    assert held["peak"] <= 2 * 2000 * 4
-    with tfckpt.open(tmp_path / "avg") as out:
+def _check_means(out_prefix: Path, arrays: list[dict[str, np.ndarray]]) -> None:
+    with tfckpt.open(out_prefix) as out:
+        assert sorted(out) == sorted(arrays[0])
         for name in arrays[0]:
-            assert out[name].tobytes() == _expected([a[name] for a in arrays], None).tobytes(), name
+            if out.dtype(name) == "float32":
+                assert out[name].tobytes() == _expected([a[name] for a in arrays], None).tobytes(), name
+            else:
+                assert out[name].tolist() == np.asarray(arrays[-1][name]).tolist(), name
 
 
 @pytest.mark.usefixtures("small_chunks")
-@pytest.mark.parametrize("failing", ["a_large", "b03", "b11"])  # the first, a queued, the last write
-def test_a_failed_write_with_writes_queued_raises_leaves_no_thread_and_writes_nothing(
+@pytest.mark.parametrize("failing", ["a_large", "b03", "b11"])  # the first, a middle, the last averaged tensor
+def test_a_failed_chunk_write_raises_leaves_no_thread_and_writes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
-    import threading
+    """A compute thread's write into the reserved bytes fails (a full disk): the error
+    reaches the caller once the chunks queued are done or dropped, and nothing is left."""
+    from tfckpt.writer import Reserved
 
+    paths, _ = _large_then_small(tmp_path)
+    with tfckpt.open(paths[0]) as c:
+        names = list(c)
+    real = Reserved.write
+    failing_row = names.index(failing)  # averaged and copied tensors take rows in key order
+
+    def write(self: Reserved, data: memoryview, at: int) -> None:
+        if self.row == failing_row:
+            raise OSError(28, "No space left on device (simulated)")
+        real(self, data, at)
+
+    monkeypatch.setattr(Reserved, "write", write)
+    _fails_cleanly(paths, tmp_path / "out", OSError, "simulated")
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_a_failed_copy_with_chunks_queued_raises_leaves_no_thread_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from tfckpt.writer import Writer
 
     paths, _ = _large_then_small(tmp_path)
     real_add = Writer.add
 
     def add(self: Writer, name: str, value: np.ndarray, **kwargs: object) -> None:
-        if name == failing:
+        if name == "b05_step":  # copied while the chunks of the tensors before it are queued
             raise OSError(28, "No space left on device (simulated)")
         real_add(self, name, value, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Writer, "add", add)
-    before = set(threading.enumerate())
-    (tmp_path / "out").mkdir()
-    with pytest.raises(OSError, match="simulated"):
-        tfckpt.average(paths, tmp_path / "out" / "avg")
-    assert set(threading.enumerate()) <= before
-    assert _leftovers(tmp_path / "out") == []
+    _fails_cleanly(paths, tmp_path / "out", OSError, "simulated")
 
 
 @pytest.mark.usefixtures("small_chunks")
-def test_a_damaged_small_tensor_behind_a_queued_write_raises_and_leaves_no_thread(tmp_path: Path) -> None:
-    import threading
-
+def test_a_damaged_small_tensor_behind_queued_chunks_raises_and_leaves_no_thread(tmp_path: Path) -> None:
     paths, _ = _large_then_small(tmp_path)
     with tfckpt.open(paths[2]) as c:
         offset = c._source.entry("b07").offset  # type: ignore[attr-defined]
@@ -480,31 +474,204 @@ def test_a_damaged_small_tensor_behind_a_queued_write_raises_and_leaves_no_threa
     raw = bytearray(data.read_bytes())
     raw[offset + 9] ^= 0x01
     data.write_bytes(bytes(raw))
-    before = set(threading.enumerate())
-    (tmp_path / "out").mkdir()
-    with pytest.raises(tfckpt.CorruptionError) as info:
-        tfckpt.average(paths, tmp_path / "out" / "avg")
+    info = _fails_cleanly(paths, tmp_path / "out", tfckpt.CorruptionError)
     assert info.value.tensor == "b07" and info.value.path is not None and info.value.path.endswith("c2.data-00000-of-00001")
-    assert set(threading.enumerate()) <= before
-    assert _leftovers(tmp_path / "out") == []
+    assert info.value.offset == offset
 
 
 @pytest.mark.usefixtures("small_chunks")
 @pytest.mark.parametrize("lookahead", [0, 1, 2, 7])
-@pytest.mark.parametrize("budget_of", ["a_large", "b00"])  # room for two large outputs, or hardly any
-def test_any_lookahead_and_memory_budget_give_the_same_bytes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lookahead: int, budget_of: str
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_any_lookahead_and_thread_count_give_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lookahead: int, workers: int
 ) -> None:
-    """Tensors started ahead (none: each one computed, then written) and the room left for
-    outputs (with the largest output taken as a small one's size, each tensor waits for all
-    before it to be written) change the order of the work, never the bytes."""
+    """Tensors started ahead (none: each one computed and recorded before the next starts)
+    and the threads computing the chunks change the order of the work, never the bytes."""
     from tfckpt.tools import average as module
 
     paths, arrays = _large_then_small(tmp_path)
-    real = module._output_bytes
     monkeypatch.setattr(module, "LOOKAHEAD", lookahead)
-    monkeypatch.setattr(module, "_output_bytes", lambda newest, key: real(newest, key if budget_of == "a_large" else "b00"))
+    monkeypatch.setattr(module.os, "cpu_count", lambda: workers)
     tfckpt.average(paths, tmp_path / "avg")
+    _check_means(tmp_path / "avg", arrays)
+
+
+def _whole_tensor_reference(paths: list[Path], dst: Path, weights: list[float] | None, skip_optimizer: bool,
+                            max_shard_size: int | None) -> None:  # fmt: skip
+    """What average wrote before its outputs went straight into the shard: each key of the
+    newest checkpoint in its order, a whole array through Writer.add (the mean with
+    tensor2tensor's arithmetic, the newest value, or the object graph pruned the same way)."""
+    from tfckpt.objects import OBJECT_GRAPH_KEY
+    from tfckpt.tools import average as module
+
+    ckpts = [tfckpt.open(p) for p in paths]
+    try:
+        newest = ckpts[-1]
+        with tfckpt.Writer(dst, max_shard_size=max_shard_size) as w:
+            keys = module._keys(newest, skip_optimizer)
+            for key in keys:
+                dtype = newest.dtype(key)
+                if key == OBJECT_GRAPH_KEY:
+                    graph = bytes(newest[key][()])
+                    value = np.array(module._prune_graph(graph, set(keys)) if skip_optimizer else graph, dtype=object)
+                elif dtype in module.AVERAGED_DTYPES and not module._is_counter(key):
+                    value = _expected([c[key] for c in ckpts], weights)
+                else:
+                    value = newest[key]
+                w.add(key, value, dtype=dtype)
+    finally:
+        for c in ckpts:
+            c.close()
+
+
+def _files(prefix: Path) -> dict[str, bytes]:
+    return {p.name[len(prefix.name) :]: p.read_bytes() for p in sorted(prefix.parent.iterdir()) if p.name.startswith(prefix.name + ".")}
+
+
+@pytest.mark.usefixtures("small_chunks")
+@pytest.mark.parametrize("kind", ["names", "objects"])
+@pytest.mark.parametrize(("weights", "skip_optimizer", "max_shard_size"), [
+    (None, False, None), ([1.0, 3.0, 0.5], False, None), (None, True, None), (None, False, 300), ([2.0, 0.0, 1.0], True, 1),
+])  # fmt: skip
+def test_every_option_writes_the_files_a_whole_tensor_writer_writes(
+    tmp_path: Path, kind: str, weights: list[float] | None, skip_optimizer: bool, max_shard_size: int | None
+) -> None:
+    """Index and data files byte for byte as Writer.add of whole tensors in the same order
+    would write them (what average did before): dtypes, weights, optimizer state dropped,
+    several shards (a limit of 1 byte: a shard per tensor), empty tensors, TF1 and TF2."""
+    rng = np.random.default_rng(21)
+    paths = []
+    for i in range(3):
+        model = {
+            "dense": {"kernel": rng.normal(size=(40, 3)).astype(np.float32), "bias": np.zeros((0,), np.float32)},
+            "emb": rng.normal(size=(9, 5)).astype(ml_dtypes.bfloat16),
+            "half": rng.normal(size=(70,)).astype(np.float16),
+            "c": (rng.normal(size=33) + 1j).astype(np.complex64),
+            "ids": np.arange(5, dtype=np.int32) + i,
+        }
+        paths.append(tmp_path / f"c{i}")
+        if kind == "objects":
+            tfckpt.save_objects(paths[-1], {"model": model}, save_counter=i + 1)
+        else:
+            flat = {f"model/{k}/{kk}": vv for k, v in model.items() if isinstance(v, dict) for kk, vv in v.items()}
+            flat.update({f"model/{k}": v for k, v in model.items() if not isinstance(v, dict)})
+            flat.update({"model/dense/kernel/Adam": rng.normal(size=(40, 3)).astype(np.float32), "global_step": np.int64(i)})
+            tfckpt.save(paths[-1], flat)
+    tfckpt.average(paths, tmp_path / "out" / "avg", weights=weights, skip_optimizer=skip_optimizer, max_shard_size=max_shard_size)
+    _whole_tensor_reference(paths, tmp_path / "ref" / "avg", weights, skip_optimizer, max_shard_size)
+    got, want = _files(tmp_path / "out" / "avg"), _files(tmp_path / "ref" / "avg")
+    assert list(got) == list(want) and (max_shard_size != 1 or len(want) > 5)
+    assert got == want
+
+
+def test_memory_stays_at_a_few_chunks_for_a_large_tensor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No output the size of the tensor: each thread computes a chunk into its own buffer
+    and writes it into the shard (numpy's allocations are traced by tracemalloc)."""
+    import tracemalloc
+
+    from tfckpt.tools import average as module
+
+    monkeypatch.setattr(module, "BLOCK_ELEMENTS", 1 << 12)
+    monkeypatch.setattr(module, "CHUNK_ELEMENTS", 1 << 14)
+    rng = np.random.default_rng(4)
+    arrays = [rng.normal(size=1 << 22).astype(np.float32) for _ in range(3)]  # 16 MiB each
+    for i, a in enumerate(arrays):
+        tfckpt.save(tmp_path / f"c{i}", {"w": a})
+    tracemalloc.start()
+    try:
+        tfckpt.average([tmp_path / f"c{i}" for i in range(3)], tmp_path / "avg")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, peak  # threads x (a 64 KiB chunk + 2 x 32 KiB blocks), the writer's buffer, the index
     with tfckpt.open(tmp_path / "avg") as out:
-        for name in arrays[0]:
-            assert out[name].tobytes() == _expected([a[name] for a in arrays], None).tobytes(), name
+        assert out["w"].tobytes() == _expected(arrays, None).tobytes()
+
+
+def test_reserved_bytes_written_in_any_order_from_threads_are_the_bytes_add_writes(tmp_path: Path) -> None:
+    """Writer._reserve / Reserved.write / Writer._fill, the path average writes through:
+    the same files as add(), with copies added between reservations; finish refuses while
+    a reservation is unfilled (and leaves nothing); strings cannot be reserved."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tfckpt.format._coding import crc32c
+    from tfckpt.format._dtypes import dtype_for_array
+
+    rng = np.random.default_rng(8)
+    values = {"a": rng.normal(size=(64, 4)).astype(np.float32), "b": np.arange(3, dtype=np.int64),
+              "c": rng.normal(size=100).astype(ml_dtypes.bfloat16), "d": np.zeros((0, 3), np.float64)}  # fmt: skip
+    with tfckpt.Writer(tmp_path / "ref" / "x") as ref:
+        for name, value in values.items():
+            ref.add(name, value)
+    with tfckpt.Writer(tmp_path / "got" / "x") as w, ThreadPoolExecutor(3) as pool:
+        for name, value in values.items():
+            if name == "b":
+                w.add(name, value)
+                continue
+            info = dtype_for_array(value.dtype)
+            assert info is not None
+            reserved = w._reserve(name, info.name, value.shape)
+            raw = value.reshape(-1).view(np.uint8)
+            parts = [(a, min(a + 40, raw.size)) for a in range(0, raw.size, 40)][::-1]  # last piece first
+            list(pool.map(lambda p, r=reserved, b=raw: r.write(b[p[0] : p[1]].data, p[0]), parts))  # type: ignore[misc]
+            w._fill(reserved, crc32c(raw.data))
+    assert _files(tmp_path / "got" / "x") == _files(tmp_path / "ref" / "x")
+    (tmp_path / "bad").mkdir()
+    with pytest.raises(tfckpt.InvalidArgumentError, match="never written, e.g. 'w'"), tfckpt.Writer(tmp_path / "bad" / "x") as w:
+        w._reserve("w", "float32", (4,))
+    assert _leftovers(tmp_path / "bad") == []
+    with tfckpt.Writer(tmp_path / "str" / "x") as w:
+        with pytest.raises(tfckpt.InvalidArgumentError, match="no fixed-width bytes"):
+            w._reserve("s", "string", (1,))
+        reserved = w._reserve("v", "int8", (2,))
+        with pytest.raises(ValueError, match="do not fit"):
+            reserved.write(memoryview(b"abc"), 0)
+        reserved.write(memoryview(b"ab"), 0)
+        w._fill(reserved, crc32c(b"ab"))
+        with pytest.raises(tfckpt.InvalidArgumentError, match="duplicate"):
+            w._reserve("v", "int8", (2,))
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_a_writer_abandoned_while_chunks_are_written_leaves_other_files_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copied tensor's write fails and the writer abandons its files (as Writer does on
+    an OSError) while compute threads still write chunks: they write through descriptors
+    of their own, never into a file opened after (which may get a closed descriptor's
+    number), and every descriptor is closed in the end."""
+    import threading
+    import time
+
+    from tfckpt.tools import average as module
+    from tfckpt.writer import Reserved, Writer
+
+    paths, _ = _large_then_small(tmp_path)
+    monkeypatch.setattr(module, "LOOKAHEAD", 100)  # the copy comes while a_large's chunks are written
+    real_write = Reserved.write
+    writing = threading.Event()
+    others = []
+
+    def slow_write(self: Reserved, data: memoryview, at: int) -> None:
+        writing.set()
+        time.sleep(0.002)
+        real_write(self, data, at)
+
+    def failing_add(self: Writer, name: str, value: object, dtype: str | None) -> None:
+        assert writing.wait(10)
+        self.abandon()  # what Writer._write_payload does when the write fails
+        others.append(open(tmp_path / "other", "wb"))  # noqa: SIM115 - closed below
+        raise OSError(28, "No space left on device (simulated)")
+
+    monkeypatch.setattr(Reserved, "write", slow_write)
+    monkeypatch.setattr(Writer, "_add_general", failing_add)
+    import gc
+
+    gc.collect()  # earlier tests' garbage may hold descriptors (mappings)
+    fds = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    _fails_cleanly(paths, tmp_path / "out", OSError, "simulated")
+    others[0].close()
+    assert (tmp_path / "other").read_bytes() == b""
+    if fds is not None:
+        gc.collect()  # the traceback's frames hold the inputs' mappings (each maps through a descriptor)
+        assert len(os.listdir("/proc/self/fd")) == fds

@@ -63,7 +63,7 @@ from .format._bundle import (
     plain_entry_tail,
 )
 from .format._coding import MAX_VARINT64_BYTES, crc32c, crc32c_function, mask_crc
-from .format._dtypes import DTYPES, STRING, DTypeInfo
+from .format._dtypes import DTYPE_BY_NAME, DTYPES, STRING, DTypeInfo
 from .format._ordered_code import encode_slice_key
 from .format._rows import fits
 from .format._table import BULK_MIN_ENTRIES, TableBuilder
@@ -84,6 +84,7 @@ from .storage._shards import (
     set_aside,
     temp_name,
     write_and_checksum,
+    write_at,
 )
 
 if TYPE_CHECKING:
@@ -105,6 +106,48 @@ def _name_key(name: str) -> bytes:
 #: A row of :attr:`Writer._rows`: prefix id, shard id, offset, size, crc32c (unmasked).
 _ENTRY_ROW: Final = struct.Struct("<5q")
 _ROW_FIELDS: Final = 5
+
+#: Filled bytes after which :meth:`Writer._fill` starts a background flush (if none is
+#: running): less than :data:`WRITEBACK_CHUNK`, so that what :meth:`Writer.finish` still
+#: has to flush after the last tensor, when threads fill reserved bytes faster than the
+#: disk takes them, is a few tensors' worth.
+FILLED_WRITEBACK_CHUNK: Final = 16 << 20
+
+
+class Reserved:
+    """Bytes :meth:`Writer._reserve` set aside in a data shard: ``size`` bytes at ``offset``,
+    for the index row ``row`` (whose CRC32C :meth:`Writer._fill` sets).
+
+    Writes go through a descriptor of its own (a ``dup`` of the shard's), open until
+    :meth:`close` (:meth:`Writer._fill` closes it): if the writer is abandoned while threads
+    still write, they write into the deleted temporary file, never into a descriptor that
+    was closed and reused for another file."""
+
+    __slots__ = ("_fd", "offset", "row", "shard", "size")
+
+    def __init__(self, shard: Shard, offset: int, size: int, row: int) -> None:
+        self.shard, self.offset, self.size, self.row = shard, offset, size, row
+        self._fd = os.dup(shard.file.fileno())
+
+    def write(self, data: memoryview, at: int) -> None:
+        """Write ``data`` (bytes) at ``at`` bytes into the reserved ones; any thread, any
+        order, until :meth:`close`."""
+        if at < 0 or at + data.nbytes > self.size:
+            raise ValueError(f"{data.nbytes} bytes at {at} do not fit the {self.size} reserved")
+        if self._fd < 0:
+            raise ValueError("write to a closed reservation")
+        write_at(self._fd, data, self.offset + at)
+
+    def close(self) -> None:
+        """Close its descriptor, once no thread writes any more. Idempotent."""
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", -1) >= 0:
+            self.close()
+
 
 #: Tensors of a dict or list that :meth:`Writer.add_many` checks and writes as one batch
 #: (see :meth:`Writer._add_batch`): enough to make the batch's fixed cost of ~20 numpy calls
@@ -209,6 +252,7 @@ class Writer:
         self._partitioned: dict[bytes, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {}
         self._partition_meta: dict[bytes, tuple[int, tuple[int, ...]]] = {}
         self._shards: list[Shard] = []
+        self._unfilled: dict[int, str] = {}  # row -> name of each _reserve() not yet _fill()ed
         check_output(index_filename(self.prefix))  # fail before writing gigabytes, not at finish()
         self._state = "open"
         directory = os.path.dirname(self.prefix)
@@ -560,6 +604,54 @@ class Writer:
         shard_id, offset, size, crc = self._write_payload(info, arr)
         self._add_row(encode_slice_key(key, starts, lengths), self._prefix_id(info.enum, lengths), shard_id, offset, size, crc)
 
+    def _reserve(self, name: str, dtype: str, shape: tuple[int, ...]) -> Reserved:
+        """Make room for tensor ``name``'s bytes at the end of the current shard, for a caller
+        that writes them itself (:meth:`Reserved.write`, from any thread, in any order) and
+        then calls :meth:`_fill` with their CRC32C; :meth:`finish` refuses until it has. The
+        entry and the place are those :meth:`add` of a C-ordered ``dtype`` array of ``shape``
+        would make, so the checkpoint is byte-identical (:mod:`tfckpt.tools.average` computes
+        each tensor in chunks on several threads and writes them where they belong, with no
+        whole-tensor buffer).
+
+        Raises
+        ------
+        InvalidArgumentError
+            A bad or duplicate name, or a dtype without a fixed width.
+        """
+        self._require_open()
+        key = self._check_name(name)
+        info = DTYPE_BY_NAME.get(dtype)
+        if info is None or info.numpy is None or info.numpy.kind == "O":
+            raise InvalidArgumentError(f"{name!r}: no fixed-width bytes to reserve for dtype {dtype!r}")
+        size = math.prod(shape) * info.numpy.itemsize
+        shard_id, shard = self._shard_for(size)
+        offset = shard.size
+        try:
+            shard.settle()  # a write_behind() in flight appends at the file position: it goes first
+            shard.file.seek(offset + size)  # flushes what is buffered; the next tensor's bytes go after the reserved ones
+        except BaseException:
+            self.abandon()
+            raise
+        shard.size = offset + size
+        self._unfilled[len(self._rows) // _ROW_FIELDS] = name
+        self._add_row(key, self._prefix_id(info.enum, tuple(shape)), shard_id, offset, size, 0)
+        return Reserved(shard, offset, size, len(self._rows) // _ROW_FIELDS - 1)
+
+    def _fill(self, reserved: Reserved, crc: int) -> None:
+        """Record that ``reserved``'s bytes are written, with their CRC32C (unmasked), and
+        close it."""
+        reserved.close()
+        del self._unfilled[reserved.row]
+        self._rows[reserved.row * _ROW_FIELDS + 4] = crc
+        shard = reserved.shard
+        shard.unflushed += reserved.size  # a background flush now covers them (see WriteBack)
+        if shard.unflushed >= FILLED_WRITEBACK_CHUNK:
+            try:
+                shard.write_back()
+            except BaseException:
+                self.abandon()
+                raise
+
     # -- lifecycle ---------------------------------------------------------------------
 
     def _full_entries(self) -> dict[bytes, bytes]:
@@ -618,6 +710,10 @@ class Writer:
         syncing: Background | None = None
         committed = False
         try:
+            if self._unfilled:
+                raise InvalidArgumentError(
+                    f"{len(self._unfilled)} reserved tensors were never written, e.g. {next(iter(self._unfilled.values()))!r}"
+                )
             full_entries = self._full_entries()
             if not self._shards:
                 self._shards.append(Shard(self._shard_stem(0)))

@@ -37,6 +37,7 @@ __all__ = [
     "set_aside",
     "temp_name",
     "write_and_checksum",
+    "write_at",
 ]
 
 
@@ -276,6 +277,16 @@ class Shard(WriteBack):
         if self._writer is not None:
             self._writer.wait(quiet=True)
         super().join()
+
+
+def write_at(fd: int, data: memoryview, offset: int) -> None:
+    """Write the bytes ``data`` at ``offset`` of ``fd``, from any thread: ``pwrite`` leaves
+    the file position (where a shard's :attr:`Shard.file` appends) as it is. For bytes
+    reserved past that position (:meth:`.writer.Writer._reserve`)."""
+    data = data.cast("B") if data.format != "B" or data.ndim != 1 else data
+    while data:
+        written = os.pwrite(fd, data, offset)
+        data, offset = data[written:], offset + written
 
 
 def set_aside(path: str) -> tuple[str, bool, str | None]:

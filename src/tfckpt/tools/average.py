@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Final, NamedTuple
 
@@ -37,7 +37,7 @@ from ..objects import OBJECT_GRAPH_KEY, SAVE_COUNTER, SUFFIX
 from ..proto.trackable_object_graph_pb2 import TrackableObjectGraph  # type: ignore[attr-defined, unused-ignore]
 from ..state import get_checkpoint_state
 from ..storage import is_url, options_for, store_for
-from ..writer import Writer
+from ..writer import Reserved, Writer
 
 __all__ = ["AVERAGED_DTYPES", "EXACT_SUM_DTYPES", "average", "is_directory", "resolve_sources"]
 
@@ -212,50 +212,27 @@ def average(
         workers = max(1, min(MAX_WORKERS, os.cpu_count() or 1))
         with (
             Writer(dst, max_shard_size=max_shard_size, storage_options=options_for(os.fspath(dst), storage_options)) as writer,
-            ThreadPoolExecutor(1) as pool,
             ThreadPoolExecutor(workers) as compute,
         ):
-            # A pipeline of three stages: the chunks of the next LOOKAHEAD tensors are
-            # queued behind the current one's, so a compute thread that finishes goes on with
-            # them instead of waiting for the other (numpy's loops and the checksums release
-            # the GIL); finished outputs are written in order by one thread (file I/O and its
-            # checksum, releasing it too) while the next ones are computed. A tensor starts
-            # once the outputs held (being computed, or computed and not yet written) leave
-            # room for it within twice the largest output: small tensors go on while a large
-            # one is written, and memory stays within two of the largest outputs.
-            budget = 2 * max((_output_bytes(newest, k) for k in keys), default=0)
-            computing: deque[_Output] = deque()  # started, oldest first
-            writes: deque[tuple[Future[None], int]] = deque()  # handed to the writer, oldest first
-            held = 0  # bytes of the outputs in both queues
-
-            def to_writer() -> None:
-                job = computing.popleft()
-                value = job.result()
-                writes.append((pool.submit(writer.add, job.key, value, dtype=job.dtype), job.nbytes))
-
+            # Each averaged tensor's bytes are reserved in the data shard, in key order, and its
+            # chunks are queued on the compute threads, which write each chunk's result where
+            # it belongs (numpy's loops, the checksums and pwrite release the GIL): no
+            # whole-tensor output is held, copied or faulted in. The chunks of the next
+            # LOOKAHEAD tensors are queued behind the one whose checksums the main thread
+            # checks, so a thread that finishes goes on with them instead of waiting.
+            started: deque[_Mean] = deque()  # oldest first
             try:
                 for key in keys:
-                    need = _output_bytes(newest, key)
-                    while (writes and writes[0][0].done()) or (held + need > budget and (writes or computing)):
-                        if writes:
-                            done, nbytes = writes.popleft()
-                            done.result()
-                            held -= nbytes
-                        else:
-                            to_writer()
-                    job = _output(ckpts, key, factors, skip_optimizer, keys, compute, workers)
-                    computing.append(job)
-                    held += job.nbytes
-                    while len(computing) > LOOKAHEAD:
-                        to_writer()
-                while computing:
-                    to_writer()
-                for done, _ in writes:
-                    done.result()
+                    job = _start(ckpts, key, factors, skip_optimizer, keys, writer, compute, workers)
+                    if job is not None:
+                        started.append(job)
+                    while len(started) > LOOKAHEAD:
+                        started.popleft().finish(writer)
+                while started:
+                    started.popleft().finish(writer)
             finally:
-                for job in computing:  # after an error: no chunk left running
+                for job in started:  # after an error: no chunk left running (they write into the shard)
                     job.cancel()
-                wait([done for done, _ in writes])  # before the writer is finished or abandoned
         return writer.prefix
     finally:
         for ckpt in ckpts:
@@ -280,11 +257,13 @@ MAX_WORKERS: Final = 4
 
 
 class _Blocks(threading.local):
-    """One thread's accumulator and scratch block per accumulator dtype, allocated once and
-    reused for every tensor, so the inner loop allocates nothing."""
+    """One thread's accumulator and scratch block per accumulator dtype, and its output
+    chunk per output dtype, allocated once and reused for every tensor, so the inner loop
+    allocates nothing and no output page is faulted in twice."""
 
     def __init__(self) -> None:
         self.buffers: dict[type, tuple[np.ndarray, np.ndarray]] = {}
+        self.outputs: dict[np.dtype, np.ndarray] = {}
 
     def get(self, acc_dtype: type) -> tuple[np.ndarray, np.ndarray]:
         pair = self.buffers.get(acc_dtype)
@@ -292,71 +271,34 @@ class _Blocks(threading.local):
             pair = self.buffers[acc_dtype] = (np.empty(BLOCK_ELEMENTS, acc_dtype), np.empty(BLOCK_ELEMENTS, acc_dtype))
         return pair
 
+    def output(self, dtype: np.dtype, size: int) -> np.ndarray:
+        """``size`` elements of ``dtype`` to compute one chunk into (at most a chunk's)."""
+        chunk = self.outputs.get(dtype)
+        if chunk is None or len(chunk) < size:
+            chunk = self.outputs[dtype] = np.empty(max(size, min(CHUNK_ELEMENTS, 1 << 16)), dtype)
+        return chunk[:size]
+
 
 _BLOCKS: Final = _Blocks()
 
 
-class _Output:
-    """A tensor on its way to the writer: its value, or the chunks of its mean queued on
-    the compute threads and the checksums its inputs must have."""
-
-    def __init__(self, key: str, dtype: str, value: np.ndarray, inputs: list[tuple[Checkpoint, _Input]] | None = None,
-                 chunks: list[tuple[int, int, Future[list[int]]]] | None = None) -> None:  # fmt: skip
-        self.key, self.dtype, self.value = key, dtype, value
-        self.nbytes = value.nbytes if chunks else 0  # memory of its own (not the newest checkpoint's array)
-        self._inputs = inputs or []
-        self._chunks = chunks or []
-
-    def result(self) -> np.ndarray:
-        """The value, once every chunk is computed and every input's checksum matched
-        (else the reader's CorruptionError naming file, offset and tensor)."""
-        wait([task for _, _, task in self._chunks])  # every chunk finished (or failed) before anything is raised
-        crcs = [task.result() for _, _, task in self._chunks]
-        itemsize = self.value.dtype.itemsize
-        for i, (ckpt, item) in enumerate(self._inputs):
-            if item.crc is None:
-                continue
-            crc = crcs[0][i]
-            for (first, last, _), part in zip(self._chunks[1:], crcs[1:]):
-                crc = crc32c_combine(crc, part[i], (last - first) * itemsize)
-            if crc != item.crc:
-                ckpt[self.key]  # checks the bytes again and raises the reader's error
-                raise CorruptionError(
-                    f"checksum mismatch (stored {item.crc:#010x}, computed {crc:#010x})", path=ckpt.prefix, tensor=self.key
-                )
-        return self.value
-
-    def cancel(self) -> None:
-        """Drop the chunks not started, wait for the running ones (they write into value)."""
-        for _, _, task in self._chunks:
-            task.cancel()
-        wait([task for _, _, task in self._chunks])
-
-
-def _output(
-    ckpts: list[Checkpoint], key: str, factors: list[float] | None, skip_optimizer: bool, keys: list[str],
+def _start(
+    ckpts: list[Checkpoint], key: str, factors: list[float] | None, skip_optimizer: bool, keys: list[str], writer: Writer,
     pool: ThreadPoolExecutor, workers: int,
-) -> _Output:
-    """The value to write for ``key``, or its mean started on ``pool``."""
+) -> _Mean | None:  # fmt: skip
+    """Write ``key``'s value, or reserve its bytes and start its mean on ``pool``."""
     newest = ckpts[-1]
     dtype = newest.dtype(key)
     if key == OBJECT_GRAPH_KEY:
         graph = bytes(newest[key][()])
         if skip_optimizer:
             graph = _prune_graph(graph, set(keys))
-        return _Output(key, "string", np.array(graph, dtype=object))
-    if dtype in AVERAGED_DTYPES and not _is_counter(key):
-        return _mean(ckpts, key, dtype, AVERAGED_DTYPES[dtype], factors, pool, workers)
-    return _Output(key, dtype, newest[key])
-
-
-def _output_bytes(newest: Checkpoint, key: str) -> int:
-    """The memory :func:`_mean` allocates for ``key``'s output (0 for a tensor copied)."""
-    dtype = newest.dtype(key)
-    if dtype not in AVERAGED_DTYPES or _is_counter(key):
-        return 0
-    itemsize = DTYPE_BY_NAME[dtype].numpy.itemsize  # type: ignore[union-attr]  # averaged dtypes have one
-    return int(np.prod(newest.shape(key), dtype=np.int64)) * itemsize
+        writer.add(key, np.array(graph, dtype=object), dtype="string")
+    elif dtype in AVERAGED_DTYPES and not _is_counter(key):
+        return _mean(ckpts, key, dtype, AVERAGED_DTYPES[dtype], factors, writer, pool, workers)
+    else:
+        writer.add(key, newest[key], dtype=dtype)
+    return None
 
 
 class _Input(NamedTuple):
@@ -374,35 +316,104 @@ def _input(ckpt: Checkpoint, key: str, mapped: tuple[np.ndarray, int] | None) ->
     return _Input(mapped[0].reshape(-1), mapped[1])
 
 
+class _Mean:
+    """A tensor whose chunks are queued on the compute threads: the bytes reserved for it,
+    and the checksums its inputs must have."""
+
+    def __init__(self, key: str, reserved: Reserved, inputs: list[tuple[Checkpoint, _Input]], itemsize: int,
+                 chunks: list[tuple[int, int, Future[tuple[list[int], int]]]]) -> None:  # fmt: skip
+        self.key, self.reserved, self._inputs, self._itemsize, self._chunks = key, reserved, inputs, itemsize, chunks
+
+    def finish(self, writer: Writer) -> None:
+        """Record the tensor in ``writer`` once every chunk is written and every input's
+        checksum matched (else the reader's CorruptionError naming file, offset and tensor)."""
+        try:
+            wait([task for _, _, task in self._chunks])  # every chunk finished (or failed) before anything is raised
+            results = [task.result() for _, _, task in self._chunks]
+            for i, (ckpt, item) in enumerate(self._inputs):
+                if item.crc is None:
+                    continue
+                crc = self._combine([part[0][i] for part in results])
+                if crc != item.crc:
+                    ckpt[self.key]  # checks the bytes again and raises the reader's error
+                    raise CorruptionError(
+                        f"checksum mismatch (stored {item.crc:#010x}, computed {crc:#010x})", path=ckpt.prefix, tensor=self.key
+                    )
+        except BaseException:
+            self.reserved.close()
+            raise
+        writer._fill(self.reserved, self._combine([part[1] for part in results]))
+
+    def _combine(self, crcs: list[int]) -> int:
+        """The CRC32C of the whole tensor's bytes from its chunks' (0 for no chunk: no bytes)."""
+        if not crcs:
+            return 0
+        crc = crcs[0]
+        for (first, last, _), part in zip(self._chunks[1:], crcs[1:]):
+            crc = crc32c_combine(crc, part, (last - first) * self._itemsize)
+        return crc
+
+    def cancel(self) -> None:
+        """Drop the chunks not started, wait for the running ones (they write into the
+        reserved bytes), close the reservation."""
+        for _, _, task in self._chunks:
+            task.cancel()
+        wait([task for _, _, task in self._chunks])
+        self.reserved.close()
+
+
 def _mean(
-    ckpts: list[Checkpoint], key: str, dtype: str, acc_dtype: type, factors: list[float] | None, pool: ThreadPoolExecutor,
-    workers: int,
-) -> _Output:
-    """The weighted mean of tensor ``key``, accumulated in ``acc_dtype`` block by block (the
-    same operations, element by element, as one whole-tensor accumulator), in its own dtype.
+    ckpts: list[Checkpoint], key: str, dtype: str, acc_dtype: type, factors: list[float] | None, writer: Writer,
+    pool: ThreadPoolExecutor, workers: int,
+) -> _Mean:  # fmt: skip
+    """Start the weighted mean of tensor ``key`` on ``pool``, accumulated in ``acc_dtype``
+    block by block (the same operations, element by element, as one whole-tensor
+    accumulator), in its own dtype, into the bytes reserved for it in ``writer``.
 
     The tensor is cut into chunks of whole blocks, at least two per thread of ``pool`` (so
     the threads finish it together) and at most :data:`CHUNK_ELEMENTS`. The inputs'
     checksums are computed in the same pass, a block at a time, while the block is in the
     CPU cache for its additions (instead of a pass of their own over memory); the chunks'
-    checksums are combined and checked by :meth:`_Output.result`."""
+    checksums are combined and checked by :meth:`_Mean.finish`."""
     mapped = [c._source.unverified(key) if isinstance(c._source, BundleReader) else None for c in ckpts]
     if sum(m is None for m in mapped) > 1:  # remote or partitioned: fetched concurrently
         inputs = list(pool.map(_input, ckpts, [key] * len(ckpts), mapped))
     else:
         inputs = [_input(c, key, m) for c, m in zip(ckpts, mapped)]
-    out = np.empty(ckpts[0].shape(key), inputs[0].values.dtype)
-    flat = out.reshape(-1)
+    shape = ckpts[-1].shape(key)
+    out_dtype = np.dtype(DTYPE_BY_NAME[dtype].numpy)
+    reserved = writer._reserve(key, dtype, shape)
+    size = inputs[0].values.size
     total = len(ckpts) if factors is None else sum(factors)
     crcs = {item.crc for item in inputs}
     alike = factors is None and dtype in EXACT_SUM_DTYPES and 1 < len(inputs) <= 1 << 29 and len(crcs) == 1 and None not in crcs
     work = _alike_range if alike else _mean_range  # one stored checksum for all: probably equal bytes
-    per = min(CHUNK_ELEMENTS, max(1, -(-flat.size // (2 * workers * BLOCK_ELEMENTS))) * BLOCK_ELEMENTS)
-    chunks = [
-        (first, last, pool.submit(work, inputs, flat, first, last, acc_dtype, factors, total))
-        for first, last in ((a, min(a + per, flat.size)) for a in range(0, flat.size, per))
-    ]
-    return _Output(key, dtype, out, list(zip(ckpts, inputs)), chunks)
+    per = min(CHUNK_ELEMENTS, max(1, -(-size // (2 * workers * BLOCK_ELEMENTS))) * BLOCK_ELEMENTS)
+    job = _Mean(key, reserved, list(zip(ckpts, inputs)), out_dtype.itemsize, [])
+    try:
+        for first in range(0, size, per):
+            last = min(first + per, size)
+            task = pool.submit(_chunk, work, inputs, first, last, out_dtype, acc_dtype, factors, total, reserved)
+            job._chunks.append((first, last, task))
+    except BaseException:
+        job.cancel()
+        raise
+    return job
+
+
+def _chunk(
+    work: Callable[..., list[int]], inputs: list[_Input], first: int, last: int, out_dtype: np.dtype, acc_dtype: type,
+    factors: list[float] | None, total: float, reserved: Reserved,
+) -> tuple[list[int], int]:  # fmt: skip
+    """Elements ``[first, last)`` of the mean (``work``: :func:`_mean_range` or
+    :func:`_alike_range`), computed into this thread's output chunk and written into the
+    reserved bytes; returns each input's CRC32C of those elements and the output's."""
+    out = _BLOCKS.output(out_dtype, last - first)
+    crcs = work([_Input(item.values[first:last], item.crc) for item in inputs], out, 0, last - first, acc_dtype, factors, total)
+    data = out.view(np.uint8).data  # ml_dtypes export no buffer of their own
+    crc = crc32c_function()(data)
+    reserved.write(data, first * out_dtype.itemsize)
+    return crcs, crc
 
 
 def _mean_range(
@@ -477,18 +488,21 @@ def _check_alike(ckpts: list[Checkpoint], keys: list[str]) -> None:
     """Every checkpoint has each key with the newest one's dtype and shape."""
     newest = ckpts[-1]
     graph = OBJECT_GRAPH_KEY in newest
+    averaged = [
+        (key, dtype)
+        for key in keys
+        if key != OBJECT_GRAPH_KEY and (dtype := newest.dtype(key)) in AVERAGED_DTYPES and not _is_counter(key)
+    ]
+    wanted = [(key, (dtype, newest.shape(key))) for key, dtype in averaged]  # looked up once, not once per checkpoint
     for ckpt in ckpts[:-1]:
         if (OBJECT_GRAPH_KEY in ckpt) != graph:
             kinds = {True: "object-based (TF2)", False: "name-based (TF1)"}
             raise InvalidArgumentError(
                 f"{ckpt.prefix} is {kinds[not graph]} but {newest.prefix} is {kinds[graph]}; average checkpoints of one model"
             )
-        for key in keys:
-            if key == OBJECT_GRAPH_KEY or (newest.dtype(key) not in AVERAGED_DTYPES) or _is_counter(key):
-                continue
+        for key, want in wanted:
             if key not in ckpt:
                 raise InvalidArgumentError(f"tensor {key!r} of {newest.prefix} is missing from {ckpt.prefix}")
-            want = (newest.dtype(key), newest.shape(key))
             got = (ckpt.dtype(key), ckpt.shape(key))
             if got != want:
                 raise InvalidArgumentError(

@@ -627,6 +627,7 @@ class Writer:
         shard_id, shard = self._shard_for(size)
         offset = shard.size
         try:
+            shard.write_staged()  # none outside add_many(); were there any, they come before the reserved bytes
             shard.settle()  # a write_behind() in flight appends at the file position: it goes first
             shard.file.seek(offset + size)  # flushes what is buffered; the next tensor's bytes go after the reserved ones
         except BaseException:

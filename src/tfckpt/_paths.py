@@ -186,7 +186,7 @@ def resolve_in(store: Store, p: str) -> Resolved:
     if store is not LOCAL and p.strip("/") and not p.endswith("/"):
         # A prefix or .index URL: fetch the index at once, the one request opening needs
         # anyway (probing, listing a bucket or a HEAD first would each cost a round trip).
-        prefix = p[: -len(".index")] if p.endswith(".index") else p
+        prefix = p.removesuffix(".index")
         try:
             return Resolved(prefix, store=store, index=store.get(prefix + ".index"))
         except FileNotFoundError:

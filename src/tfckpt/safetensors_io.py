@@ -36,7 +36,7 @@ import struct
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
@@ -44,6 +44,9 @@ from .errors import InvalidArgumentError
 from .storage._atomic import replacing
 from .storage._inputs import require_regular
 from .storage._shards import WriteBack
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 __all__ = ["SAFETENSORS_DTYPES", "SafetensorsFile", "SafetensorsSpec", "TensorPieces", "safetensors_dtype", "write_safetensors"]
 
@@ -331,7 +334,7 @@ class SafetensorsFile:
     def close(self) -> None:
         self._map = np.zeros(0, np.uint8)
 
-    def __enter__(self) -> SafetensorsFile:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

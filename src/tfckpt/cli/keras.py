@@ -61,7 +61,7 @@ def _import_keras(backend: str | None) -> Any:
         os.environ["KERAS_BACKEND"] = backend
     try:
         keras = importlib.import_module("keras")
-    except Exception as e:  # ImportError, or the backend's own import failing
+    except Exception as e:  # noqa: BLE001 - ImportError, or the backend's own import failing with anything
         raise CliError(f"cannot import keras: {type(e).__name__}: {e}",
                        "pip install 'tfckpt[keras]' and a backend (jax or torch); choose it with --backend") from None
     return keras
@@ -83,7 +83,7 @@ def _build(spec: str) -> Any:
         obj = getattr(obj, part)
     try:
         return obj()
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - the user's model code may raise anything; say which step failed
         raise CliError(f"--model {spec}: building the model failed: {type(e).__name__}: {e}") from None
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import mmap
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Final, TypeAlias
@@ -824,9 +823,8 @@ class BundleReader:
         entry.check_size(self.index_path, name)
         if entry.dtype == STRING:
             self._read_entry(key, name, entry, copy=False)  # checks the length and entry checksums
-        elif entry.dtype == VARIANT:
-            if not self._foreign:
-                self.variant_elements(name)  # checks every element's running checksum
+        elif entry.dtype == VARIANT and not self._foreign:
+            self.variant_elements(name)  # checks every element's running checksum
         payload, path = self._payload(entry, name)
         if entry.dtype not in (STRING, VARIANT):
             self._check_crc(key, entry, payload, path, name)

@@ -168,7 +168,7 @@ class Store(abc.ABC):
         """Remove ``path``; no error if it is already gone."""
         raise NotImplementedError(f"{type(self).__name__} is read-only")
 
-    def close(self) -> None:  # noqa: B027 - most stores hold nothing
+    def close(self) -> None:  # most stores hold nothing
         """Release what the store holds open (an archive's mapping)."""
 
 

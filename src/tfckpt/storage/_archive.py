@@ -97,10 +97,10 @@ class ArchiveStore(Store):
 
     def _index_tar(self) -> None:
         try:
-            self._tar = tarfile.open(self.archive, "r:")  # uncompressed: members are slices
+            self._tar = tarfile.open(self.archive, "r:")  # noqa: SIM115 - held until close(); uncompressed: members are slices
             compressed = False
         except tarfile.ReadError:
-            self._tar = tarfile.open(self.archive, "r:*")
+            self._tar = tarfile.open(self.archive, "r:*")  # noqa: SIM115 - held until close()
             compressed = True
         for member in self._tar.getmembers():
             if not member.isfile():

@@ -73,7 +73,7 @@ class Upload:
             for remote in uploaded:
                 try:
                     self.store.delete(remote)
-                except Exception:  # noqa: BLE001 - cleanup must not mask the upload's error
+                except Exception:  # noqa: BLE001, S110 - cleanup must not mask the upload's error
                     pass
             raise
         finally:

@@ -249,7 +249,7 @@ def _graph_file(path: str) -> str:
         if metas:
             return os.path.join(path, metas[-1])
         raise FileNotFoundError(2, f"no {SAVED_MODEL_FILE} or .meta file in this directory", path)
-    stem = path[: -len(".index")] if path.endswith(".index") else path
+    stem = path.removesuffix(".index")
     if (stem != path or not os.path.exists(path)) and os.path.isfile(stem + ".meta"):
         return stem + ".meta"
     if not os.path.exists(path) and os.path.isfile(stem + ".index"):

@@ -26,11 +26,14 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
 from ..safetensors_io import TensorPieces
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 __all__ = ["AHEAD", "BUFFERS", "PIECE_BYTES", "WORKERS", "Job", "Prefetcher"]
 
@@ -171,7 +174,7 @@ class Prefetcher:
         with self._read_lock:
             return job.read()
 
-    def __enter__(self) -> Prefetcher:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -634,9 +634,10 @@ class Writer:
             self.abandon()
             raise
         shard.size = offset + size
-        self._unfilled[len(self._rows) // _ROW_FIELDS] = name
+        row = len(self._rows) // _ROW_FIELDS  # the one _add_row appends
+        self._unfilled[row] = name
         self._add_row(key, self._prefix_id(info.enum, tuple(shape)), shard_id, offset, size, 0)
-        return Reserved(shard, offset, size, len(self._rows) // _ROW_FIELDS - 1)
+        return Reserved(shard, offset, size, row)
 
     def _fill(self, reserved: Reserved, crc: int) -> None:
         """Record that ``reserved``'s bytes are written, with their CRC32C (unmasked), and

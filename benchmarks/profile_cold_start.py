@@ -7,7 +7,9 @@ and by module, beside ``safe_open`` doing the same.
 Every round starts fresh interpreters (bytecode cached, as after ``pip install``):
 
 1. **Phases**, timed inside the child: ``import numpy``; the library's import; the open;
-   the first tensor. Same for safetensors (``safe_open(..., "numpy")``) on the same tensors.
+   the first tensor. Same for safetensors (``safe_open(..., "numpy")``) on the same tensors,
+   and for the pure-Python floor (``_floor_reader.py``: the least Python that reads a V2
+   bundle's index and a tensor, with none of tfckpt's path resolution, checks or features).
 2. **Per module**: each ``tfckpt`` module the read path loads, with its own import time
    from ``python -X importtime`` (children excluded; numpy and the standard library
    imported first so they are not charged to us), and, measured in one process, the part of
@@ -49,6 +51,13 @@ _PHASES = {
         "from safetensors import safe_open; t2 = time.perf_counter()\n"
         "f = safe_open({prefix!r} + '.safetensors', 'numpy'); t3 = time.perf_counter()\n"
         "f.get_tensor(next(iter(f.keys()))).sum(); t4 = time.perf_counter()\n"
+        "print([t1 - t0, t2 - t1, t3 - t2, t4 - t3])"
+    ),
+    "pure-Python floor": (
+        "import time; t0 = time.perf_counter(); import numpy; t1 = time.perf_counter()\n"
+        "from _floor_reader import FloorReader; t2 = time.perf_counter()\n"
+        "c = FloorReader({prefix!r}); t3 = time.perf_counter()\n"
+        "c[next(iter(c))].sum(); t4 = time.perf_counter()\n"
         "print([t1 - t0, t2 - t1, t3 - t2, t4 - t3])"
     ),
 }
@@ -134,13 +143,19 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, os.path.join(HERE, "..", "src"))
     import tfckpt
 
-    env = dict(os.environ, PYTHONPATH=os.path.join(HERE, "..", "src"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(HERE, "..", "src"), HERE]))
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # else nothing is cached and every round compiles
     with tempfile.TemporaryDirectory(prefix="tfckpt-cold-") as tmp:
         prefix = os.path.join(tmp, "ckpt")
         tensors = {f"layer_{i:05d}/w": np.full(4, i, np.float32) for i in range(args.tensors)}
         tfckpt.save(prefix, tensors)
         save_file(tensors, prefix + ".safetensors")
+        sys.path.insert(0, HERE)
+        from _floor_reader import FloorReader
+
+        floor = FloorReader(prefix)  # reads what tfckpt reads, or the floor measures nothing
+        if sorted(floor) != sorted(tensors) or any(not np.array_equal(floor[n], v) for n, v in tensors.items()):
+            raise SystemExit("_floor_reader.py disagrees with the checkpoint it is given")
 
         phases: dict[str, list[list[float]]] = {name: [] for name in _PHASES}
         self_us: dict[str, list[int]] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
 from typing import NamedTuple
 
@@ -77,3 +78,39 @@ def test_refuses_what_typing_refuses() -> None:
             x: int
 
             def _replace(self) -> None: ...  # type: ignore[override]
+
+
+def test_namedtuple_protocol_matches_typing() -> None:
+    p, q = Point(1, tags=("a",)), TypingPoint(1, tags=("a",))
+    assert Point.__match_args__ == TypingPoint.__match_args__
+    assert Point._make([1, 2, ()]) == TypingPoint._make([1, 2, ()])
+    for make in (Point._make, TypingPoint._make):
+        with pytest.raises(TypeError, match="Expected 3 arguments, got 2"):
+            make([1, 2])
+    for value in (p, q):
+        with pytest.raises(ValueError, match="unexpected field names: \\['z'\\]"):
+            value._replace(z=1)
+        with pytest.raises(TypeError):
+            type(value)()  # x has no default
+        with pytest.raises(TypeError):
+            type(value)(1, 2, (), 4)
+    assert p.__getnewargs__() == q.__getnewargs__() == (1, 2, ("a",))
+    assert Point(x=5, y=6) == TypingPoint(x=5, y=6)
+    assert Point.x.__doc__ == TypingPoint.x.__doc__ == "Alias for field number 0"
+    assert Point.__new__.__defaults__ == TypingPoint.__new__.__defaults__
+    assert Point.__new__.__code__.co_varnames == TypingPoint.__new__.__code__.co_varnames
+    match p:
+        case Point(x, y):
+            assert (x, y) == (1, 2)
+    assert copy.copy(p) == p and copy.deepcopy(p) == p
+
+
+def test_every_arity() -> None:
+    for arity in range(1, 9):
+        names = [f"f{i}" for i in range(arity)]
+        cls = type(Record)("Many", (Record,), {"__module__": __name__, "__annotations__": dict.fromkeys(names, "int")})
+        value = cls(*range(arity))
+        assert tuple(value) == tuple(range(arity)) and value._asdict() == dict(zip(names, range(arity)))
+        assert cls(**dict(zip(names, range(arity)))) == value
+    with pytest.raises(TypeError, match="1 to 8 fields"):
+        type(Record)("TooMany", (Record,), {"__module__": __name__, "__annotations__": {f"f{i}": "int" for i in range(9)}})

@@ -16,11 +16,13 @@ Every round starts fresh interpreters (bytecode cached, as after ``pip install``
    that spent unmarshalling its bytecode and running its body.
 
 3. **A fresh ``import tfckpt``, split**: its wall time; the garbage collections that run
-   inside it (timed with ``gc.callbacks``: numpy's import leaves ~18,000 young objects, and
-   the first allocations after it, whoever makes them, trigger a generation-1 collection
-   that walks them); and unmarshalling the read path's bytecode in a fresh process, where
-   every name is interned for the first time (a warm process, as in table 2, does it
-   about twice as fast).
+   inside it (timed with ``gc.callbacks``); unmarshalling the read path's bytecode in a
+   fresh process, where every name is interned for the first time (a warm process, as in
+   table 2, does it about twice as fast); and the objects the import adds for the
+   collector to track. Then the collection itself without tfckpt: numpy's import leaves
+   ~18,000 objects young and the generation-1 count at its threshold, so whoever allocates
+   ~1,400 tracked objects next pays a collection that walks them; the script allocates
+   empty lists after ``import numpy`` until it starts, and times it.
 
 Figures are minimums over the rounds for the per-module table (the least noisy estimate
 of a fixed cost) and medians (min-max) for the phases.
@@ -108,6 +110,35 @@ gc.callbacks.remove(_timer)
 print([t1 - t0, spent[0], spent[1]])
 """
 
+# The collection numpy leaves due, run by no library: after `import numpy`, allocate empty
+# lists (objects the collector tracks) until a generation-1 collection starts; time it.
+_GC_DEBT = """
+import gc, time
+import numpy
+done = []
+def _timer(phase, info):
+    if phase == "start":
+        _timer.t = time.perf_counter()
+    elif info["generation"] >= 1:
+        done.append(time.perf_counter() - _timer.t)
+gc.callbacks.append(_timer)
+kept = []
+while not done:
+    kept.append([])
+gc.callbacks.remove(_timer)
+print([len(kept), done[0]])
+"""
+
+# The objects an import adds for the collector to track (the collector off, so none is
+# collected or untracked meanwhile).
+_OBJECTS = """
+import gc
+import numpy
+gc.disable(); before = len(gc.get_objects())
+import {module}
+print([len(gc.get_objects()) - before])
+"""
+
 # Unmarshalling the read path's bytecode in a fresh process (names interned the first time).
 _FRESH_UNMARSHAL = """
 import marshal, time
@@ -172,9 +203,12 @@ def main(argv: list[str] | None = None) -> int:
         bodies = json.loads(child(_BODIES.format(prefix=prefix), env).stdout.splitlines()[-1])
         pycs = json.loads(child(_PYCS.format(prefix=prefix), env).stdout.splitlines()[-1])
         split: list[list[float]] = []
+        debt: list[list[float]] = []
         for _ in range(args.rounds):
             split.append(json.loads(child(_GC_SPLIT, env).stdout.splitlines()[-1]))
             split[-1] += json.loads(child(_FRESH_UNMARSHAL.format(pycs=pycs), env).stdout.splitlines()[-1])
+            debt.append(json.loads(child(_GC_DEBT, env).stdout.splitlines()[-1]))
+        objects = {m: json.loads(child(_OBJECTS.format(module=m), env).stdout.splitlines()[-1])[0] for m in ("tfckpt", "_floor_reader")}
 
     print(f"### Phases, {args.tensors:,} tensors of 16 B ({args.rounds} rounds, ms, median (min-max))\n")
     print("| library | import numpy | import library | open | first tensor | library total |")
@@ -202,9 +236,15 @@ def main(argv: list[str] | None = None) -> int:
 
     cols = list(zip(*split))
     print(f"\n### A fresh `import tfckpt`, split ({args.rounds} rounds, ms, median (min-max))\n")
-    print("| import tfckpt | of which: garbage collections (count) | unmarshal of the read path, fresh process |")
-    print("|---:|---:|---:|")
-    print(f"| {summary(list(cols[0]))} | {summary(list(cols[1]))} ({statistics.median(cols[2]):.0f}) | {summary(list(cols[3]))} |")
+    print("| import tfckpt | of which: garbage collections (count) | unmarshal of the read path, fresh process | objects it adds for the collector |")
+    print("|---:|---:|---:|---:|")
+    print(f"| {summary(list(cols[0]))} | {summary(list(cols[1]))} ({statistics.median(cols[2]):.0f}) | {summary(list(cols[3]))} | {objects['tfckpt']:,} |")
+    counts, seconds = zip(*debt)
+    print(
+        f"\nThe collection numpy's import leaves due, with no library imported: allocating after `import numpy`, "
+        f"object number {statistics.median(counts):,.0f} starts a generation-1 collection of {summary(list(seconds))} ms. "
+        f"The floor reader's import adds {objects['_floor_reader']:,} objects."
+    )
     return 0
 
 

@@ -64,7 +64,7 @@ def main() -> int:
             index = sum(os.path.getsize(p + ".index") for p in prefixes)
             work = os.path.join(d, case.replace(" ", "_"), "work")
 
-            def setup() -> None:
+            def setup(work: str = work, source: str = source) -> None:  # this case's, bound now
                 shutil.rmtree(work, ignore_errors=True)
                 os.makedirs(os.path.join(work, "tmp"))
                 for n in os.listdir(source):
@@ -72,9 +72,9 @@ def main() -> int:
 
             parts = [os.path.join(work, "tmp", os.path.basename(p)) for p in prefixes]
             dst = os.path.join(work, "model.ckpt")
-            runs = {"tfckpt": lambda: tfckpt.merge(parts, dst)}
+            runs = {"tfckpt": lambda parts=parts, dst=dst: tfckpt.merge(parts, dst)}
             if tf is not None:
-                runs["TensorFlow"] = lambda: tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=parts, destination_prefix=dst)
+                runs["TensorFlow"] = lambda parts=parts, dst=dst: tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=parts, destination_prefix=dst)
             times: dict[str, list[float]] = {k: [] for k in runs}
             for r in range(args.repeat):
                 for lib in (list(runs) if r % 2 == 0 else list(reversed(runs))):

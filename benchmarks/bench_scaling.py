@@ -82,7 +82,7 @@ def _open_safe(path: str) -> object:
 
 
 def _read_safe(f: object) -> None:
-    for name in f.keys():  # type: ignore[attr-defined]
+    for name in f.keys():  # type: ignore[attr-defined]  # noqa: SIM118 (safe_open has keys() but no __iter__)
         f.get_tensor(name)  # type: ignore[attr-defined]
 
 
@@ -163,7 +163,6 @@ def worker(name: str, path: str) -> dict[str, float]:
         pass
     t0 = time.perf_counter()
     state = open_fn(path + suffix)
-    t1 = time.perf_counter()
     held = proc_status_mib("VmRSS") - base
     read_fn(state)
     t2 = time.perf_counter()

@@ -35,10 +35,10 @@ from contextlib import redirect_stdout
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import checkpoint_files, machine_line, warm, workdir  # noqa: E402
+from _common import checkpoint_files, machine_line, warm, workdir
 
-import tfckpt  # noqa: E402
-from tfckpt.cli import main  # noqa: E402
+import tfckpt
+from tfckpt.cli import main
 
 VOCAB, HIDDEN, INTER, POSITIONS = 30522, 768, 3072, 512
 

@@ -26,7 +26,9 @@ everything (held after reads), and the peak ``VmHWM`` (reset before the open thr
 ``/proc/self/clear_refs``). Rows give the median and min-max over the rounds.
 
 ``--cold N`` times N interleaved fresh processes of each of: ``import tfckpt`` + open + the
-first tensor; ``safe_open`` of the same tensors; and ``python + import numpy`` alone.
+first tensor; ``safe_open`` of the same tensors; the pure-Python floor (``_floor_reader.py``,
+the least Python that reads a bundle's index and one tensor); and ``python + import numpy``
+alone.
 """
 
 from __future__ import annotations
@@ -269,6 +271,7 @@ def scaling(args: argparse.Namespace) -> list[dict[str, object]]:
 _COLD = {
     "tfckpt": "import tfckpt\nc = tfckpt.open({prefix!r})\nc[next(iter(c))].sum()",
     "safe_open": "from safetensors import safe_open\nf = safe_open({prefix!r} + '.safetensors', 'numpy')\nf.get_tensor(next(iter(f.keys()))).sum()",
+    "pure-Python floor": "from _floor_reader import FloorReader\nc = FloorReader({prefix!r})\nc[next(iter(c))].sum()",
     "python + numpy": "import numpy",
 }
 
@@ -276,7 +279,7 @@ _COLD = {
 def cold(args: argparse.Namespace) -> None:
     with workdir(args.dir) as tmp:
         prefix = make_files(tmp, 1000, args.elements, ["safe_open"])
-        env = dict(os.environ, PYTHONPATH=os.path.join(HERE, "..", "src"))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(HERE, "..", "src"), HERE]))
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # else nothing is cached and every round compiles
         for code in _COLD.values():  # compile and cache bytecode first, as after pip install
             subprocess.run([sys.executable, "-c", code.format(prefix=prefix)], check=True, env=env)

@@ -167,7 +167,7 @@ STAGED_BATCH_MAX: Final = 16 << 20
 
 #: Index entries encoded per bulk step: bounds the temporary arrays (a few hundred bytes an
 #: entry for typical names: the index of 200,000 tensors peaked at 28 MiB traced, output included).
-INDEX_CHUNK: Final = 1 << 16
+INDEX_CHUNK: Final = 1 << 14
 
 #: The longest :func:`._bundle.plain_entry_tail`: three tagged varints and a tagged fixed32.
 _MAX_PLAIN_TAIL: Final = 3 * (1 + MAX_VARINT64_BYTES) + 5

@@ -113,15 +113,25 @@ def encode_entries(
     Entry ``i`` shares ``shared[i]`` bytes with the key before it. Returns the entries
     concatenated and each one's size; the caller adds the restart array.
     """
-    column = np.arange(key_matrix.shape[1])
+    rows, width = key_matrix.shape
     non_shared = key_lengths - shared
-    return join_fields(
-        [
+    header: list[Field]
+    if rows and max(int(key_lengths.max()), int(value_lengths.max())) < 0x80:  # the usual one-byte varints
+        one = np.ones(rows, np.int64)
+        header = [(v.astype(np.uint8)[:, None], None, one) for v in (shared, non_shared, value_lengths)]
+    else:
+        header = [
             (m, left_aligned(m.shape[1], n), n)
             for m, n in (encode_varints(shared), encode_varints(non_shared), encode_varints(value_lengths))
         ]
-        + [(key_matrix, (column >= shared[:, None]) & (column < key_lengths[:, None]), non_shared), *values]
-    )
+    if width < 0x100:
+        # Key column j is kept where shared <= j < key length: j - shared in uint8 wraps
+        # below zero to 255 or less, never under non_shared.
+        in_delta = np.arange(width, dtype=np.uint8) - shared.astype(np.uint8)[:, None] < non_shared.astype(np.uint8)[:, None]
+    else:
+        column = np.arange(width)
+        in_delta = (column >= shared[:, None]) & (column < key_lengths[:, None])
+    return join_fields([*header, (key_matrix, in_delta, non_shared), *values])
 
 
 class BlockBuilder:

@@ -51,11 +51,14 @@ MAX_MATRIX_BYTES: Final = 64 << 20
 MAX_PADDING_FACTOR: Final = 4
 
 _U8: Final = np.dtype(np.uint8)
+#: :func:`join_fields` copies a varying field this narrow one column at a time.
+_COLUMN_BY_COLUMN: Final = 4
 _I64: Final = np.dtype(np.int64)
 
 #: One field of many rows, ``(matrix, keep, lengths)``: row ``i``'s bytes are
-#: ``matrix[i][keep[i]]``, ``lengths[i]`` of them (see :func:`join_fields`).
-Field: TypeAlias = tuple[np.ndarray, np.ndarray, np.ndarray]
+#: ``matrix[i][keep[i]]``, ``lengths[i]`` of them (see :func:`join_fields`). ``keep`` None:
+#: every row is the whole matrix row (a field of one width, such as a shared prefix).
+Field: TypeAlias = tuple[np.ndarray, np.ndarray | None, np.ndarray]
 
 
 def fits(rows: int, width: int, payload: int) -> bool:
@@ -87,8 +90,38 @@ def join_fields(fields: Sequence[Field]) -> tuple[np.ndarray, np.ndarray]:
     Returns ``(data, lengths)``: every row's kept bytes, all rows one after another, and
     each row's byte count.
     """
-    matrix = np.concatenate([m for m, _, _ in fields], axis=1)
-    keep = np.concatenate([k for _, k, _ in fields], axis=1)
+    # The fields side by side in one matrix and one mask, written in place. numpy copies a
+    # block of columns row by row (a few ns a row, whatever its width), one column as one
+    # strided run: so the bytes and mask columns that are the same in every row (a field
+    # broadcast from one row, a mask of None) are laid first as one template row for all
+    # rows, and the fields that vary are then copied a column at a time when narrow.
+    rows = len(fields[0][2])
+    width = sum(m.shape[1] for m, _, _ in fields)
+    row_bytes, row_keep = np.zeros(width, _U8), np.zeros(width, bool)
+    varying: list[tuple[int, np.ndarray, np.ndarray | None]] = []
+    column = 0
+    for m, k, _ in fields:
+        end = column + m.shape[1]
+        if k is None:
+            row_keep[column:end] = True
+        if rows and m.strides[0] == 0:  # broadcast from one row
+            row_bytes[column:end] = m[0]
+        else:
+            varying.append((column, m, None))
+        if k is not None:
+            varying.append((column, k, k))
+        column = end
+    matrix = np.empty((rows, width), _U8)
+    keep = np.empty((rows, width), bool)
+    matrix[:] = row_bytes
+    keep[:] = row_keep
+    for column, m, is_keep in varying:
+        target = matrix if is_keep is None else keep
+        if m.shape[1] <= _COLUMN_BY_COLUMN:
+            for j in range(m.shape[1]):
+                target[:, column + j] = m[:, j]
+        else:
+            target[:, column : column + m.shape[1]] = m
     lengths: np.ndarray = sum((n for _, _, n in fields[1:]), fields[0][2])
     return matrix[keep], lengths
 

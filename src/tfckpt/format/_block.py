@@ -95,12 +95,20 @@ def common_prefix_length(a: bytes, b: bytes) -> int:
     return n - (diff.bit_length() + 7) // 8
 
 
+def _one_byte_headers(key_lengths: np.ndarray, value_lengths: np.ndarray) -> bool:
+    """Whether every entry's three header varints take one byte each, as they usually do
+    (``shared`` and ``non_shared`` are at most the key's length)."""
+    return len(key_lengths) > 0 and max(int(key_lengths.max()), int(value_lengths.max())) < 0x80
+
+
 def entry_sizes(shared: np.ndarray, key_lengths: np.ndarray, value_lengths: np.ndarray) -> np.ndarray:
     """The encoded size of each entry, given how many key bytes it shares with its predecessor."""
     non_shared = key_lengths - shared
-    sizes: np.ndarray = (
-        varint_lengths(shared) + varint_lengths(non_shared) + varint_lengths(value_lengths) + non_shared + value_lengths
-    )
+    sizes: np.ndarray
+    if _one_byte_headers(key_lengths, value_lengths):
+        sizes = 3 + non_shared + value_lengths
+    else:
+        sizes = varint_lengths(shared) + varint_lengths(non_shared) + varint_lengths(value_lengths) + non_shared + value_lengths
     return sizes
 
 
@@ -116,7 +124,7 @@ def encode_entries(
     rows, width = key_matrix.shape
     non_shared = key_lengths - shared
     header: list[Field]
-    if rows and max(int(key_lengths.max()), int(value_lengths.max())) < 0x80:  # the usual one-byte varints
+    if _one_byte_headers(key_lengths, value_lengths):
         one = np.ones(rows, np.int64)
         header = [(v.astype(np.uint8)[:, None], None, one) for v in (shared, non_shared, value_lengths)]
     else:

@@ -53,7 +53,17 @@ from ._coding import (
     unmask_crc,
 )
 from ._dtypes import DTYPES, STRING, VARIANT
-from ._rows import Field, decode_varints, encode_varints, left_aligned, pad_rows
+from ._rows import (
+    Field,
+    decode_varints,
+    encode_varints,
+    left_aligned,
+    left_aligned_columns,
+    little_endian_bytes,
+    pad_rows,
+    varint_lengths,
+    varint_words,
+)
 
 
 def _protos() -> Any:
@@ -453,12 +463,17 @@ def _tagged_varint_field(tag: int, values: np.ndarray) -> Field:
     if n > 1 and values.min() == values.max():  # one value (the size of tensors of one kind): one row, repeated
         row, _, length = _tagged_varint_field(tag, values[:1])
         return np.broadcast_to(row, (n, row.shape[1])), None, np.repeat(length, n)  # a nonzero value: the whole row
-    varints, lengths = encode_varints(values)
-    matrix = np.empty((n, varints.shape[1] + 1), np.uint8)
-    matrix[:, 0] = tag
-    matrix[:, 1:] = varints
+    lengths = varint_lengths(values)
+    if int(lengths.max()) <= 7:  # the tag and the varint in one little-endian word each (values below 2**49)
+        words = (varint_words(values, lengths) << np.uint64(8)) | np.uint64(tag)
+        matrix = little_endian_bytes(words)[:, : int(lengths.max()) + 1]
+    else:
+        varints, lengths = encode_varints(values)
+        matrix = np.empty((n, varints.shape[1] + 1), np.uint8)
+        matrix[:, 0] = tag
+        matrix[:, 1:] = varints
     lengths = np.where(values != 0, lengths + 1, 0)
-    return matrix, left_aligned(matrix.shape[1], lengths), lengths
+    return matrix, left_aligned_columns(matrix.shape[1], lengths), lengths
 
 
 def plain_entry_fields(

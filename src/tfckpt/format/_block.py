@@ -134,8 +134,10 @@ def encode_entries(
         ]
     if width < 0x100:
         # Key column j is kept where shared <= j < key length: j - shared in uint8 wraps
-        # below zero to 255 or less, never under non_shared.
-        in_delta = np.arange(width, dtype=np.uint8) - shared.astype(np.uint8)[:, None] < non_shared.astype(np.uint8)[:, None]
+        # below zero to 255 or less, never under non_shared. Computed a column at a time
+        # (the transpose; see _rows.left_aligned_columns).
+        offsets = np.arange(width, dtype=np.uint8)[:, None] - shared.astype(np.uint8)
+        in_delta = (offsets < non_shared.astype(np.uint8)).T
     else:
         column = np.arange(width)
         in_delta = (column >= shared[:, None]) & (column < key_lengths[:, None])

@@ -184,11 +184,6 @@ def encode_varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return matrix, lengths
 
 
-#: ``_CONTINUATION[n]``: the continuation bits (0x80) of the first ``n - 1`` bytes of a
-#: little-endian word, those of an ``n``-byte varint.
-_CONTINUATION: Final = np.array([int.from_bytes(b"\x80" * max(n - 1, 0), "little") for n in range(9)], np.uint64)
-
-
 def varint_words(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The varints of ``values`` below 2**56 (``lengths`` from :func:`varint_lengths`) as
     ``uint64`` words whose little-endian bytes are the varint, then zeros: byte ``k`` holds
@@ -198,7 +193,9 @@ def varint_words(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     words = v & np.uint64(0x7F)
     for k in range(1, int(lengths.max()) if lengths.size else 1):
         words |= (v << np.uint64(k)) & np.uint64(0x7F << (8 * k))
-    words |= _CONTINUATION[lengths]
+    # The continuation bits (0x80) of the first length - 1 bytes.
+    below_last = (np.uint64(1) << (np.uint64(8) * (lengths.astype(np.uint64) - np.uint64(1)))) - np.uint64(1)
+    words |= below_last & np.uint64(0x8080808080808080)
     return words
 
 

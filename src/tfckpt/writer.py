@@ -467,7 +467,7 @@ class Writer:
         rows = np.empty((n, _ROW_FIELDS), np.int64)
         rows[:, 0] = kind_ids[0] if kind_of is None else kind_ids[kind_of]
         rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4] = len(self._shards) - 1, ends - sizes + shard.size, sizes, crcs
-        self._rows.frombytes(rows.tobytes())
+        self._rows.frombytes(byte_view(rows))  # its bytes, with no intermediate copy
         if distinct:  # with its rows, so _unindexed stays the keys of the last rows
             self._unindexed += keys
         shard.size += total

@@ -76,6 +76,41 @@ def test_join_fields_keeps_each_fields_own_bytes_in_row_order() -> None:
     assert lengths.tolist() == [4, 3]
 
 
+@st.composite
+def _fields(draw: st.DrawFn) -> tuple[int, list[tuple[np.ndarray, np.ndarray | None, np.ndarray]]]:
+    """Fields of every kind join_fields takes: masked or whole-row (keep None), varying or
+    broadcast from one row, narrow (copied column by column) or wide, empty."""
+    rows = draw(st.integers(1, 6))
+    fields = []
+    for _ in range(draw(st.integers(1, 5))):
+        width = draw(st.sampled_from([0, 1, 2, 4, 5, 9]))
+        cells = st.lists(st.integers(0, 255), min_size=rows * width, max_size=rows * width)
+        matrix = np.array(draw(cells), np.uint8).reshape(rows, width)
+        if draw(st.booleans()):
+            matrix = np.broadcast_to(matrix[:1], (rows, width))
+        if draw(st.booleans()):
+            fields.append((matrix, None, np.full(rows, width)))
+        else:
+            keep = np.array(draw(st.lists(st.booleans(), min_size=rows * width, max_size=rows * width)), bool)
+            keep = keep.reshape(rows, width)
+            if draw(st.booleans()):
+                keep = np.broadcast_to(keep[:1], (rows, width))
+            fields.append((matrix, keep, keep.sum(axis=1)))
+    return rows, fields
+
+
+@settings(max_examples=200)
+@given(_fields())
+def test_join_fields_matches_each_rows_fields_concatenated(case: tuple[int, list[tuple[np.ndarray, np.ndarray | None, np.ndarray]]]) -> None:
+    rows, fields = case
+    expected = [
+        b"".join((m[i] if k is None else m[i][k[i]]).tobytes() for m, k, _ in fields) for i in range(rows)
+    ]
+    data, lengths = join_fields(fields)
+    assert lengths.tolist() == [len(row) for row in expected]
+    assert data.tobytes() == b"".join(expected)
+
+
 @settings(max_examples=200)
 @given(st.lists(st.lists(st.sampled_from([0, 1, 97]), max_size=6).map(bytes), max_size=30))
 def test_common_prefix_lengths_match_the_scalar_one(keys: list[bytes]) -> None:

@@ -344,6 +344,16 @@ def test_add_many_cuts_blocks_like_add_at_scale() -> None:
     assert len(_index_handles(data)) > 3
 
 
+@pytest.mark.parametrize("key_length", [126, 127, 128, 254, 255, 256, 300])
+def test_add_many_writes_what_add_writes_for_long_keys(always_bulk: None, key_length: int) -> None:
+    # Keys of 128 bytes and more take two-byte header varints; keys of 256 bytes and more
+    # a key mask computed in int64 rather than wrapping uint8 (see _block.encode_entries).
+    items = [(b"p" * (key_length - 4) + b"%04d" % i, b"v" * (i % 5)) for i in range(0, 600, 7)]
+    items += [(b"p" * (key_length - 4) + b"%04d" % 999 + b"x" * (i % 3), b"w") for i in range(1)]
+    assert _build_mixed(sorted(items), 4096, []) == _build(sorted(items), 4096)
+    assert _build_mixed(sorted(items), 4096, [(5, False), (9, True)]) == _build(sorted(items), 4096)
+
+
 def test_add_many_falls_back_for_huge_entries_and_long_keys(always_bulk: None, monkeypatch: pytest.MonkeyPatch) -> None:
     items = [(b"k%03d" % i, b"v" * (250 if i == 7 else 3)) for i in range(20)]
     assert _build_mixed(items, 100, []) == _build(items, 100)  # entry 7 >= 2 * block size: a block of its own

@@ -729,6 +729,32 @@ def test_batches_write_what_add_writes(
             assert _files(root / kind) == expected_files, kind
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(items=_small_items(), chunk=st.sampled_from([1, 2, 5, 16384]), slices=st.booleans())
+def test_bulk_index_writes_what_the_entry_by_entry_index_writes(
+    monkeypatch: pytest.MonkeyPatch, items: list[tuple[str, Any]], chunk: int, slices: bool
+) -> None:
+    # The numpy index encoder (every run of plain entries in bulk, in chunks of any size)
+    # against TableBuilder.add one entry at a time: mixed dtypes (bfloat16, complex, bool,
+    # big-endian), strings, empty tensors, scalars, non-ASCII names, partitioned variables.
+    def write(prefix: Path) -> None:
+        if slices:
+            _write_with_slices(prefix, items)
+        else:
+            tfckpt.save(prefix, dict(items))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        monkeypatch.setattr(writer_mod, "INDEX_CHUNK", chunk)
+        monkeypatch.setattr(writer_mod, "BULK_MIN_ENTRIES", 1)
+        monkeypatch.setattr(table_mod, "BULK_MIN_ENTRIES", 1)
+        write(root / "bulk" / "m")
+        monkeypatch.setattr(writer_mod, "BULK_MIN_ENTRIES", 10**9)
+        monkeypatch.setattr(table_mod, "BULK_MIN_ENTRIES", 10**9)
+        write(root / "scalar" / "m")
+        assert _files(root / "bulk") == _files(root / "scalar")
+
+
 def test_batches_at_scale_with_every_writeback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # 20,000 tensors of a few kinds through 8 KiB write-behind buffers and a flush every 64 KiB.
     monkeypatch.setattr(writer_mod, "WRITE_BEHIND_CHUNK", 8192)

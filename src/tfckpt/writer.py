@@ -167,7 +167,7 @@ STAGED_BATCH_MAX: Final = 16 << 20
 
 #: Index entries encoded per bulk step: bounds the temporary arrays (a few hundred bytes an
 #: entry for typical names: the index of 200,000 tensors peaked at 28 MiB traced, output included).
-INDEX_CHUNK: Final = 1 << 16
+INDEX_CHUNK: Final = 1 << 14
 
 #: The longest :func:`._bundle.plain_entry_tail`: three tagged varints and a tagged fixed32.
 _MAX_PLAIN_TAIL: Final = 3 * (1 + MAX_VARINT64_BYTES) + 5
@@ -467,7 +467,7 @@ class Writer:
         rows = np.empty((n, _ROW_FIELDS), np.int64)
         rows[:, 0] = kind_ids[0] if kind_of is None else kind_ids[kind_of]
         rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4] = len(self._shards) - 1, ends - sizes + shard.size, sizes, crcs
-        self._rows.frombytes(rows.tobytes())
+        self._rows.frombytes(byte_view(rows))  # its bytes, with no intermediate copy
         if distinct:  # with its rows, so _unindexed stays the keys of the last rows
             self._unindexed += keys
         shard.size += total

@@ -95,12 +95,20 @@ def common_prefix_length(a: bytes, b: bytes) -> int:
     return n - (diff.bit_length() + 7) // 8
 
 
+def _one_byte_headers(key_lengths: np.ndarray, value_lengths: np.ndarray) -> bool:
+    """Whether every entry's three header varints take one byte each, as they usually do
+    (``shared`` and ``non_shared`` are at most the key's length)."""
+    return len(key_lengths) > 0 and max(int(key_lengths.max()), int(value_lengths.max())) < 0x80
+
+
 def entry_sizes(shared: np.ndarray, key_lengths: np.ndarray, value_lengths: np.ndarray) -> np.ndarray:
     """The encoded size of each entry, given how many key bytes it shares with its predecessor."""
     non_shared = key_lengths - shared
-    sizes: np.ndarray = (
-        varint_lengths(shared) + varint_lengths(non_shared) + varint_lengths(value_lengths) + non_shared + value_lengths
-    )
+    sizes: np.ndarray
+    if _one_byte_headers(key_lengths, value_lengths):
+        sizes = 3 + non_shared + value_lengths
+    else:
+        sizes = varint_lengths(shared) + varint_lengths(non_shared) + varint_lengths(value_lengths) + non_shared + value_lengths
     return sizes
 
 
@@ -113,15 +121,27 @@ def encode_entries(
     Entry ``i`` shares ``shared[i]`` bytes with the key before it. Returns the entries
     concatenated and each one's size; the caller adds the restart array.
     """
-    column = np.arange(key_matrix.shape[1])
+    rows, width = key_matrix.shape
     non_shared = key_lengths - shared
-    return join_fields(
-        [
+    header: list[Field]
+    if _one_byte_headers(key_lengths, value_lengths):
+        one = np.ones(rows, np.int64)
+        header = [(v.astype(np.uint8)[:, None], None, one) for v in (shared, non_shared, value_lengths)]
+    else:
+        header = [
             (m, left_aligned(m.shape[1], n), n)
             for m, n in (encode_varints(shared), encode_varints(non_shared), encode_varints(value_lengths))
         ]
-        + [(key_matrix, (column >= shared[:, None]) & (column < key_lengths[:, None]), non_shared), *values]
-    )
+    if width < 0x100:
+        # Key column j is kept where shared <= j < key length: j - shared in uint8 wraps
+        # below zero to 255 or less, never under non_shared. Computed a column at a time
+        # (the transpose; see _rows.left_aligned_columns).
+        offsets = np.arange(width, dtype=np.uint8)[:, None] - shared.astype(np.uint8)
+        in_delta = (offsets < non_shared.astype(np.uint8)).T
+    else:
+        column = np.arange(width)
+        in_delta = (column >= shared[:, None]) & (column < key_lengths[:, None])
+    return join_fields([*header, (key_matrix, in_delta, non_shared), *values])
 
 
 class BlockBuilder:

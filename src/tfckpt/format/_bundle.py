@@ -53,7 +53,17 @@ from ._coding import (
     unmask_crc,
 )
 from ._dtypes import DTYPES, STRING, VARIANT
-from ._rows import Field, decode_varints, encode_varints, left_aligned, pad_rows
+from ._rows import (
+    Field,
+    decode_varints,
+    encode_varints,
+    left_aligned,
+    left_aligned_columns,
+    little_endian_bytes,
+    pad_rows,
+    varint_lengths,
+    varint_words,
+)
 
 
 def _protos() -> Any:
@@ -451,14 +461,19 @@ def _tagged_varint_field(tag: int, values: np.ndarray) -> Field:
     if n and not values.any():  # a field every entry omits (shard_id of a single shard)
         return np.empty((n, 0), np.uint8), np.empty((n, 0), bool), np.zeros(n, np.int64)
     if n > 1 and values.min() == values.max():  # one value (the size of tensors of one kind): one row, repeated
-        row, keep, length = _tagged_varint_field(tag, values[:1])
-        return np.broadcast_to(row, (n, row.shape[1])), np.broadcast_to(keep, (n, keep.shape[1])), np.repeat(length, n)
-    varints, lengths = encode_varints(values)
-    matrix = np.empty((n, varints.shape[1] + 1), np.uint8)
-    matrix[:, 0] = tag
-    matrix[:, 1:] = varints
+        row, _, length = _tagged_varint_field(tag, values[:1])
+        return np.broadcast_to(row, (n, row.shape[1])), None, np.repeat(length, n)  # a nonzero value: the whole row
+    lengths = varint_lengths(values)
+    if int(lengths.max()) <= 7:  # the tag and the varint in one little-endian word each (values below 2**49)
+        words = (varint_words(values, lengths) << np.uint64(8)) | np.uint64(tag)
+        matrix = little_endian_bytes(words)[:, : int(lengths.max()) + 1]
+    else:
+        varints, lengths = encode_varints(values)
+        matrix = np.empty((n, varints.shape[1] + 1), np.uint8)
+        matrix[:, 0] = tag
+        matrix[:, 1:] = varints
     lengths = np.where(values != 0, lengths + 1, 0)
-    return matrix, left_aligned(matrix.shape[1], lengths), lengths
+    return matrix, left_aligned_columns(matrix.shape[1], lengths), lengths
 
 
 def plain_entry_fields(
@@ -479,7 +494,7 @@ def plain_entry_fields(
     if len(prefixes) == 1:  # one dtype and shape: every row the same, no gather
         prefix: Field = (
             np.broadcast_to(prefix_matrix, (n, prefix_matrix.shape[1])),
-            np.ones((n, prefix_matrix.shape[1]), bool),
+            None,
             np.full(n, prefix_lengths[0]),
         )
     else:
@@ -496,7 +511,8 @@ def plain_entry_fields(
         _tagged_varint_field(0x18, shard_ids),  # field 3, varint
         _tagged_varint_field(0x20, offsets),  # field 4
         _tagged_varint_field(0x28, sizes),  # field 5
-        (crc_field, np.repeat(has_crc[:, None], 5, axis=1), has_crc * 5),
+        # A masked CRC of 0 is omitted (1 in 2**32): mostly there is no mask to make.
+        (crc_field, None, np.full(n, 5)) if has_crc.all() else (crc_field, np.repeat(has_crc[:, None], 5, axis=1), has_crc * 5),
     ]
 
 

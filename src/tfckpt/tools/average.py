@@ -442,7 +442,9 @@ def _mean(
     try:
         for first in range(0, size, per):
             last = min(first + per, size)
-            task = threads.compute.submit(_chunk, work, inputs, first, last, out_dtype, acc_dtype, factors, total, reserved, threads)
+            task = threads.compute.submit(
+                _chunk, work, inputs, first, last, out_dtype, acc_dtype, factors, total, reserved, threads
+            )
             job._chunks.append((first, last, task))
     except BaseException:
         job.cancel()

@@ -248,7 +248,7 @@ def average(
 #: Elements accumulated per step: the float64 (or complex128) block stays in the CPU cache
 #: while each checkpoint's slice is added to it, instead of streaming a whole-tensor
 #: accumulator through memory once per checkpoint (docs/performance.md has the figures).
-BLOCK_ELEMENTS: Final = 1 << 15
+BLOCK_ELEMENTS: Final = 1 << 16
 
 #: Elements per task of the compute threads at most: a tensor is cut into chunks, whose
 #: checksums :func:`crc32c_combine` joins (8 us each, against up to ~8 ms of work a chunk).
@@ -256,7 +256,7 @@ CHUNK_ELEMENTS: Final = 1 << 20
 
 #: Tensors whose chunks are queued behind the one whose result is awaited: the compute
 #: threads finish a tensor at different times, and the one done first goes on with these.
-LOOKAHEAD: Final = 2
+LOOKAHEAD: Final = 16
 
 #: Threads that average the chunks (numpy's loops release the GIL), at most.
 MAX_WORKERS: Final = 4
@@ -287,10 +287,11 @@ _BLOCKS: Final = _Blocks()
 class _Outputs:
     """The page-aligned buffers chunks are computed into and written from: a compute thread
     takes one, the writing thread gives it back once its bytes are written. Reused for every
-    chunk of every tensor, so no output page is faulted in twice."""
+    chunk of every tensor, so no output page is faulted in twice; the one given back last is
+    taken first, its lines the likeliest to be still in the CPU cache."""
 
     def __init__(self, count: int) -> None:
-        self._free: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
+        self._free: queue.LifoQueue[np.ndarray] = queue.LifoQueue()
         for _ in range(count):
             self._free.put(np.empty(0, np.uint8))  # allocated on first use, at the size needed
 

@@ -720,7 +720,7 @@ def test_write_at_direct_writes_every_byte_where_it_belongs(
 
     monkeypatch.setattr(os, "pwrite", pwrite)
     try:
-        _shards.write_at_direct(fd, direct_fd, data.data, offset, data.ctypes.data)
+        written = _shards.write_at_direct(fd, direct_fd, data.data, offset, data.ctypes.data)
     finally:
         os.close(fd)
         if direct_fd >= 0:
@@ -730,6 +730,7 @@ def test_write_at_direct_writes_every_byte_where_it_belongs(
     assert path.read_bytes() == want.tobytes()
     for at, size in direct_writes:
         assert at % 4096 == 0 and size % 4096 == 0 and offset <= at and at + size <= offset + nbytes
+    assert written == (0 if direct == "refused" else sum(size for _, size in direct_writes))  # what went directly
     if direct == "open" and direct_fd >= 0 and misalign == 0 and nbytes - (-offset % 4096) >= 4096:
         assert direct_writes  # whole pages that line up went the direct way
 

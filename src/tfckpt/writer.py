@@ -127,12 +127,13 @@ class Reserved:
     if the writer is abandoned while threads still write, they write into the deleted
     temporary file, never into a descriptor that was closed and reused for another file."""
 
-    __slots__ = ("_direct", "_fd", "offset", "row", "shard", "size")
+    __slots__ = ("_direct", "_direct_bytes", "_fd", "offset", "row", "shard", "size")
 
     def __init__(self, shard: Shard, offset: int, size: int, row: int) -> None:
         self.shard, self.offset, self.size, self.row = shard, offset, size, row
         self._fd = os.dup(shard.file.fileno())
         self._direct = open_direct(shard.temp_path) if size >= DIRECT_MIN else -1
+        self._direct_bytes: list[int] = []  # appended to by any thread (atomic), summed by cached
 
     def write(self, data: memoryview, at: int) -> None:
         """Write ``data`` (bytes) at ``at`` bytes into the reserved ones; any thread, any
@@ -145,9 +146,15 @@ class Reserved:
             raise ValueError("write to a closed reservation")
         if self._direct >= 0 and data.nbytes >= DIRECT_MIN:
             address = np.frombuffer(data, np.uint8).ctypes.data
-            write_at_direct(self._fd, self._direct, data, self.offset + at, address)
+            self._direct_bytes.append(write_at_direct(self._fd, self._direct, data, self.offset + at, address))
         else:
             write_at(self._fd, data, self.offset + at)
+
+    @property
+    def cached(self) -> int:
+        """The bytes written so far through the page cache (not directly to the disk), or to
+        be written, for :meth:`Writer._fill`'s background flushes."""
+        return self.size - sum(self._direct_bytes)
 
     def close(self) -> None:
         """Close its descriptors, once no thread writes any more. Idempotent."""
@@ -660,7 +667,7 @@ class Writer:
         del self._unfilled[reserved.row]
         self._rows[reserved.row * _ROW_FIELDS + 4] = crc
         shard = reserved.shard
-        shard.unflushed += reserved.size  # a background flush now covers them (see WriteBack)
+        shard.unflushed += reserved.cached  # a background flush now covers them (see WriteBack); direct ones are on disk
         if shard.unflushed >= FILLED_WRITEBACK_CHUNK:
             try:
                 shard.write_back()

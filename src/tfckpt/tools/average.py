@@ -264,7 +264,7 @@ MAX_WORKERS: Final = 4
 #: Output buffers per compute thread: one being computed into, the others written or
 #: waiting for the writing thread, so that a compute thread waits for the disk only when it
 #: falls that far behind.
-OUTPUTS_PER_WORKER: Final = 3
+OUTPUTS_PER_WORKER: Final = 4
 
 
 class _Blocks(threading.local):

@@ -696,6 +696,7 @@ def test_write_at_direct_writes_every_byte_where_it_belongs(
     system has no O_DIRECT or refuses a direct write (EINVAL): the same bytes, nothing else
     touched."""
     import errno
+    from unittest import mock
 
     from tfckpt.storage import _shards
 
@@ -718,9 +719,9 @@ def test_write_at_direct_writes_every_byte_where_it_belongs(
                 raise OSError(errno.EINVAL, "Invalid argument (simulated)")
         return real_pwrite(target, buffer, at)
 
-    monkeypatch.setattr(os, "pwrite", pwrite)
     try:
-        written = _shards.write_at_direct(fd, direct_fd, data.data, offset, data.ctypes.data)
+        with mock.patch.object(os, "pwrite", pwrite):  # undone before the next example (a monkeypatch would stack)
+            written = _shards.write_at_direct(fd, direct_fd, data.data, offset, data.ctypes.data)
     finally:
         os.close(fd)
         if direct_fd >= 0:

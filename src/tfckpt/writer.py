@@ -667,7 +667,7 @@ class Writer:
         del self._unfilled[reserved.row]
         self._rows[reserved.row * _ROW_FIELDS + 4] = crc
         shard = reserved.shard
-        shard.unflushed += reserved.cached  # a background flush now covers them (see WriteBack); direct ones are on disk
+        shard.unflushed += reserved.cached  # a background flush covers these (see WriteBack); direct ones skipped the page cache
         if shard.unflushed >= FILLED_WRITEBACK_CHUNK:
             try:
                 shard.write_back()

@@ -251,7 +251,7 @@ def average(
 BLOCK_ELEMENTS: Final = 1 << 16
 
 #: Elements per task of the compute threads at most: a tensor is cut into chunks, whose
-#: checksums :func:`crc32c_combine` joins (8 us each, against up to ~8 ms of work a chunk).
+#: checksums :func:`crc32c_combine` joins (under 1 us each, against up to ~8 ms of work a chunk).
 CHUNK_ELEMENTS: Final = 1 << 20
 
 #: Tensors whose chunks are queued behind the one whose result is awaited: the compute

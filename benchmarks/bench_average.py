@@ -24,9 +24,12 @@ rounds, one untimed ``average`` reports the peak of the process's anonymous memo
 outputs and accumulators; the mapped inputs are the page cache's).
 
 Rounds are interleaved (each round runs every case once, in rotating order) and files are
-warmed into the page cache before each timed run, because the machine may be shared; the
-table reports medians, and a summary after it each case's median with its min-max and the
-1-minute load average at the start and the end of the rounds (``os.getloadavg``).
+warmed into the page cache before each timed run, because the machine may be shared; each
+round's line gives the 1-minute load average (``os.getloadavg``) at its start. The table
+reports medians; the summary after it each case's median with its min-max, and for
+TensorFlow the speedup three ways: median over median, best over best (the least
+disturbed run of each), and the median of the per-round ratios (each round's TensorFlow
+time over the same round's ``average``: the two ran seconds apart, under the same load).
 """
 
 from __future__ import annotations
@@ -182,6 +185,7 @@ def main() -> int:
         times: dict[str, list[float]] = {k: [] for k in cases}
         load_before = os.getloadavg()[0]
         for r in range(args.repeat):
+            print(f"round {r + 1}: load average (1 min) {os.getloadavg()[0]:.2f}", flush=True)
             order = list(cases)[r % len(cases):] + list(cases)[: r % len(cases)]
             for lib in order:
                 def setup() -> None:
@@ -202,10 +206,13 @@ def main() -> int:
         report.add(Row("average", "TensorFlow", times["TensorFlow+save"], nbytes, "load_checkpoint + numpy, then SaveV2"))
     report.print()
     print(f"load average (1 min) {load_before:.2f} at the first round, {load_after:.2f} after the last")
+    ours = times["tfckpt"]
     for lib, runs in times.items():
         ratio = ""
         if lib.startswith("TensorFlow"):
-            ratio = f"; tfckpt.average {statistics.median(runs) / statistics.median(times['tfckpt']):.2f}x faster"
+            per_round = statistics.median(t / o for t, o in zip(runs, ours))
+            ratio = (f"; tfckpt.average faster: {statistics.median(runs) / statistics.median(ours):.2f}x (medians), "
+                     f"{min(runs) / min(ours):.2f}x (bests), {per_round:.2f}x (median of the rounds' ratios)")  # fmt: skip
         print(f"  {lib:<16} median {statistics.median(runs):.3f} s (min-max {min(runs):.3f}-{max(runs):.3f}, {len(runs)} rounds){ratio}")
     return 0
 

@@ -675,3 +675,126 @@ def test_a_writer_abandoned_while_chunks_are_written_leaves_other_files_alone(
     if fds is not None:
         gc.collect()  # the traceback's frames hold the inputs' mappings (each maps through a descriptor)
         assert len(os.listdir("/proc/self/fd")) == fds
+
+
+# -- output written directly to the disk (O_DIRECT) ---------------------------------------
+
+
+@given(
+    offset=st.integers(0, 3 * 4096),
+    nbytes=st.integers(0, 5 * 4096),
+    misalign=st.sampled_from([0, 0, 4, 6, 100]),
+    direct=st.sampled_from(["open", "none", "refused"]),
+)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_write_at_direct_writes_every_byte_where_it_belongs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, offset: int, nbytes: int, misalign: int,
+    direct: str,
+) -> None:  # fmt: skip
+    """Whole pages directly, the partial pages at both ends through the page cache, and
+    everything through the page cache where memory and file pages do not line up, the file
+    system has no O_DIRECT or refuses a direct write (EINVAL): the same bytes, nothing else
+    touched."""
+    import errno
+    from unittest import mock
+
+    from tfckpt.storage import _shards
+
+    monkeypatch.setattr(_shards, "DIRECT_MIN", 4096)  # small data reaches the direct path
+    path = tmp_path_factory.mktemp("direct") / "f"
+    background = np.frombuffer(os.urandom(offset + nbytes + 4096), np.uint8)
+    path.write_bytes(background.tobytes())
+    raw = np.empty(nbytes + 3 * 4096, np.uint8)
+    start = -raw.ctypes.data % 4096 + offset % 4096 + misalign  # the file's place in a page, shifted by misalign
+    data = raw[start : start + nbytes]
+    data[:] = np.frombuffer(os.urandom(nbytes), np.uint8)
+    fd = os.open(path, os.O_WRONLY)
+    direct_fd = _shards.open_direct(str(path)) if direct != "none" else -1
+    real_pwrite, direct_writes = os.pwrite, []
+
+    def pwrite(target: int, buffer: memoryview, at: int) -> int:
+        if target == direct_fd >= 0:
+            direct_writes.append((at, len(buffer)))
+            if direct == "refused":
+                raise OSError(errno.EINVAL, "Invalid argument (simulated)")
+        return real_pwrite(target, buffer, at)
+
+    try:
+        with mock.patch.object(os, "pwrite", pwrite):  # undone before the next example (a monkeypatch would stack)
+            written = _shards.write_at_direct(fd, direct_fd, data.data, offset, data.ctypes.data)
+    finally:
+        os.close(fd)
+        if direct_fd >= 0:
+            os.close(direct_fd)
+    want = background.copy()
+    want[offset : offset + nbytes] = data
+    assert path.read_bytes() == want.tobytes()
+    for at, size in direct_writes:
+        assert at % 4096 == 0 and size % 4096 == 0 and offset <= at and at + size <= offset + nbytes
+    assert written == (0 if direct == "refused" else sum(size for _, size in direct_writes))  # what went directly
+    if direct == "open" and direct_fd >= 0 and misalign == 0 and nbytes - (-offset % 4096) >= 4096:
+        assert direct_writes  # whole pages that line up went the direct way
+
+
+def _direct_run(root: Path) -> list[Path]:
+    """Three checkpoints whose large tensors start at every kind of offset in the data file:
+    odd-sized small tensors of several dtypes between them."""
+    rng = np.random.default_rng(31)
+    paths = []
+    for i in range(3):
+        tensors: dict[str, np.ndarray] = {
+            "a": rng.normal(size=3).astype(np.float16),  # 6 bytes: the next tensor starts off a 4-byte boundary
+            "b_large": rng.normal(size=70_000).astype(np.float32),
+            "c_step": np.int8(i),
+            "d_large": rng.normal(size=(300, 130)).astype(ml_dtypes.bfloat16),
+            "e": rng.normal(size=5).astype(np.float32),
+            "f_large": (rng.normal(size=9000) + 1j).astype(np.complex64),
+            "g_large": rng.normal(size=20_001).astype(np.float64),
+        }
+        tfckpt.save(root / f"c{i}", tensors)
+        paths.append(root / f"c{i}")
+    return paths
+
+
+@pytest.mark.parametrize("direct", [True, False])
+@pytest.mark.parametrize("weights", [None, [1.0, 2.0, 0.5]])
+def test_outputs_written_directly_or_not_are_the_files_a_whole_tensor_writer_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, direct: bool, weights: list[float] | None
+) -> None:
+    """Chunks of large tensors at aligned and unaligned offsets go to the disk directly
+    (checked: direct writes happened) or, without O_DIRECT, through the page cache: the files
+    are byte for byte those of Writer.add of whole tensors."""
+    from tfckpt import writer as writer_module
+    from tfckpt.storage import _shards
+    from tfckpt.tools import average as module
+
+    monkeypatch.setattr(module, "BLOCK_ELEMENTS", 1 << 12)
+    monkeypatch.setattr(module, "CHUNK_ELEMENTS", 1 << 14)
+    monkeypatch.setattr(writer_module, "DIRECT_MIN", 16 << 10)
+    monkeypatch.setattr(_shards, "DIRECT_MIN", 16 << 10)
+    opened: list[int] = []
+    real_open = _shards.open_direct
+
+    def open_direct(path: str) -> int:
+        fd = real_open(path) if direct else -1
+        opened.append(fd)
+        return fd
+
+    monkeypatch.setattr(writer_module, "open_direct", open_direct)
+    direct_writes = []
+    real_write_at = _shards.write_at
+
+    def write_at(fd: int, data: memoryview, offset: int) -> None:
+        if fd in opened:
+            direct_writes.append(offset)
+        real_write_at(fd, data, offset)
+
+    monkeypatch.setattr(_shards, "write_at", write_at)
+    paths = _direct_run(tmp_path)
+    tfckpt.average(paths, tmp_path / "out" / "avg", weights=weights)
+    _whole_tensor_reference(paths, tmp_path / "ref" / "avg", weights, False, None)
+    assert _files(tmp_path / "out" / "avg") == _files(tmp_path / "ref" / "avg")
+    if direct and any(fd >= 0 for fd in opened):  # a file system with O_DIRECT
+        assert direct_writes and all(offset % 4096 == 0 for offset in direct_writes)
+    else:
+        assert not direct_writes

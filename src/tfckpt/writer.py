@@ -71,6 +71,7 @@ from .format._tensors import BUFFER_DTYPES, ArrayLike, byte_view, to_tensor
 from .storage import is_url
 from .storage._atomic import check_output, remove_quietly
 from .storage._shards import (
+    DIRECT_MIN,
     PARALLEL_CRC_MIN,
     WRITE_BEHIND_CHUNK,
     WRITEBACK_CHUNK,
@@ -79,12 +80,14 @@ from .storage._shards import (
     drop_backups,
     fsync_dir,
     is_stale_shard,
+    open_direct,
     put_back,
     remove_stale_shards,
     set_aside,
     temp_name,
     write_and_checksum,
     write_at,
+    write_at_direct,
 )
 
 if TYPE_CHECKING:
@@ -118,29 +121,47 @@ class Reserved:
     """Bytes :meth:`Writer._reserve` set aside in a data shard: ``size`` bytes at ``offset``,
     for the index row ``row`` (whose CRC32C :meth:`Writer._fill` sets).
 
-    Writes go through a descriptor of its own (a ``dup`` of the shard's), open until
-    :meth:`close` (:meth:`Writer._fill` closes it): if the writer is abandoned while threads
-    still write, they write into the deleted temporary file, never into a descriptor that
-    was closed and reused for another file."""
+    Writes go through descriptors of its own (a ``dup`` of the shard's and, for at least
+    :data:`DIRECT_MIN` bytes, one that writes whole pages directly to the disk:
+    :func:`.write_at_direct`), open until :meth:`close` (:meth:`Writer._fill` closes them):
+    if the writer is abandoned while threads still write, they write into the deleted
+    temporary file, never into a descriptor that was closed and reused for another file."""
 
-    __slots__ = ("_fd", "offset", "row", "shard", "size")
+    __slots__ = ("_direct", "_direct_bytes", "_fd", "offset", "row", "shard", "size")
 
     def __init__(self, shard: Shard, offset: int, size: int, row: int) -> None:
         self.shard, self.offset, self.size, self.row = shard, offset, size, row
         self._fd = os.dup(shard.file.fileno())
+        self._direct = open_direct(shard.temp_path) if size >= DIRECT_MIN else -1
+        self._direct_bytes: list[int] = []  # appended to by any thread (atomic), summed by cached
 
     def write(self, data: memoryview, at: int) -> None:
         """Write ``data`` (bytes) at ``at`` bytes into the reserved ones; any thread, any
-        order, until :meth:`close`."""
+        order, until :meth:`close`. The pages of ``data`` that line up with the file's go
+        directly to the disk (:func:`.write_at_direct`): a caller that wants this places its
+        bytes in memory at the file offset's distance from a page boundary."""
         if at < 0 or at + data.nbytes > self.size:
             raise ValueError(f"{data.nbytes} bytes at {at} do not fit the {self.size} reserved")
         if self._fd < 0:
             raise ValueError("write to a closed reservation")
-        write_at(self._fd, data, self.offset + at)
+        if self._direct >= 0 and data.nbytes >= DIRECT_MIN:
+            address = np.frombuffer(data, np.uint8).ctypes.data
+            self._direct_bytes.append(write_at_direct(self._fd, self._direct, data, self.offset + at, address))
+        else:
+            write_at(self._fd, data, self.offset + at)
+
+    @property
+    def cached(self) -> int:
+        """The bytes written so far through the page cache (not directly to the disk), or to
+        be written, for :meth:`Writer._fill`'s background flushes."""
+        return self.size - sum(self._direct_bytes)
 
     def close(self) -> None:
-        """Close its descriptor, once no thread writes any more. Idempotent."""
+        """Close its descriptors, once no thread writes any more. Idempotent."""
         fd, self._fd = self._fd, -1
+        direct, self._direct = self._direct, -1
+        if direct >= 0:
+            os.close(direct)
         if fd >= 0:
             os.close(fd)
 
@@ -646,7 +667,7 @@ class Writer:
         del self._unfilled[reserved.row]
         self._rows[reserved.row * _ROW_FIELDS + 4] = crc
         shard = reserved.shard
-        shard.unflushed += reserved.size  # a background flush now covers them (see WriteBack)
+        shard.unflushed += reserved.cached  # a background flush covers these (see WriteBack); direct ones skipped the page cache
         if shard.unflushed >= FILLED_WRITEBACK_CHUNK:
             try:
                 shard.write_back()

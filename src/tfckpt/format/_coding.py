@@ -141,6 +141,25 @@ def _shift_operator(nbytes: int) -> int:
     return power
 
 
+@functools.lru_cache(maxsize=64)
+def _shift_tables(nbytes: int) -> tuple[list[int], list[int], list[int], list[int]]:
+    """:func:`_shift_operator` of ``nbytes`` as four 256-entry tables, one per byte of the
+    CRC it multiplies: the product is linear in the CRC's bits, so it is the XOR of the four
+    bytes' entries (4 lookups instead of a 32-step loop; averaging combines ~1,200 chunk
+    checksums a run, on the thread the compute threads need the GIL from). Each table is
+    built from its 8 single-bit products, an entry from the one with its lowest bit cleared."""
+    operator = _shift_operator(nbytes)
+    tables = []
+    for byte in range(4):
+        bits = [_multiply_mod_poly(operator, 1 << (8 * byte + j)) for j in range(8)]
+        table = [0] * 256
+        for value in range(1, 256):
+            low = value & -value
+            table[value] = table[value ^ low] ^ bits[low.bit_length() - 1]
+        tables.append(table)
+    return tables[0], tables[1], tables[2], tables[3]
+
+
 def crc32c_combine(crc1: int, crc2: int, len2: int) -> int:
     """The CRC-32C of ``a + b`` from ``crc1 = crc32c(a)``, ``crc2 = crc32c(b)`` and
     ``len2 = len(b)`` (zlib's ``crc32_combine``): ranges of one buffer checksummed apart,
@@ -148,7 +167,8 @@ def crc32c_combine(crc1: int, crc2: int, len2: int) -> int:
     is ``crc1 * x^(8 * len2) + crc2`` over GF(2) modulo the polynomial."""
     if len2 <= 0:
         return crc1
-    return _multiply_mod_poly(_shift_operator(len2), crc1) ^ crc2
+    t0, t1, t2, t3 = _shift_tables(len2)
+    return t0[crc1 & 0xFF] ^ t1[(crc1 >> 8) & 0xFF] ^ t2[(crc1 >> 16) & 0xFF] ^ t3[(crc1 >> 24) & 0xFF] ^ crc2
 
 
 def mask_crc(crc: int) -> int:

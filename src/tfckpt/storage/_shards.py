@@ -12,6 +12,7 @@ them into one of two reused buffers for that. Temporary names are TensorFlow's: 
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
@@ -23,6 +24,8 @@ from ..format._coding import crc32c
 from ._atomic import remove_quietly
 
 __all__ = [
+    "DIRECT_ALIGN",
+    "DIRECT_MIN",
     "PARALLEL_CRC_MIN",
     "WRITEBACK_CHUNK",
     "WRITE_BEHIND_CHUNK",
@@ -32,12 +35,14 @@ __all__ = [
     "drop_backups",
     "fsync_dir",
     "is_stale_shard",
+    "open_direct",
     "put_back",
     "remove_stale_shards",
     "set_aside",
     "temp_name",
     "write_and_checksum",
     "write_at",
+    "write_at_direct",
 ]
 
 
@@ -287,6 +292,59 @@ def write_at(fd: int, data: memoryview, offset: int) -> None:
     while data:
         written = os.pwrite(fd, data, offset)
         data, offset = data[written:], offset + written
+
+
+#: Direct writes (``O_DIRECT``: from the caller's memory to the disk, no page-cache copy)
+#: cover whole pages: their file offset, length and memory address are multiples of this,
+#: which any block device's logical block size divides.
+DIRECT_ALIGN: Final = 4096
+
+#: Page-aligned bytes a write must cover for :func:`write_at_direct` to write them directly:
+#: below this, one copy into the page cache costs less than a direct write's round trip.
+DIRECT_MIN: Final = 64 << 10
+
+
+def open_direct(path: str) -> int:
+    """A second descriptor of the file ``path`` whose writes bypass the page cache (Linux's
+    ``O_DIRECT``), or -1 where the platform or the file system has none."""
+    direct = getattr(os, "O_DIRECT", 0)
+    if not direct:
+        return -1
+    try:
+        return os.open(path, os.O_WRONLY | direct | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return -1
+
+
+def write_at_direct(fd: int, direct_fd: int, data: memoryview, offset: int, address: int) -> int:
+    """:func:`write_at` of ``data`` (bytes at memory ``address``) at ``offset``, its whole
+    pages through ``direct_fd`` (from :func:`open_direct`) when the pages of the file and of
+    the memory line up (``address - offset`` a multiple of :data:`DIRECT_ALIGN`) and cover at
+    least :data:`DIRECT_MIN` bytes; the partial pages at both ends, and everything else,
+    through ``fd`` and the page cache. Returns the bytes written directly.
+
+    Why: the page-cache copy of a freshly written file costs the kernel fresh pages, and in a
+    virtual machine the host's faults on them (0.12-0.6 s of system time for 438 MB here,
+    against 0.07 s to overwrite cached pages); a direct write is the disk's DMA from the
+    caller's buffer. Direct and cached writes never share a page, so neither sees stale
+    bytes of the other. A file system that refuses the direct write (``EINVAL``) gets it
+    through ``fd``."""
+    head = -offset % DIRECT_ALIGN
+    pages = (data.nbytes - head) // DIRECT_ALIGN * DIRECT_ALIGN if data.nbytes > head else 0
+    if direct_fd >= 0 and pages >= DIRECT_MIN and (address - offset) % DIRECT_ALIGN == 0:
+        try:
+            write_at(direct_fd, data[head : head + pages], offset + head)
+        except OSError as e:
+            if e.errno != errno.EINVAL:
+                raise
+        else:
+            if head:
+                write_at(fd, data[:head], offset)
+            if head + pages < data.nbytes:
+                write_at(fd, data[head + pages :], offset + head + pages)
+            return pages
+    write_at(fd, data, offset)
+    return 0
 
 
 def set_aside(path: str) -> tuple[str, bool, str | None]:

@@ -18,6 +18,7 @@ newest checkpoint's object graph, so TensorFlow restores it into the same object
 from __future__ import annotations
 
 import os
+import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -37,6 +38,7 @@ from ..objects import OBJECT_GRAPH_KEY, SAVE_COUNTER, SUFFIX
 from ..proto.trackable_object_graph_pb2 import TrackableObjectGraph  # type: ignore[attr-defined, unused-ignore]
 from ..state import get_checkpoint_state
 from ..storage import is_url, options_for, store_for
+from ..storage._shards import DIRECT_ALIGN
 from ..writer import Reserved, Writer
 
 __all__ = ["AVERAGED_DTYPES", "EXACT_SUM_DTYPES", "average", "is_directory", "resolve_sources"]
@@ -213,17 +215,21 @@ def average(
         with (
             Writer(dst, max_shard_size=max_shard_size, storage_options=options_for(os.fspath(dst), storage_options)) as writer,
             ThreadPoolExecutor(workers) as compute,
+            ThreadPoolExecutor(1) as io,
         ):
             # Each averaged tensor's bytes are reserved in the data shard, in key order, and its
-            # chunks are queued on the compute threads, which write each chunk's result where
-            # it belongs (numpy's loops, the checksums and pwrite release the GIL): no
-            # whole-tensor output is held, copied or faulted in. The chunks of the next
-            # LOOKAHEAD tensors are queued behind the one whose checksums the main thread
-            # checks, so a thread that finishes goes on with them instead of waiting.
+            # chunks are queued on the compute threads, which compute each chunk into a buffer
+            # that the writing thread then writes where it belongs, directly to the disk where
+            # it can (numpy's loops, the checksums and pwrite release the GIL): no
+            # whole-tensor output is held, copied or faulted in, and no compute thread waits
+            # for the disk. The chunks of the next LOOKAHEAD tensors are queued behind the one
+            # whose checksums the main thread checks, so a thread that finishes goes on with
+            # them instead of waiting.
+            threads = _Threads(compute, workers, io, _Outputs(OUTPUTS_PER_WORKER * workers))
             started: deque[_Mean] = deque()  # oldest first
             try:
                 for key in keys:
-                    job = _start(ckpts, key, factors, skip_optimizer, keys, writer, compute, workers)
+                    job = _start(ckpts, key, factors, skip_optimizer, keys, writer, threads)
                     if job is not None:
                         started.append(job)
                     while len(started) > LOOKAHEAD:
@@ -242,28 +248,31 @@ def average(
 #: Elements accumulated per step: the float64 (or complex128) block stays in the CPU cache
 #: while each checkpoint's slice is added to it, instead of streaming a whole-tensor
 #: accumulator through memory once per checkpoint (docs/performance.md has the figures).
-BLOCK_ELEMENTS: Final = 1 << 15
+BLOCK_ELEMENTS: Final = 1 << 16
 
 #: Elements per task of the compute threads at most: a tensor is cut into chunks, whose
-#: checksums :func:`crc32c_combine` joins (8 us each, against up to ~8 ms of work a chunk).
+#: checksums :func:`crc32c_combine` joins (under 1 us each, against up to ~8 ms of work a chunk).
 CHUNK_ELEMENTS: Final = 1 << 20
 
 #: Tensors whose chunks are queued behind the one whose result is awaited: the compute
 #: threads finish a tensor at different times, and the one done first goes on with these.
-LOOKAHEAD: Final = 2
+LOOKAHEAD: Final = 16
 
 #: Threads that average the chunks (numpy's loops release the GIL), at most.
 MAX_WORKERS: Final = 4
 
+#: Output buffers per compute thread: one being computed into, the others written or
+#: waiting for the writing thread, so that a compute thread waits for the disk only when it
+#: falls that far behind.
+OUTPUTS_PER_WORKER: Final = 4
+
 
 class _Blocks(threading.local):
-    """One thread's accumulator and scratch block per accumulator dtype, and its output
-    chunk per output dtype, allocated once and reused for every tensor, so the inner loop
-    allocates nothing and no output page is faulted in twice."""
+    """One thread's accumulator and scratch block per accumulator dtype, allocated once and
+    reused for every tensor, so the inner loop allocates nothing."""
 
     def __init__(self) -> None:
         self.buffers: dict[type, tuple[np.ndarray, np.ndarray]] = {}
-        self.outputs: dict[np.dtype, np.ndarray] = {}
 
     def get(self, acc_dtype: type) -> tuple[np.ndarray, np.ndarray]:
         pair = self.buffers.get(acc_dtype)
@@ -271,22 +280,51 @@ class _Blocks(threading.local):
             pair = self.buffers[acc_dtype] = (np.empty(BLOCK_ELEMENTS, acc_dtype), np.empty(BLOCK_ELEMENTS, acc_dtype))
         return pair
 
-    def output(self, dtype: np.dtype, size: int) -> np.ndarray:
-        """``size`` elements of ``dtype`` to compute one chunk into (at most a chunk's)."""
-        chunk = self.outputs.get(dtype)
-        if chunk is None or len(chunk) < size:
-            chunk = self.outputs[dtype] = np.empty(max(size, min(CHUNK_ELEMENTS, 1 << 16)), dtype)
-        return chunk[:size]
-
 
 _BLOCKS: Final = _Blocks()
 
 
+class _Outputs:
+    """The page-aligned buffers chunks are computed into and written from: a compute thread
+    takes one, the writing thread gives it back once its bytes are written. Reused for every
+    chunk of every tensor, so no output page is faulted in twice; the one given back last is
+    taken first, its lines the likeliest to be still in the CPU cache."""
+
+    def __init__(self, count: int) -> None:
+        self._free: queue.LifoQueue[np.ndarray] = queue.LifoQueue()
+        for _ in range(count):
+            self._free.put(np.empty(0, np.uint8))  # allocated on first use, at the size needed
+
+    def take(self, nbytes: int) -> np.ndarray:
+        """A free buffer of at least ``nbytes`` bytes from a page boundary on, plus a page
+        (waits while every buffer is taken)."""
+        buffer = self._free.get()
+        if buffer.nbytes < nbytes + DIRECT_ALIGN:
+            size = max(nbytes, CHUNK_ELEMENTS * 4) + DIRECT_ALIGN  # a float32 chunk's, or more
+            raw = np.empty(size + DIRECT_ALIGN, np.uint8)
+            start = -raw.ctypes.data % DIRECT_ALIGN
+            buffer = raw[start : start + size]
+        return buffer
+
+    def give(self, buffer: np.ndarray) -> None:
+        self._free.put(buffer)
+
+
+class _Threads(NamedTuple):
+    """Where a tensor's chunks run: ``workers`` compute threads, one writing thread, and
+    the output buffers they pass between them."""
+
+    compute: ThreadPoolExecutor
+    workers: int
+    io: ThreadPoolExecutor
+    outputs: _Outputs
+
+
 def _start(
     ckpts: list[Checkpoint], key: str, factors: list[float] | None, skip_optimizer: bool, keys: list[str], writer: Writer,
-    pool: ThreadPoolExecutor, workers: int,
+    threads: _Threads,
 ) -> _Mean | None:  # fmt: skip
-    """Write ``key``'s value, or reserve its bytes and start its mean on ``pool``."""
+    """Write ``key``'s value, or reserve its bytes and start its mean on ``threads``."""
     newest = ckpts[-1]
     dtype = newest.dtype(key)
     if key == OBJECT_GRAPH_KEY:
@@ -295,7 +333,7 @@ def _start(
             graph = _prune_graph(graph, set(keys))
         writer.add(key, np.array(graph, dtype=object), dtype="string")
     elif dtype in AVERAGED_DTYPES and not _is_counter(key):
-        return _mean(ckpts, key, dtype, AVERAGED_DTYPES[dtype], factors, writer, pool, workers)
+        return _mean(ckpts, key, dtype, AVERAGED_DTYPES[dtype], factors, writer, threads)
     else:
         writer.add(key, newest[key], dtype=dtype)
     return None
@@ -316,20 +354,26 @@ def _input(ckpt: Checkpoint, key: str, mapped: tuple[np.ndarray, int] | None) ->
     return _Input(mapped[0].reshape(-1), mapped[1])
 
 
+#: A chunk's result: each input's CRC32C of its elements, the output's, and its write.
+_ChunkResult = tuple[list[int], int, Future[None]]
+
+
 class _Mean:
     """A tensor whose chunks are queued on the compute threads: the bytes reserved for it,
     and the checksums its inputs must have."""
 
     def __init__(self, key: str, reserved: Reserved, inputs: list[tuple[Checkpoint, _Input]], itemsize: int,
-                 chunks: list[tuple[int, int, Future[tuple[list[int], int]]]]) -> None:  # fmt: skip
+                 chunks: list[tuple[int, int, Future[_ChunkResult]]]) -> None:  # fmt: skip
         self.key, self.reserved, self._inputs, self._itemsize, self._chunks = key, reserved, inputs, itemsize, chunks
 
     def finish(self, writer: Writer) -> None:
         """Record the tensor in ``writer`` once every chunk is written and every input's
         checksum matched (else the reader's CorruptionError naming file, offset and tensor)."""
         try:
-            wait([task for _, _, task in self._chunks])  # every chunk finished (or failed) before anything is raised
+            self._settle()  # every chunk and its write finished (or failed) before anything is raised
             results = [task.result() for _, _, task in self._chunks]
+            for _, _, written in results:
+                written.result()
             for i, (ckpt, item) in enumerate(self._inputs):
                 if item.crc is None:
                     continue
@@ -344,6 +388,12 @@ class _Mean:
             raise
         writer._fill(self.reserved, self._combine([part[1] for part in results]))
 
+    def _settle(self) -> None:
+        """Wait for every chunk that was not cancelled, then for the writes they queued."""
+        tasks = [task for _, _, task in self._chunks]
+        wait(tasks)
+        wait([task.result()[2] for task in tasks if not task.cancelled() and task.exception() is None])
+
     def _combine(self, crcs: list[int]) -> int:
         """The CRC32C of the whole tensor's bytes from its chunks' (0 for no chunk: no bytes)."""
         if not crcs:
@@ -354,30 +404,30 @@ class _Mean:
         return crc
 
     def cancel(self) -> None:
-        """Drop the chunks not started, wait for the running ones (they write into the
+        """Drop the chunks not started, wait for the running ones and their writes (into the
         reserved bytes), close the reservation."""
         for _, _, task in self._chunks:
             task.cancel()
-        wait([task for _, _, task in self._chunks])
+        self._settle()
         self.reserved.close()
 
 
 def _mean(
     ckpts: list[Checkpoint], key: str, dtype: str, acc_dtype: type, factors: list[float] | None, writer: Writer,
-    pool: ThreadPoolExecutor, workers: int,
+    threads: _Threads,
 ) -> _Mean:  # fmt: skip
-    """Start the weighted mean of tensor ``key`` on ``pool``, accumulated in ``acc_dtype``
+    """Start the weighted mean of tensor ``key`` on ``threads``, accumulated in ``acc_dtype``
     block by block (the same operations, element by element, as one whole-tensor
     accumulator), in its own dtype, into the bytes reserved for it in ``writer``.
 
-    The tensor is cut into chunks of whole blocks, at least two per thread of ``pool`` (so
+    The tensor is cut into chunks of whole blocks, at least two per compute thread (so
     the threads finish it together) and at most :data:`CHUNK_ELEMENTS`. The inputs'
     checksums are computed in the same pass, a block at a time, while the block is in the
     CPU cache for its additions (instead of a pass of their own over memory); the chunks'
     checksums are combined and checked by :meth:`_Mean.finish`."""
     mapped = [c._source.unverified(key) if isinstance(c._source, BundleReader) else None for c in ckpts]
     if sum(m is None for m in mapped) > 1:  # remote or partitioned: fetched concurrently
-        inputs = list(pool.map(_input, ckpts, [key] * len(ckpts), mapped))
+        inputs = list(threads.compute.map(_input, ckpts, [key] * len(ckpts), mapped))
     else:
         inputs = [_input(c, key, m) for c, m in zip(ckpts, mapped)]
     shape = ckpts[-1].shape(key)
@@ -388,12 +438,14 @@ def _mean(
     crcs = {item.crc for item in inputs}
     alike = factors is None and dtype in EXACT_SUM_DTYPES and 1 < len(inputs) <= 1 << 29 and len(crcs) == 1 and None not in crcs
     work = _alike_range if alike else _mean_range  # one stored checksum for all: probably equal bytes
-    per = min(CHUNK_ELEMENTS, max(1, -(-size // (2 * workers * BLOCK_ELEMENTS))) * BLOCK_ELEMENTS)
+    per = min(CHUNK_ELEMENTS, max(1, -(-size // (2 * threads.workers * BLOCK_ELEMENTS))) * BLOCK_ELEMENTS)
     job = _Mean(key, reserved, list(zip(ckpts, inputs)), out_dtype.itemsize, [])
     try:
         for first in range(0, size, per):
             last = min(first + per, size)
-            task = pool.submit(_chunk, work, inputs, first, last, out_dtype, acc_dtype, factors, total, reserved)
+            task = threads.compute.submit(
+                _chunk, work, inputs, first, last, out_dtype, acc_dtype, factors, total, reserved, threads
+            )
             job._chunks.append((first, last, task))
     except BaseException:
         job.cancel()
@@ -403,17 +455,38 @@ def _mean(
 
 def _chunk(
     work: Callable[..., list[int]], inputs: list[_Input], first: int, last: int, out_dtype: np.dtype, acc_dtype: type,
-    factors: list[float] | None, total: float, reserved: Reserved,
-) -> tuple[list[int], int]:  # fmt: skip
+    factors: list[float] | None, total: float, reserved: Reserved, threads: _Threads,
+) -> _ChunkResult:  # fmt: skip
     """Elements ``[first, last)`` of the mean (``work``: :func:`_mean_range` or
-    :func:`_alike_range`), computed into this thread's output chunk and written into the
-    reserved bytes; returns each input's CRC32C of those elements and the output's."""
-    out = _BLOCKS.output(out_dtype, last - first)
-    crcs = work([_Input(item.values[first:last], item.crc) for item in inputs], out, 0, last - first, acc_dtype, factors, total)
-    data = out.view(np.uint8).data  # ml_dtypes export no buffer of their own
-    crc = crc32c_function()(data)
-    reserved.write(data, first * out_dtype.itemsize)
-    return crcs, crc
+    :func:`_alike_range`), computed into an output buffer and queued for the writing thread;
+    returns each input's CRC32C of those elements, the output's, and the write."""
+    at = first * out_dtype.itemsize
+    nbytes = (last - first) * out_dtype.itemsize
+    # The bytes sit as far from a page boundary in the buffer as in the file, so that their
+    # whole pages are whole pages of memory, which Reserved.write sends directly to the disk.
+    # Elements may then be misaligned (a tensor after an odd-sized one in the file): numpy's
+    # loops take them as they take the mapped inputs, which sit the same way.
+    pad = (reserved.offset + at) % DIRECT_ALIGN
+    buffer = threads.outputs.take(nbytes)
+    try:
+        data = buffer[pad : pad + nbytes]
+        crcs = work([_Input(item.values[first:last], item.crc) for item in inputs], data.view(out_dtype), 0, last - first,
+                    acc_dtype, factors, total)  # fmt: skip
+        crc = crc32c_function()(data.data)
+        written = threads.io.submit(_write, reserved, data, at, threads.outputs, buffer)
+    except BaseException:
+        threads.outputs.give(buffer)
+        raise
+    return crcs, crc, written
+
+
+def _write(reserved: Reserved, data: np.ndarray, at: int, outputs: _Outputs, buffer: np.ndarray) -> None:
+    """The writing thread's task: ``data`` (bytes of ``buffer``) into ``reserved`` at ``at``,
+    then ``buffer`` back to ``outputs``."""
+    try:
+        reserved.write(data.data, at)
+    finally:
+        outputs.give(buffer)
 
 
 def _mean_range(

@@ -295,10 +295,12 @@ def print_table(rows: list[tuple[str, str, Contender, int]], rounds: int, load: 
     print(f"## Write: every contender in interleaved rounds ({rounds} rounds)")
     print(machine_line() + f"; load average before: {load}")
     print()
+    memory = any(c.peaks for _, _, c, _ in rows)  # measured with --memory only
     print(
-        "| case | contender | median s | min-max s | GB/s (median) | vs tfckpt (median) | vs tfckpt (min) | peak RSS growth, MiB |"
+        "| case | contender | median s | min-max s | GB/s (median) | vs tfckpt (median) | vs tfckpt (min) |"
+        + (" peak RSS growth, MiB |" if memory else "")
     )
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|" + ("---:|" if memory else ""))
     ours = {case: c for case, name, c, _ in rows if name == "tfckpt"}
     for case, name, c, nbytes in rows:
         median, best, worst = statistics.median(c.times), min(c.times), max(c.times)
@@ -308,10 +310,10 @@ def print_table(rows: list[tuple[str, str, Contender, int]], rounds: int, load: 
             # How many times tfckpt's time this contender takes: > 1 means tfckpt is faster.
             ratio = f"{median / statistics.median(mine.times):.2f}x"
             ratio_min = f"{best / min(mine.times):.2f}x"
-        peak = statistics.median(c.peaks) if c.peaks else float("nan")
+        peak = f" {statistics.median(c.peaks):.0f} |" if c.peaks else " - |"
         print(
-            f"| {case} | {name} | {median:.4f} | {best:.4f}-{worst:.4f} | {nbytes / median / 1e9:.2f} | {ratio} | {ratio_min} | "
-            f"{peak:.0f} |"
+            f"| {case} | {name} | {median:.4f} | {best:.4f}-{worst:.4f} | {nbytes / median / 1e9:.2f} | {ratio} | {ratio_min} |"
+            + (peak if memory else "")
         )
     print()
 

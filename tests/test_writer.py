@@ -815,14 +815,7 @@ def test_write_behind_failure_leaves_the_prefix_as_it_was(tmp_path: Path, monkey
     tfckpt.save(tmp_path / "m", {"old": np.ones(3, np.float32)})
     before = _files(tmp_path)
 
-    def failing(self: shards_mod.Shard, chunks: list[bytes]) -> None:
-        def write() -> None:
-            raise OSError(28, "No space left on device")
-
-        self.settle()
-        self._writer = shards_mod.Background(write)
-
-    monkeypatch.setattr(shards_mod.Shard, "write_behind", failing)
+    monkeypatch.setattr(shards_mod, "write_chunk", _failing_write_chunk)
     with pytest.raises(OSError, match="No space left"):
         tfckpt.save(tmp_path / "m", {f"t{i}": np.full(4, i, np.float32) for i in range(100)})
     assert _files(tmp_path) == before
@@ -832,71 +825,99 @@ def test_write_behind_failure_leaves_the_prefix_as_it_was(tmp_path: Path, monkey
     assert _files(tmp_path) == before
 
 
-def test_write_behind_writes_its_chunks_in_order_after_what_was_written(tmp_path: Path) -> None:
-    shard = shards_mod.Shard(str(tmp_path / "s"))
-    try:
-        shard.write(b"head")
-        shard.write_behind([b"ab", b"", b"cde"])
-        shard.write_behind([b"f"])  # waits for the write in flight first
-        shard.sync()
-        assert Path(shard.temp_path).read_bytes() == b"headabcdef"
-    finally:
-        shard.join()
-        shard.file.close()
+def _stage(shard: shards_mod.Shard, values: list[bytes]) -> int:
+    """:meth:`.Shard.stage` as the writer calls it: the bytes staged counted in its size next."""
+    mark = shard.stage(values, sum(map(len, values)))
+    shard.size += sum(map(len, values))
+    return mark
 
 
-def test_staged_bytes_are_written_in_order_from_two_reused_buffers(tmp_path: Path) -> None:
+def test_staged_bytes_land_at_their_offsets_from_reused_buffers(tmp_path: Path) -> None:
     shard = shards_mod.Shard(str(tmp_path / "s"))
     try:
-        shard.write(b"head")
-        assert shard.stage([b"ab", np.frombuffer(b"cd", np.uint8)]) == 0
+        shard.write(b"head")  # buffered in the file object, not yet written
+        assert _stage(shard, [b"ab", np.frombuffer(b"cd", np.uint8)]) == 0
         mark = shard.stage([b"xyz"])
         shard.unstage(mark)  # a batch declined after staging leaves no trace
         assert shard.staged == 4
-        shard.write_staged()  # in flight from the first buffer; stage into the second
-        shard.stage([b"ef"])
-        shard.write_staged()  # waits for the first write, then reuses its buffer next
-        shard.stage([b"g" * 10])
+        for chunk in (b"ef", b"g" * 10, b"h", b"ij"):
+            shard.write_staged()  # in flight while the next buffers fill; the oldest lands first when all are used
+            _stage(shard, [chunk])
         shard.write_staged()
         shard.write_staged()  # nothing staged: nothing to do
+        shard.settle()
+        shard.write(b"tail")  # appends after every chunk
         shard.sync()
-        assert Path(shard.temp_path).read_bytes() == b"headabcdef" + b"g" * 10
+        assert Path(shard.temp_path).read_bytes() == b"headabcdefgggggggggghijtail"
     finally:
         shard.join()
         shard.file.close()
 
 
-def test_a_staged_buffer_is_not_reused_while_its_write_is_in_flight(tmp_path: Path) -> None:
+def test_staged_chunks_go_directly_to_the_disk_where_memory_and_file_line_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Chunks of a few pages at odd offsets: each starts where its buffer's memory lines up
+    # with the file, so its whole pages are written directly (where the file system allows
+    # O_DIRECT) and only the partial pages at its ends through the page cache.
+    monkeypatch.setattr(shards_mod, "DIRECT_STAGE_MIN", 1)
+    monkeypatch.setattr(shards_mod, "DIRECT_MIN", 4096)
+    monkeypatch.setattr(shards_mod, "WRITE_BEHIND_CHUNK", 1 << 16)
+    written: list[tuple[int, int]] = []
+    real = shards_mod.write_chunk
+
+    def recording(fd: int, direct_fd: int, data: memoryview, offset: int, address: int) -> int:
+        cached = real(fd, direct_fd, data, offset, address)
+        written.append((data.nbytes, cached))
+        return cached
+
+    monkeypatch.setattr(shards_mod, "write_chunk", recording)
+    rng = np.random.default_rng(0)
+    chunks = [rng.integers(0, 256, n, np.uint8).tobytes() for n in (5000, 3 * 4096 + 7, 40000, 1, 65536 * 3)]
+    shard = shards_mod.Shard(str(tmp_path / "s"))
+    try:
+        shard.write(b"x" * 123)
+        for chunk in chunks:
+            _stage(shard, [chunk[: len(chunk) // 2], chunk[len(chunk) // 2 :]])
+            shard.write_staged()
+        shard.sync()
+        assert Path(shard.temp_path).read_bytes() == b"x" * 123 + b"".join(chunks)
+        direct = shards_mod.open_direct(shard.temp_path)
+        if direct >= 0:  # else no O_DIRECT here: every chunk went through the page cache
+            os.close(direct)
+            assert all(n - cached >= 4096 for n, cached in written if n >= 3 * 4096), written
+    finally:
+        shard.join()
+        shard.file.close()
+
+
+def test_a_staged_buffer_is_not_reused_while_its_write_is_in_flight(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    class Gated:  # the shard's file, whose writes wait until the gate opens
-        def __init__(self, file: Any) -> None:
-            self.file, self.gate = file, threading.Event()
+    gate, real = threading.Event(), shards_mod.write_chunk
+    writing: list[bytes] = []
 
-        def write(self, data: Any) -> int:
-            assert self.gate.wait(10)
-            return int(self.file.write(data))
+    def gated(fd: int, direct_fd: int, data: memoryview, offset: int, address: int) -> int:
+        writing.append(bytes(data))
+        assert gate.wait(10)  # the first write waits here, holding its buffer
+        return real(fd, direct_fd, data, offset, address)
 
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self.file, name)
-
+    monkeypatch.setattr(shards_mod, "write_chunk", gated)
     shard = shards_mod.Shard(str(tmp_path / "s"))
-    gated = Gated(shard.file)
-    shard.file = gated  # type: ignore[assignment]
     try:
-        shard.stage([b"1" * 100])
-        shard.write_staged()  # the helper thread waits at the gate with the first buffer
-        shard.stage([b"2" * 100])  # into the other buffer meanwhile
-        threading.Timer(0.05, gated.gate.set).start()
-        shard.write_staged()  # waits for the first write before handing over the second
-        shard.stage([b"3" * 100])  # the first buffer again, its write done
+        threading.Timer(0.05, gate.set).start()
+        for digit in b"123":  # the third waits for the first write: its buffer is staged into next
+            _stage(shard, [bytes([digit]) * 100])
+            shard.write_staged()
+        _stage(shard, [b"4" * 100])  # the first buffer again, its write landed
         shard.write_staged()
         shard.sync()
-        assert Path(shard.temp_path).read_bytes() == b"1" * 100 + b"2" * 100 + b"3" * 100
+        assert Path(shard.temp_path).read_bytes() == b"1" * 100 + b"2" * 100 + b"3" * 100 + b"4" * 100
+        assert sorted(writing) == [d * 100 for d in (b"1", b"2", b"3", b"4")]  # no buffer overwritten in flight
     finally:
-        gated.gate.set()
+        gate.set()
         shard.join()
-        gated.file.close()
+        shard.file.close()
 
 
 def test_dict_names_equal_only_when_encoded_are_duplicates(tmp_path: Path) -> None:
@@ -976,7 +997,7 @@ def test_a_failed_batch_save_leaves_no_target_and_no_thread(
         expected, message = InvalidArgumentError, "t02500"
     elif failure == "write":
         message = "No space left"
-        monkeypatch.setattr(shards_mod.Shard, "write_behind", _failing_write_behind)
+        monkeypatch.setattr(shards_mod, "write_chunk", _failing_write_chunk)
     else:
 
         def fdatasync(fd: int) -> None:
@@ -998,11 +1019,11 @@ def test_a_failed_staging_copy_leaves_no_target_and_no_thread(tmp_path: Path, mo
     monkeypatch.setattr(writer_mod, "WRITE_BEHIND_CHUNK", 1 << 18)  # helper-thread writes in flight when it fails
     real_stage, calls = shards_mod.Shard.stage, []
 
-    def failing_stage(self: shards_mod.Shard, values: Any) -> int:
+    def failing_stage(self: shards_mod.Shard, values: Any, nbytes: int = 0) -> int:
         calls.append(len(values))
         if len(calls) == 7:
             raise MemoryError("staging buffer")
-        return real_stage(self, values)
+        return real_stage(self, values, nbytes)
 
     monkeypatch.setattr(shards_mod.Shard, "stage", failing_stage)
     with pytest.raises(MemoryError, match="staging buffer"):
@@ -1012,9 +1033,5 @@ def test_a_failed_staging_copy_leaves_no_target_and_no_thread(tmp_path: Path, mo
     assert set(threading.enumerate()) - threads == set()
 
 
-def _failing_write_behind(self: shards_mod.Shard, chunks: list[bytes]) -> None:
-    def write() -> None:
-        raise OSError(28, "No space left on device")
-
-    self.settle()
-    self._writer = shards_mod.Background(write)
+def _failing_write_chunk(fd: int, direct_fd: int, data: memoryview, offset: int, address: int) -> int:
+    raise OSError(28, "No space left on device")  # in the helper thread

@@ -470,18 +470,20 @@ class Writer:
         # Copied now, while the arrays are still in the CPU cache from their CRC, into the
         # shard's reused staging buffer; big ones are written one by one.
         staged = total <= STAGED_BATCH_MAX
-        mark = shard.stage(values) if staged else shard.staged
+        mark = shard.stage(values, total) if staged else None
         if not distinct:
             entries = self._index()
             if not entries.keys().isdisjoint(keys) or (self._partitioned and not self._partitioned.keys().isdisjoint(keys)):
-                shard.unstage(mark)
+                if mark is not None:
+                    shard.unstage(mark)
                 return None
             before, first_row = len(entries), len(self._rows) // _ROW_FIELDS
             entries.update(zip(keys, range(first_row, first_row + n)))
             if len(entries) != before + n or b"" in entries:  # a name repeated within the batch, or empty
                 for key in keys:  # all were new: removing them restores the dict
                     entries.pop(key, None)
-                shard.unstage(mark)
+                if mark is not None:
+                    shard.unstage(mark)
                 return None
         kind_ids = np.array([self._prefix_id(BUFFER_DTYPES[dtype].enum, shape) for dtype, shape in kinds], np.int64)
         ends = np.cumsum(sizes)
@@ -530,7 +532,7 @@ class Writer:
         shard_id = len(self._shards) - 1
         if shard is not None:
             try:
-                shard.settle()  # a write_behind() of add_many's goes first
+                shard.settle()  # the staged writes of add_many's go first
             except BaseException:
                 self.abandon()
                 raise
@@ -649,7 +651,7 @@ class Writer:
         offset = shard.size
         try:
             shard.write_staged()  # none outside add_many(); were there any, they come before the reserved bytes
-            shard.settle()  # a write_behind() in flight appends at the file position: it goes first
+            shard.settle()  # the staged writes in flight, then the file appends after them
             shard.file.seek(offset + size)  # flushes what is buffered; the next tensor's bytes go after the reserved ones
         except BaseException:
             self.abandon()

@@ -5,9 +5,10 @@ A shard is written through a 256 KiB buffer (default 8 KiB), which batches the w
 small tensors into fewer system calls; every :data:`WRITEBACK_CHUNK` bytes it starts an
 ``fdatasync`` in a helper thread (:class:`WriteBack`, which the safetensors writer uses
 too), so the disk writes back earlier tensors while later ones are copied. Many small
-tensors can also be handed over joined into a few buffers (:meth:`Shard.write_behind`), which
-a helper thread writes while the caller prepares the next ones; :meth:`Shard.stage` copies
-them into one of two reused buffers for that. Temporary names are TensorFlow's: ``<file>.tempstate<random uint63>``.
+tensors can also be copied into a few reused buffers (:meth:`Shard.stage`), each written at
+its place in the file by a helper thread while the caller prepares the next ones
+(:meth:`Shard.write_staged`), its whole pages directly to the disk. Temporary names are
+TensorFlow's: ``<file>.tempstate<random uint63>``.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import io
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import BinaryIO, Final
+
+import numpy as np
 
 from ..format._coding import crc32c
 from ._atomic import remove_quietly
@@ -26,12 +29,14 @@ from ._atomic import remove_quietly
 __all__ = [
     "DIRECT_ALIGN",
     "DIRECT_MIN",
+    "DIRECT_STAGE_MIN",
     "PARALLEL_CRC_MIN",
     "WRITEBACK_CHUNK",
     "WRITE_BEHIND_CHUNK",
     "Background",
     "Shard",
     "WriteBack",
+    "address_of",
     "drop_backups",
     "fsync_dir",
     "is_stale_shard",
@@ -43,6 +48,7 @@ __all__ = [
     "write_and_checksum",
     "write_at",
     "write_at_direct",
+    "write_chunk",
 ]
 
 
@@ -72,10 +78,10 @@ def write_and_checksum(file: BinaryIO, data: bytes | memoryview) -> int:
 #: Bytes appended between background flushes to disk (see :class:`WriteBack`).
 WRITEBACK_CHUNK: Final = 64 << 20
 
-#: Small tensors are gathered into buffers of about this size for :meth:`Shard.write_behind`
+#: Small tensors are gathered into buffers of about this size for :meth:`Shard.write_staged`
 #: (:meth:`Shard.stage`): large enough that the helper thread needs the GIL (to start and
 #: to finish) rarely compared with the time its write system call runs without it, small
-#: enough that the two staging buffers' first page faults stay cheap (16 MiB: ~9,000 page
+#: enough that the staging buffers' first page faults stay cheap (16 MiB: ~9,000 page
 #: faults per 100 MB written, 4 MiB: ~3,000).
 WRITE_BEHIND_CHUNK: Final = 4 << 20
 
@@ -174,6 +180,36 @@ class WriteBack:
             raise self._flush_error
 
 
+class _Flight:
+    """A chunk of staged bytes being written at its place in the file by a helper thread
+    (:meth:`Shard.write_staged`)."""
+
+    __slots__ = ("cached", "direct", "end", "thread", "view")
+
+    def __init__(self, fd: int, direct: int, view: memoryview, offset: int, address: int) -> None:
+        self.view, self.direct, self.end = view, direct, offset + view.nbytes
+        self.cached = view.nbytes  # the bytes that went through the page cache, once written
+
+        def write() -> None:
+            self.cached = write_chunk(fd, direct, view, offset, address)
+
+        self.thread = Background(write)
+
+    def land(self, *, quiet: bool) -> bool:
+        """Wait for the write; release the buffer and close the direct descriptor once it is
+        over. Return whether it is (False: interrupted), re-raising its error unless ``quiet``."""
+        try:
+            self.thread.wait(quiet=quiet)
+        finally:
+            done = self.thread.done
+            if done:
+                self.view.release()  # its staging buffer can be written again
+                direct, self.direct = self.direct, -1
+                if direct >= 0:
+                    os.close(direct)
+        return done
+
+
 class Shard(WriteBack):
     """One data shard being written under a temporary name."""
 
@@ -183,40 +219,36 @@ class Shard(WriteBack):
         # A 256 KiB buffer (default 8 KiB) batches the writes of small tensors into fewer syscalls.
         super().__init__(open(self.temp_path, "wb", buffering=1 << 18))  # noqa: SIM115 - closed in finish/abandon
         self.size = 0
-        self._writer: Background | None = None  # the write_behind() in flight
-        # stage() copies into _staging[0]; write_staged() hands its bytes, as the view
-        # _in_flight, to write_behind() and stages into the other buffer from then on.
-        self._staging = [io.BytesIO(), io.BytesIO()]
-        self._in_flight: memoryview | None = None
-
-    def write_behind(self, chunks: Sequence[bytes | memoryview]) -> None:
-        """Write ``chunks`` in order (already counted in :attr:`size`) in a helper thread:
-        the write system calls release the GIL, so the caller prepares the next tensors
-        meanwhile. One write is in flight at a time; :meth:`settle` waits for it, and every
-        other use of :attr:`file` must call it first."""
-        self.settle()
-        super().wrote(sum(map(len, chunks)))  # a flush started now covers what is written so far, not chunks
-
-        def write() -> None:
-            for chunk in chunks:
-                self.file.write(chunk)
-
-        self._writer = Background(write)
+        # stage() copies into _staging[0]; write_staged() hands its bytes to a helper thread
+        # (a _Flight, oldest first in _flights) and stages into the next buffer from then on,
+        # once the flight that used it has landed.
+        self._staging = [io.BytesIO() for _ in range(STAGING_BUFFERS)]
+        self._flights: list[_Flight] = []
+        # The staged chunk: where its first byte goes in the file (None: nothing staged) and
+        # where in _staging[0] it starts (page-aligned with the file when direct writes pay).
+        self._chunk_offset: int | None = None
+        self._chunk_start = 0
+        self._end: int | None = None  # where the last chunk handed over ends: the file appends there after settle()
 
     @property
     def staged(self) -> int:
         """Bytes :meth:`stage` copied since the last :meth:`write_staged`."""
-        return self._staging[0].tell()
+        return self._staging[0].tell() - self._chunk_start if self._chunk_offset is not None else 0
 
-    def stage(self, values: Iterable[bytes | memoryview]) -> int:
-        """Copy ``values`` (C-contiguous buffers, numpy arrays included, already counted in
-        :attr:`size`) after the bytes staged so far, for :meth:`write_staged`; return
-        :attr:`staged` as it was before, for :meth:`unstage`.
+    def stage(self, values: Iterable[bytes | memoryview], nbytes: int = 0) -> int:
+        """Copy ``values`` (C-contiguous buffers, numpy arrays included; ``nbytes`` of them,
+        if the caller knows) after the bytes staged so far, for :meth:`write_staged`; return
+        a mark for :meth:`unstage`. The caller counts them in :attr:`size` next, before
+        anything else is written: the first bytes staged go at :attr:`size` in the file.
 
         The staging buffers are reused from one :meth:`write_staged` to the next: a fresh
         buffer per batch costs a page fault per 4 KiB once freed memory goes back to the
-        system (issue 12's fourth pass), which took longer than the copy itself."""
+        system (issue 12's fourth pass), which took longer than the copy itself. A chunk
+        that will fill a good part of one starts where its memory lines up with its place
+        in the file (see :meth:`_start_chunk`)."""
         buffer = self._staging[0]
+        if self._chunk_offset is None:
+            self._start_chunk(buffer, nbytes)
         mark = buffer.tell()
         try:
             buffer.writelines(values)
@@ -225,39 +257,71 @@ class Shard(WriteBack):
             raise
         return mark
 
+    def _start_chunk(self, buffer: io.BytesIO, nbytes: int) -> None:
+        """Start a chunk at file offset :attr:`size`: at the position of ``buffer`` whose
+        address is that offset's distance from a page boundary, so that the chunk's whole
+        pages are whole pages of memory, which :func:`write_at_direct` sends directly to the
+        disk, if ``buffer`` holds or will hold at least :data:`DIRECT_STAGE_MIN` bytes
+        (``nbytes`` of this batch); else at its start. ``buffer`` first grows, once, to hold
+        a chunk: a buffer that moves in memory later (it grew again) has its chunk written
+        through the page cache (:func:`write_at_direct` checks)."""
+        self._chunk_offset = self.size
+        capacity = buffer.seek(0, io.SEEK_END)
+        start = 0
+        if _HAS_DIRECT and max(nbytes, capacity) >= DIRECT_STAGE_MIN:
+            need = DIRECT_ALIGN + max(nbytes, WRITE_BEHIND_CHUNK) + WRITE_BEHIND_CHUNK
+            if capacity < need:
+                buffer.seek(need - 1)
+                buffer.write(b"\0")
+            whole = buffer.getbuffer()
+            start = (self.size - address_of(whole)) % DIRECT_ALIGN
+            whole.release()
+        self._chunk_start = start
+        buffer.seek(start)
+
     def unstage(self, mark: int) -> None:
         """Drop what was staged after ``mark`` (from :meth:`stage`)."""
         self._staging[0].seek(mark)
 
     def write_staged(self) -> None:
-        """:meth:`write_behind` the staged bytes (nothing if none): the helper thread writes
-        them from the buffer, so later ones are staged in the other buffer, once the write
-        before (which used it) has settled."""
-        buffer = self._staging[0]
-        staged = buffer.tell()
-        if not staged:
+        """Write the staged bytes (nothing if none) at their place in the file, from their
+        buffer, in a helper thread: its whole pages directly to the disk where the memory
+        lines up (:func:`write_at_direct`: no page-cache copy, nothing left for the final
+        ``fsync``). Up to :data:`STAGING_BUFFERS` - 1 chunks are in flight at once (a chunk
+        written at its offset needs no order), so that a slow write does not hold up the
+        caller; later bytes are staged in the next buffer, once its own write has landed."""
+        staged, offset, start = self.staged, self._chunk_offset, self._chunk_start
+        self._chunk_offset = None
+        if not staged or offset is None:
             return
-        self.settle()
-        self._staging.reverse()
-        self._staging[0].seek(0)
+        if self.unflushed >= WRITEBACK_CHUNK:  # bytes that went through the page cache
+            self.write_back()
+        buffer = self._staging[0]
         whole = buffer.getbuffer()
-        self._in_flight = whole[:staged]  # the buffer cannot change size while exported
+        view = whole[start : start + staged]  # the buffer cannot change size while exported
         whole.release()
-        self.write_behind([self._in_flight])
+        # Opened here, not in the thread: each system call there waits for the GIL after it,
+        # up to the 5 ms switch interval while this thread computes.
+        direct = open_direct(self.temp_path) if staged >= DIRECT_MIN else -1
+        self._flights.append(_Flight(self.file.fileno(), direct, view, offset, address_of(view)))
+        self._end = offset + staged
+        self._staging.append(self._staging.pop(0))
+        if len(self._flights) == len(self._staging):  # the next buffer is the oldest flight's
+            self._land(self._flights[0])
+
+    def _land(self, flight: _Flight, *, quiet: bool = False) -> None:
+        if flight.land(quiet=quiet):
+            self._flights.remove(flight)
+            self.unflushed += flight.cached
 
     def settle(self, *, quiet: bool = False) -> None:
-        """Wait for the :meth:`write_behind` in flight, re-raising its error (unless ``quiet``)."""
-        writer = self._writer
-        if writer is None:
-            return
-        try:
-            writer.wait(quiet=quiet)
-        finally:
-            if writer.done:  # else interrupted: abandon() waits again before closing the file
-                self._writer = None
-                if self._in_flight is not None:
-                    self._in_flight.release()  # its staging buffer can be written again
-                    self._in_flight = None
+        """Wait for every write in flight, re-raising the first error (unless ``quiet``);
+        then :attr:`file` appends after their bytes."""
+        while self._flights:
+            self._land(self._flights[0], quiet=quiet)
+        end, self._end = self._end, None
+        if end is not None:
+            self.file.seek(end)  # flushes bytes buffered before the chunks, at their place
 
     _before_flush = settle
 
@@ -272,15 +336,15 @@ class Shard(WriteBack):
         everything (before close)."""
         self.finish()
         self.settle()
-        self._staging = [io.BytesIO(), io.BytesIO()]  # nothing more to stage: free the buffers
+        self._staging = []  # nothing more to stage: free the buffers
         self.file.flush()
         os.fsync(self.file.fileno())
 
     def join(self) -> None:
-        """Wait, quietly, for a :meth:`write_behind` (:meth:`sync` re-raises its error) and
-        for the background flush."""
-        if self._writer is not None:
-            self._writer.wait(quiet=True)
+        """Wait, quietly, for the writes in flight (:meth:`settle` re-raises their errors,
+        :meth:`sync` does) and for the background flush."""
+        for flight in self._flights:
+            flight.land(quiet=True)
         super().join()
 
 
@@ -302,6 +366,21 @@ DIRECT_ALIGN: Final = 4096
 #: Page-aligned bytes a write must cover for :func:`write_at_direct` to write them directly:
 #: below this, one copy into the page cache costs less than a direct write's round trip.
 DIRECT_MIN: Final = 64 << 10
+
+#: :meth:`Shard.stage`'s buffers: one being filled while the others' chunks are written.
+STAGING_BUFFERS: Final = 3
+
+#: :meth:`Shard.stage` lines up a chunk's memory with the file (for direct writes) once a
+#: batch or its reused buffer holds this much: below, growing the buffer would cost more.
+DIRECT_STAGE_MIN: Final = 1 << 20
+
+_HAS_DIRECT: Final = bool(getattr(os, "O_DIRECT", 0))
+
+
+def address_of(view: memoryview) -> int:
+    """The memory address of the bytes of ``view``."""
+    address: int = np.frombuffer(view, np.uint8).__array_interface__["data"][0]
+    return address
 
 
 def open_direct(path: str) -> int:
@@ -345,6 +424,12 @@ def write_at_direct(fd: int, direct_fd: int, data: memoryview, offset: int, addr
             return pages
     write_at(fd, data, offset)
     return 0
+
+
+def write_chunk(fd: int, direct_fd: int, data: memoryview, offset: int, address: int) -> int:
+    """:func:`write_at_direct` of ``data`` (bytes at memory ``address``) at ``offset``; return
+    the bytes written through the page cache (all of them without ``direct_fd``)."""
+    return data.nbytes - write_at_direct(fd, direct_fd, data, offset, address)
 
 
 def set_aside(path: str) -> tuple[str, bool, str | None]:

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import array
 import bisect
+import io
 import math
 import operator
 import os
@@ -190,8 +191,38 @@ STAGED_BATCH_MAX: Final = 16 << 20
 #: entry for typical names: the index of 200,000 tensors peaked at 28 MiB traced, output included).
 INDEX_CHUNK: Final = 1 << 14
 
+#: The header of a one-shard bundle, which :class:`_EarlyIndex` writes first.
+_ONE_SHARD_HEADER: Final = BundleHeader(num_shards=1).encode()
+
 #: The longest :func:`._bundle.plain_entry_tail`: three tagged varints and a tagged fixed32.
 _MAX_PLAIN_TAIL: Final = 3 * (1 + MAX_VARINT64_BYTES) + 5
+
+
+class _EarlyIndex:
+    """The index of a one-shard checkpoint, encoded while its tensors are still being
+    written (:meth:`Writer._index_while_writing`): :func:`write_index_rows` of the same
+    entries, fed in row order to a :class:`TableBuilder` in memory that already holds the
+    header. Only for keys that arrive in key order (as the sorted dicts of models do): the
+    builder refuses the first key out of order, and the writer then drops it."""
+
+    __slots__ = ("done", "file", "table")
+
+    def __init__(self) -> None:
+        self.file = io.BytesIO()
+        self.table = TableBuilder(self.file)
+        self.table.add(HEADER_KEY, _ONE_SHARD_HEADER)
+        self.done = 0  # rows encoded
+
+    def encode(self, keys: list[bytes], rows: array.array[int], prefixes: list[bytes], upto: int) -> None:
+        """Encode the entries of rows ``done`` to ``upto`` (``keys`` of every row, ``rows``
+        the writer's flat row array). Raises ValueError for a key out of order."""
+        first, self.done = self.done, upto
+        chunk = np.frombuffer(rows[first * _ROW_FIELDS : upto * _ROW_FIELDS], np.int64).reshape(-1, _ROW_FIELDS)
+        _add_plain_entries(self.table, keys[first:upto], chunk, prefixes)
+
+    def finish(self) -> bytes:
+        self.table.finish()
+        return self.file.getvalue()
 
 
 class Writer:
@@ -274,6 +305,9 @@ class Writer:
         self._partition_meta: dict[bytes, tuple[int, tuple[int, ...]]] = {}
         self._shards: list[Shard] = []
         self._unfilled: dict[int, str] = {}  # row -> name of each _reserve() not yet _fill()ed
+        # The index of fresh batches, encoded while their bytes are written: while all rows
+        # are in _unindexed (see _index_while_writing), else None.
+        self._early: _EarlyIndex | None = None
         check_output(index_filename(self.prefix))  # fail before writing gigabytes, not at finish()
         self._state = "open"
         directory = os.path.dirname(self.prefix)
@@ -289,6 +323,7 @@ class Writer:
     def _index(self) -> dict[bytes, int]:
         """:attr:`_entries` with the :attr:`_unindexed` keys added: every key -> its row."""
         keys = self._unindexed
+        self._early = None  # the rows are no longer all fresh ones
         if keys:
             self._unindexed = []
             first = len(self._rows) // _ROW_FIELDS - len(keys)
@@ -397,6 +432,8 @@ class Writer:
         # Accepted batches of small tensors are copied into the shard's staging buffer (see
         # _add_batch) until about WRITE_BEHIND_CHUNK bytes, which a helper thread writes
         # while the next batches are prepared.
+        if fresh and self.max_shard_size is None:
+            self._early = _EarlyIndex()
         try:
             for first in range(0, len(values), ADD_BATCH):
                 batch_names, batch_values = names[first : first + ADD_BATCH], values[first : first + ADD_BATCH]
@@ -408,9 +445,28 @@ class Writer:
                     self._write_staged()
                     self._write_each(batch_values)
                 elif self._shards[-1].staged >= WRITE_BEHIND_CHUNK:
+                    self._index_while_writing()
                     self._write_staged()
         finally:
             self._write_staged()  # the bytes of every recorded entry, whatever happens next
+
+    def _index_while_writing(self) -> None:
+        """While the disk is behind (handing over the next chunk would wait for a write in
+        flight), encode index entries of the rows recorded so far (:class:`_EarlyIndex`),
+        :data:`INDEX_CHUNK` at a time: work :meth:`finish` no longer does after the last
+        tensor. A key out of order drops the early index; finish() then builds it whole."""
+        shard = self._shards[-1]
+        while self._early is not None and shard.would_wait:
+            early = self._early
+            upto = min(len(self._unindexed), early.done + INDEX_CHUNK)
+            if upto - early.done < BULK_MIN_ENTRIES:
+                return
+            try:
+                early.encode(self._unindexed, self._rows, self._prefixes, upto)
+            except BaseException as e:
+                self._early = None
+                if not isinstance(e, ValueError):
+                    raise
 
     def _add_batch(self, names: Sequence[Any], values: Sequence[Any], *, distinct: bool = False) -> bool | None:
         """Record a batch of small native numpy arrays under new names, with a few calls per
@@ -699,6 +755,17 @@ class Writer:
         return full_entries
 
     def _write_index(self, file: BinaryIO, encoded: dict[bytes, bytes]) -> None:
+        early = self._early
+        if early is not None and encoded.keys() == {HEADER_KEY} and encoded[HEADER_KEY] == _ONE_SHARD_HEADER:
+            # Every row a fresh one (else _index() dropped it) and nothing else to add.
+            try:
+                early.encode(self._unindexed, self._rows, self._prefixes, len(self._unindexed))
+                file.write(early.finish())
+                return
+            except ValueError:  # a key out of order: the whole index, sorted, below
+                pass
+            finally:
+                self._early = None
         rows = np.frombuffer(self._rows, np.int64).reshape(-1, _ROW_FIELDS)
         # Only fresh batches: the keys in row order, no dict needed (nor built, if sorted).
         entries = self._unindexed if not self._entries else self._index()

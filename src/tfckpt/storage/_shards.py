@@ -309,6 +309,13 @@ class Shard(WriteBack):
         if len(self._flights) == len(self._staging):  # the next buffer is the oldest flight's
             self._land(self._flights[0])
 
+    @property
+    def would_wait(self) -> bool:
+        """:meth:`write_staged` would now wait for a write in flight (every other buffer is
+        in flight, the oldest still writing): the caller may do other work first."""
+        flights = self._flights
+        return len(flights) + 1 >= len(self._staging) > 0 and not flights[0].thread.done
+
     def _land(self, flight: _Flight, *, quiet: bool = False) -> None:
         if flight.land(quiet=quiet):
             self._flights.remove(flight)

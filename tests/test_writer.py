@@ -1035,3 +1035,78 @@ def test_a_failed_staging_copy_leaves_no_target_and_no_thread(tmp_path: Path, mo
 
 def _failing_write_chunk(fd: int, direct_fd: int, data: memoryview, offset: int, address: int) -> int:
     raise OSError(28, "No space left on device")  # in the helper thread
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    items=_small_items(),
+    batch=st.sampled_from([1, 2, 5, 64]),
+    chunk=st.sampled_from([1, 3, 16384]),
+    then_add=st.booleans(),
+)
+def test_early_index_writes_what_the_whole_index_writes(
+    monkeypatch: pytest.MonkeyPatch, items: list[tuple[str, Any]], batch: int, chunk: int, then_add: bool
+) -> None:
+    # The index encoded while add_many waits for the disk (forced at every chunk here), in
+    # pieces of any size, against add() one by one: keys in order or not (the early index
+    # is dropped at the first one out of order), batches that fall back, a later add().
+    monkeypatch.setattr(writer_mod, "ADD_BATCH", batch)
+    monkeypatch.setattr(writer_mod, "WRITE_BEHIND_CHUNK", 1)
+    monkeypatch.setattr(writer_mod, "INDEX_CHUNK", chunk)
+    monkeypatch.setattr(writer_mod, "BULK_MIN_ENTRIES", 1)
+    monkeypatch.setattr(shards_mod.Shard, "would_wait", property(lambda self: True))
+    later = [("\U0001f600later", np.ones(2, np.float32))] if then_add else []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        _one_by_one(root / "one" / "m", items + later)
+        with tfckpt.Writer(root / "early" / "m") as w:
+            w.add_many(dict(items))
+            for name, value in later:
+                w.add(name, value)
+        assert _files(root / "early") == _files(root / "one")
+
+
+def test_sorted_fresh_batches_take_the_early_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    whole: list[int] = []
+    real = writer_mod.write_index_rows
+
+    def spy(*args: Any) -> None:
+        whole.append(len(args[1]))
+        real(*args)
+
+    monkeypatch.setattr(writer_mod, "write_index_rows", spy)
+    monkeypatch.setattr(writer_mod, "WRITE_BEHIND_CHUNK", 1 << 14)
+    monkeypatch.setattr(shards_mod.Shard, "would_wait", property(lambda self: True))
+    tensors = {f"t{i:05d}": np.full(4, i, np.float32) for i in range(5000)}
+    tfckpt.save(tmp_path / "sorted" / "m", tensors)
+    assert whole == []  # encoded during add_many and completed by finish()
+    tfckpt.save(tmp_path / "reversed" / "m", dict(reversed(tensors.items())))
+    assert whole == [5000]  # the first key out of order: the index built whole, sorted
+    tfckpt.save(tmp_path / "sharded" / "m", tensors, max_shard_size=1 << 20)
+    assert whole == [5000, 5000]  # more than one shard: no early index
+    for kind in ("sorted", "reversed", "sharded"):
+        got = _read_all(tmp_path / kind / "m")
+        assert sorted(got) == sorted(tensors)
+        assert all(np.array_equal(got[name][2], value) for name, value in tensors.items())
+
+
+def test_direct_staged_writes_write_what_add_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 1 KiB tensors in chunks of a few MiB, at offsets that are not page multiples: whole
+    # pages written directly where O_DIRECT is available, the bytes the same as add()'s.
+    cached: list[tuple[int, int]] = []
+    real = shards_mod.write_chunk
+
+    def recording(fd: int, direct_fd: int, data: memoryview, offset: int, address: int) -> int:
+        cached.append((data.nbytes, real(fd, direct_fd, data, offset, address)))
+        return cached[-1][1]
+
+    monkeypatch.setattr(shards_mod, "write_chunk", recording)
+    items = [("first", np.arange(3, dtype=np.int8))] + [(f"t{i:05d}", np.full(256, i, np.float32)) for i in range(6000)]
+    _one_by_one(tmp_path / "one" / "m", items)
+    tfckpt.save(tmp_path / "dict" / "m", dict(items))
+    assert _files(tmp_path / "dict") == _files(tmp_path / "one")
+    direct = shards_mod.open_direct(str(tmp_path / "one" / "m.index"))
+    if direct >= 0:  # a file system with O_DIRECT: all but the partial pages at the chunks' ends
+        os.close(direct)
+        big = [(n, c) for n, c in cached if n >= shards_mod.DIRECT_STAGE_MIN]
+        assert big and all(c <= 2 * shards_mod.DIRECT_ALIGN for n, c in big), cached

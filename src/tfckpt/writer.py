@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import array
 import bisect
-import io
 import math
 import operator
 import os
@@ -205,11 +204,11 @@ class _EarlyIndex:
     header. Only for keys that arrive in key order (as the sorted dicts of models do): the
     builder refuses the first key out of order, and the writer then drops it."""
 
-    __slots__ = ("done", "file", "table")
+    __slots__ = ("blocks", "done", "table")
 
     def __init__(self) -> None:
-        self.file = io.BytesIO()
-        self.table = TableBuilder(self.file)
+        self.blocks = _Parts()
+        self.table = TableBuilder(self.blocks)  # type: ignore[arg-type]  # it only writes
         self.table.add(HEADER_KEY, _ONE_SHARD_HEADER)
         self.done = 0  # rows encoded
 
@@ -220,9 +219,25 @@ class _EarlyIndex:
         chunk = np.frombuffer(rows[first * _ROW_FIELDS : upto * _ROW_FIELDS], np.int64).reshape(-1, _ROW_FIELDS)
         _add_plain_entries(self.table, keys[first:upto], chunk, prefixes)
 
-    def finish(self) -> bytes:
+    def finish(self, file: BinaryIO) -> None:
+        """Finish the table and write it to ``file``."""
         self.table.finish()
-        return self.file.getvalue()
+        file.writelines(self.blocks.parts)
+
+
+class _Parts:
+    """A write-only file that keeps what is written, as written: the blocks of an
+    :class:`_EarlyIndex`, with no copy into a growing buffer (whose fresh pages, a fault
+    each, cost more than the copy)."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(data)
+        return len(data)
 
 
 class Writer:
@@ -760,7 +775,7 @@ class Writer:
             # Every row a fresh one (else _index() dropped it) and nothing else to add.
             try:
                 early.encode(self._unindexed, self._rows, self._prefixes, len(self._unindexed))
-                file.write(early.finish())
+                early.finish(file)
                 return
             except ValueError:  # a key out of order: the whole index, sorted, below
                 pass
@@ -870,6 +885,7 @@ class Writer:
             return
         for shard in self._shards:
             shard.join()
+            shard.release_buffers()
             try:
                 shard.file.close()
             except OSError:

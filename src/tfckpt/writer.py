@@ -770,11 +770,15 @@ class Writer:
         return full_entries
 
     def _write_index(self, file: BinaryIO, encoded: dict[bytes, bytes]) -> None:
-        early = self._early
-        if early is not None and encoded.keys() == {HEADER_KEY} and encoded[HEADER_KEY] == _ONE_SHARD_HEADER:
-            # Every row a fresh one (else _index() dropped it) and nothing else to add.
+        early, fresh_rows = self._early, len(self._unindexed)
+        if (
+            early is not None
+            and fresh_rows * _ROW_FIELDS == len(self._rows)  # every row a fresh batch's (else _index() dropped it)
+            and encoded.keys() == {HEADER_KEY}  # and nothing else to add
+            and encoded[HEADER_KEY] == _ONE_SHARD_HEADER
+        ):
             try:
-                early.encode(self._unindexed, self._rows, self._prefixes, len(self._unindexed))
+                early.encode(self._unindexed, self._rows, self._prefixes, fresh_rows)
                 early.finish(file)
                 return
             except ValueError:  # a key out of order: the whole index, sorted, below

@@ -836,7 +836,7 @@ def test_staged_bytes_land_at_their_offsets_from_reused_buffers(tmp_path: Path) 
     shard = shards_mod.Shard(str(tmp_path / "s"))
     try:
         shard.write(b"head")  # buffered in the file object, not yet written
-        assert _stage(shard, [b"ab", np.frombuffer(b"cd", np.uint8)]) == 0
+        _stage(shard, [b"ab", np.frombuffer(b"cd", np.uint8)])  # where in its buffer depends on the buffer (reused or not)
         mark = shard.stage([b"xyz"])
         shard.unstage(mark)  # a batch declined after staging leaves no trace
         assert shard.staged == 4
@@ -1111,3 +1111,18 @@ def test_direct_staged_writes_write_what_add_writes(tmp_path: Path, monkeypatch:
         os.close(direct)
         big = [(n, c) for n, c in cached if n >= shards_mod.DIRECT_STAGE_MIN]
         assert big and all(c <= 2 * shards_mod.DIRECT_ALIGN for n, c in big), cached
+
+
+def test_staging_buffers_go_to_the_next_shard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shards_mod, "_SPARE", [])
+    tensors: dict[str, Any] = {f"t{i:05d}": np.full(256, i, np.float32) for i in range(3000)}
+    tfckpt.save(tmp_path / "a" / "m", tensors)
+    spare = {id(buffer) for buffer in shards_mod._SPARE}
+    assert 0 < len(spare) <= shards_mod.STAGING_BUFFERS
+    tfckpt.save(tmp_path / "b" / "m", tensors)  # takes them, and gives them back when done
+    assert {id(buffer) for buffer in shards_mod._SPARE} == spare
+    assert _files(tmp_path / "b") == _files(tmp_path / "a")
+    with pytest.raises(InvalidArgumentError, match="t02999"):  # abandoned: the buffers go back too
+        tfckpt.save(tmp_path / "c" / "m", {**tensors, "t02999": np.array([object()])})
+    assert {id(buffer) for buffer in shards_mod._SPARE} == spare
+    assert not (tmp_path / "c").exists() or not any((tmp_path / "c").iterdir())

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 import tfckpt
 import tfckpt.format._index as index_mod
+import tfckpt.format._index_lanes as lanes_mod
 import tfckpt.format._v2 as v2_mod
 from tfckpt.format._block import iter_block
 from tfckpt.format._coding import crc32c
@@ -64,7 +65,7 @@ def test_columns_equal_iter_table(entries: dict[bytes, bytes], block_size: int) 
     with _array_path("lanes"):
         columns = read_index_columns(buf, "t.index")
         assert _as_pairs(columns) == _expected(buf)
-        index_mod.LANES_AT_ONCE = 2  # groups of lanes joined (and their keys' order checked across)
+        lanes_mod.LANES_AT_ONCE = 2  # groups of lanes joined (and their keys' order checked across)
         assert _as_pairs(read_index_columns(buf, "t.index")) == _as_pairs(columns)
     with _array_path("walk"):
         assert _as_pairs(read_index_columns(buf, "t.index")) == _as_pairs(columns)
@@ -76,12 +77,12 @@ def test_columns_equal_iter_table(entries: dict[bytes, bytes], block_size: int) 
 def _array_path(path: str) -> Iterator[None]:
     """Every table through one array path: the lanes in lock-step (normally for large
     tables only) or the walk (normally for small ones)."""
-    saved = index_mod.MIN_LANES, index_mod.LANES_AT_ONCE
+    saved = index_mod.MIN_LANES, lanes_mod.LANES_AT_ONCE
     index_mod.MIN_LANES = 0 if path == "lanes" else 1 << 62
     try:
         yield
     finally:
-        index_mod.MIN_LANES, index_mod.LANES_AT_ONCE = saved
+        index_mod.MIN_LANES, lanes_mod.LANES_AT_ONCE = saved
 
 
 def test_array_paths_taken_for_tf_layout() -> None:

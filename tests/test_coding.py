@@ -10,7 +10,6 @@ from tfckpt.format._coding import (
     CRC_MASK_DELTA,
     CodingError,
     crc32c,
-    crc32c_combine,
     decode_fixed32,
     decode_varint,
     encode_fixed32,
@@ -19,6 +18,7 @@ from tfckpt.format._coding import (
     mask_crc,
     unmask_crc,
 )
+from tfckpt.format._crc_combine import crc32c_combine
 
 
 @pytest.mark.parametrize(

@@ -103,7 +103,8 @@ def test_missing_hidden_and_non_str_names(tmp_path: pytest.TempPathFactory) -> N
 def test_batch_decoder_agrees_with_the_entry_decoder() -> None:
     import random
 
-    from tfckpt.format._bundle import BundleEntry, _decode_plain_entry, decode_plain_entries, encode_plain_entry
+    from tfckpt.format._bundle import BundleEntry, _decode_plain_entry, decode_plain_entries
+    from tfckpt.format._bundle_encode import encode_plain_entry
 
     rnd = random.Random(1)
     values = []

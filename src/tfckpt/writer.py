@@ -51,21 +51,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Final
 import numpy as np
 
 from .errors import InvalidArgumentError
-from .format._bundle import (
-    HEADER_KEY,
-    BundleEntry,
-    BundleHeader,
-    data_filename,
-    encode_string_tensor,
-    index_filename,
-    plain_entry_fields,
-    plain_entry_prefix,
-    plain_entry_tail,
-)
+from .format._bundle import HEADER_KEY, BundleEntry, BundleHeader, data_filename, index_filename
+from .format._bundle_encode import plain_entry_fields, plain_entry_prefix, plain_entry_tail
 from .format._coding import MAX_VARINT64_BYTES, crc32c, crc32c_function, mask_crc
 from .format._dtypes import DTYPE_BY_NAME, DTYPES, STRING, DTypeInfo
 from .format._ordered_code import encode_slice_key
 from .format._rows import fits
+from .format._string_payloads import encode_string_tensor
 from .format._table import BULK_MIN_ENTRIES, TableBuilder
 from .format._tensors import BUFFER_DTYPES, ArrayLike, byte_view, to_tensor
 from .storage import is_url

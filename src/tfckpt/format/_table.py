@@ -22,18 +22,11 @@ from typing import BinaryIO, Final
 import numpy as np
 
 from ..errors import CorruptionError
-from ._block import (
-    DATA_RESTART_INTERVAL,
-    INDEX_RESTART_INTERVAL,
-    BlockBuilder,
-    BlockFormatError,
-    common_prefix_length,
-    encode_entries,
-    entry_sizes,
-    iter_block,
-)
+from ._block import DATA_RESTART_INTERVAL, INDEX_RESTART_INTERVAL, BlockFormatError, iter_block
+from ._block_builder import BlockBuilder, common_prefix_length, encode_entries, entry_sizes
 from ._coding import MAX_VARINT32_BYTES, CodingError
-from ._rows import Field, common_prefix_lengths, fits, join_fields, left_aligned
+from ._rows import Field, common_prefix_lengths, fits
+from ._rows_build import join_fields, left_aligned
 from ._table_format import MAX_UNCOMPRESSED_BLOCK, BlockHandle, Footer, TableFormatError, block_with_trailer, read_block
 
 __all__ = ["BLOCK_SIZE", "TableBuilder", "find_short_successor", "find_shortest_separator", "iter_table"]

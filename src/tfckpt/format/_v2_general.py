@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import CheckpointError, CorruptionError, RemoteError, UnsupportedError
-from ._bundle import BIG, BundleEntry, decode_string_tensor, split_variant_tensor
+from ._bundle import BIG, BundleEntry
 from ._coding import crc32c, unmask_crc
 from ._dtypes import DTYPES, STRING, VARIANT, require_numpy_rank
+from ._string_payloads import decode_string_tensor, split_variant_tensor
 from ._v2 import decode_name, encode_name
 
 if TYPE_CHECKING:

@@ -402,13 +402,13 @@ class BundleReader:
                     return arr.copy() if copy else arr
         elif name in self._hidden:
             raise NotFoundError(f"{name!r} not found in checkpoint {self.prefix}", name=name)
-        from . import _v2_general as general  # loaded by the first read that gets here
+        from ._v2_general import read_entry, read_sliced  # loaded by the first read that gets here
 
         key = encode_name(name)
         entry = self.entry_by_key(key)
         if entry.slices:
-            return general.read_sliced(self, key, name, entry)
-        return general.read_entry(self, key, name, entry, copy=copy)
+            return read_sliced(self, key, name, entry)
+        return read_entry(self, key, name, entry, copy=copy)
 
     def _make_ready(self, spec: int, name: str) -> _Ready | None:
         """What :meth:`read` needs of a spec: its dtype, shape, size, the shard's mapping,

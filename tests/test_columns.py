@@ -3,7 +3,7 @@
 * :func:`tfckpt.format._index.read_index_columns` (lanes decoded in lock-step, or small
   tables walked) against :func:`iter_table`, on valid tables and on damaged ones (same
   entries, or the same error);
-* :func:`tfckpt.format._rows.crc32c_rows` against the ``crc32c`` package;
+* :func:`tfckpt.format._rows_crc.crc32c_rows` against the ``crc32c`` package;
 * ``read_batch`` (``items()``, ``read_many``) against ``read`` (``ckpt[name]``): same
   arrays, flags and errors, with the fast columns and with them forced off.
 """
@@ -28,9 +28,9 @@ import tfckpt.format._v2 as v2_mod
 from tfckpt.format._block import iter_block
 from tfckpt.format._coding import crc32c
 from tfckpt.format._index import read_index_columns
-from tfckpt.format._rows import crc32c_rows
-from tfckpt.format._table import TableBuilder, iter_table
-from tfckpt.format._table_format import BLOCK_TRAILER_SIZE, BlockHandle, Footer, block_with_trailer, read_block
+from tfckpt.format._rows_crc import crc32c_rows
+from tfckpt.format._table import TableBuilder, block_with_trailer, iter_table
+from tfckpt.format._table_format import BLOCK_TRAILER_SIZE, BlockHandle, Footer, read_block
 
 # -- the index columns ---------------------------------------------------------------------
 

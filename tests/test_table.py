@@ -23,7 +23,7 @@ from tfckpt.format._block import BlockFormatError, iter_block
 from tfckpt.format._block_builder import BlockBuilder
 from tfckpt.format._coding import crc32c, encode_fixed32, encode_varint, mask_crc
 from tfckpt.format._rows_build import pad_rows
-from tfckpt.format._table import TableBuilder, find_short_successor, find_shortest_separator, iter_table
+from tfckpt.format._table import TableBuilder, block_with_trailer, find_short_successor, find_shortest_separator, iter_table
 from tfckpt.format._table_format import (
     BLOCK_TRAILER_SIZE,
     FOOTER_SIZE,
@@ -32,7 +32,6 @@ from tfckpt.format._table_format import (
     BlockHandle,
     Footer,
     TableFormatError,
-    block_with_trailer,
     read_block,
 )
 

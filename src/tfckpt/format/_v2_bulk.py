@@ -8,7 +8,7 @@ second of two reads in index order, and :meth:`~._v2.BundleReader.unverified`.
 
 For the rows that ``read``'s fast path would serve, the work is done column-wise: bounds
 and the checksums of small payloads checked with array operations
-(:func:`._rows.crc32c_rows`), and a run of tensors of one dtype and shape stored back to
+(:func:`._rows_crc.crc32c_rows`), and a run of tensors of one dtype and shape stored back to
 back made one array whose rows are the results. Every other row, and every error, goes
 through ``read``, so results and errors are the same. The functions take the reader as
 ``self``: they are its methods, kept in this module.
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 
 from ..errors import CheckpointError
-from ._rows import crc32c_rows
+from ._rows_crc import crc32c_rows
 
 if TYPE_CHECKING:
     from ._v2 import BundleReader
@@ -32,7 +32,7 @@ __all__ = ["iter_batches", "read_ahead", "read_batch", "unverified"]
 
 #: :meth:`BundleReader.read_batch` works with arrays from this many names on.
 _BATCH_MIN: Final = 64
-#: Payloads up to this size are checksummed by :func:`._rows.crc32c_rows` in bulk.
+#: Payloads up to this size are checksummed by :func:`._rows_crc.crc32c_rows` in bulk.
 _CRC_ROWS_MAX: Final = 64
 #: Read-ahead (see :func:`read_ahead`): the rows of the first run, the most rows and
 #: payload bytes of any run (each run doubles the one before, in index order).
@@ -86,7 +86,7 @@ def read_batch(self: BundleReader, names: list[str], *, copy: bool = False) -> l
 
     The bulk path of :meth:`Checkpoint.items` and ``read_many``: for the rows that
     :meth:`read` would serve by its fast path, the bounds and the checksums of small
-    payloads are checked with array operations (:func:`._rows.crc32c_rows`), and a run
+    payloads are checked with array operations (:func:`._rows_crc.crc32c_rows`), and a run
     of tensors of one dtype and shape stored back to back becomes one array whose rows
     are the results (views of the same bytes, as :meth:`read` returns them). Every
     other row, and every error, goes through :meth:`read`, so results and errors are
@@ -180,7 +180,7 @@ def checksums_match(
     """Whether each ``ok`` row's payload matches its checksum (rows not ``ok``: True).
 
     Small payloads of one size and shard are checked together by
-    :func:`._rows.crc32c_rows`; larger ones by one call of the C function each (False,
+    :func:`._rows_crc.crc32c_rows`; larger ones by one call of the C function each (False,
     unchecked, for those remembered by name when there are no ``names``)."""
     match = np.ones(len(spec), bool)
     expected = self._fast.crc[rows]

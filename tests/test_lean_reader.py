@@ -41,6 +41,7 @@ def test_open_and_read_need_no_protobuf(tmp_path: pytest.TempPathFactory) -> Non
 #: Modules a plain read of a local prefix never loads, and what loads each one.
 _LOADED_ON_FIRST_USE = {
     "tfckpt.format._v2_bulk": "list(c.items())",  # batches, read-ahead
+    "tfckpt.format._rows_crc": "list(c.items())",  # small payloads' checksums in bulk
     "tfckpt.format._v2_general": "c['s']",  # strings, variants, slices, raw and remote payloads
     "tfckpt.format._string_payloads": "c['s']",
     "tfckpt.format._index_lanes": "tfckpt.open(big)",  # indexes of 128 lanes (~2,000 entries) or more

@@ -59,7 +59,7 @@ class Checkpoint:
         self._source = source
         self._read = source.read  # bound once: __getitem__ is the per-tensor hot path
         # arrays the source has read ahead (V2 bundles read in index order), by name:
-        # popping one is reading it (see BundleReader._read_ahead)
+        # popping one is reading it (see format._v2_bulk.read_ahead)
         ahead: dict[str, np.ndarray | None] = getattr(source, "ahead", {})
         self._pop_ahead = ahead.pop
         self.prefix = prefix

@@ -182,7 +182,7 @@ STAGED_BATCH_MAX: Final = 16 << 20
 #: entry for typical names: the index of 200,000 tensors peaked at 28 MiB traced, output included).
 INDEX_CHUNK: Final = 1 << 14
 
-#: The longest :func:`._bundle.plain_entry_tail`: three tagged varints and a tagged fixed32.
+#: The longest :func:`._bundle_encode.plain_entry_tail`: three tagged varints and a tagged fixed32.
 _MAX_PLAIN_TAIL: Final = 3 * (1 + MAX_VARINT64_BYTES) + 5
 
 
@@ -250,7 +250,7 @@ class Writer:
         self.max_shard_size = max_shard_size
         self.partial = partial
         # Index entries are kept as rows of numbers and encoded all at once in finish()
-        # (_bundle.plain_entry_fields): key -> row number in _rows, a flat int64 array of
+        # (_bundle_encode.plain_entry_fields): key -> row number in _rows, a flat int64 array of
         # _ROW_FIELDS per row (prefix id, shard id, offset, size, crc32c unmasked), where the
         # prefix id names the entry's dtype and shape fields. A batch of add_many appends
         # its rows with one copy; finish() views them all as one (n, 5) numpy array.

@@ -84,7 +84,7 @@ def plain_entry_prefix(dtype: int, shape: tuple[int, ...]) -> bytes:
 
 def _tagged_varint_field(tag: int, values: np.ndarray) -> Field:
     """``tag || varint(v)`` per value as ``(matrix, keep, lengths)`` rows (see
-    :func:`._rows.join_fields`), empty where ``v == 0`` (proto3 omits zero scalars)."""
+    :func:`._rows_build.join_fields`), empty where ``v == 0`` (proto3 omits zero scalars)."""
     n = len(values)
     if n and not values.any():  # a field every entry omits (shard_id of a single shard)
         return np.empty((n, 0), np.uint8), np.empty((n, 0), bool), np.zeros(n, np.int64)
@@ -113,7 +113,7 @@ def plain_entry_fields(
     crcs: np.ndarray,
 ) -> list[Field]:
     """:func:`encode_plain_entry` of many entries at once, as the fields of padded rows
-    (see :mod:`._rows`) that :func:`._rows.join_fields` concatenates: entry ``i`` is
+    (see :mod:`._rows`) that :func:`._rows_build.join_fields` concatenates: entry ``i`` is
     ``prefixes[prefix_ids[i]]`` (:func:`plain_entry_prefix`) then its ``shard_id``,
     ``offset``, ``size`` and ``crc32c`` fields, zeros omitted. ``crcs`` are the payloads'
     plain CRC32C values; they are stored masked (:func:`._coding.mask_crc`)."""

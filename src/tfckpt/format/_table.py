@@ -144,7 +144,7 @@ class TableBuilder:
     def add_fields(self, keys: Sequence[bytes], values: Sequence[Field]) -> None:
         """Add many entries at once, values given as the fields that make them up (see
         :mod:`._rows`); the file and the builder's state end up exactly as after ``add(keys[i],
-        value_i)`` for each ``i``, ``value_i`` being row ``i`` of :func:`._rows.join_fields`.
+        value_i)`` for each ``i``, ``value_i`` being row ``i`` of :func:`._rows_build.join_fields`.
 
         The writer encodes its index entries this way: no Python object per entry, and the
         value fields go straight into the block entries. Blocks are cut by the same size

@@ -69,17 +69,23 @@ def _load_crc32c(data: bytes | bytearray | memoryview, value: int = 0) -> int:
 def _crc32c_extension() -> Callable[..., int]:
     # importlib.machinery is loaded at interpreter start; importlib.util would cost 0.5 ms more.
     import importlib.machinery
+    import os
 
     package = importlib.machinery.PathFinder.find_spec("crc32c")  # finds, does not import
-    locations = package.submodule_search_locations if package is not None else None
-    spec = importlib.machinery.PathFinder.find_spec("crc32c._crc32c", list(locations or []))
-    if spec is None or not isinstance(spec.loader, importlib.machinery.ExtensionFileLoader):
-        import crc32c  # an unusual install: the package as such
+    locations = (package.submodule_search_locations or []) if package is not None else []
+    # The extension's file in the package's directory, probed by name: a finder for that
+    # directory would list it first (~0.1 ms in a fresh process).
+    for location in locations:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = os.path.join(location, "_crc32c" + suffix)
+            if os.path.isfile(path):
+                loader = importlib.machinery.ExtensionFileLoader("crc32c._crc32c", path)
+                module = loader.create_module(importlib.machinery.ModuleSpec("crc32c._crc32c", loader, origin=path))
+                loader.exec_module(module)
+                return module.crc32c  # type: ignore[no-any-return]
+    import crc32c  # an unusual install: the package as such
 
-        return crc32c.crc32c  # type: ignore[no-any-return, unused-ignore]
-    module = spec.loader.create_module(spec)
-    spec.loader.exec_module(module)
-    return module.crc32c  # type: ignore[no-any-return]
+    return crc32c.crc32c  # type: ignore[no-any-return, unused-ignore]
 
 
 _crc32c_impl: Callable[..., int] = _load_crc32c

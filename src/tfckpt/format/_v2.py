@@ -216,6 +216,7 @@ class BundleReader:
             row: columns.value(row) for row in np.flatnonzero(self._fast.spec < 0).tolist() if row
         }
         self._entries: dict[bytes, BundleEntry] = {}
+        self._raw_entries: Mapping[bytes, bytes] | None = None  # made by _raw on first use
         self._maps: dict[int, Buffer] = {}
         self._sizes: dict[int, int] = {}  # of shards that are not mapped (remote objects)
         self._fetched: dict[tuple[int, int, int], bytes | memoryview] = {}  # prefetch(): (shard, offset, size) -> payload
@@ -297,9 +298,11 @@ class BundleReader:
     @property
     def _raw(self) -> Mapping[bytes, bytes]:
         """The index's entries as ``{key: serialized entry}`` (see :class:`._v2_general.RawEntries`)."""
-        from ._v2_general import RawEntries
+        if self._raw_entries is None:
+            from ._v2_general import RawEntries
 
-        return RawEntries(self)
+            self._raw_entries = RawEntries(self)
+        return self._raw_entries
 
     def entry_by_key(self, key: bytes) -> BundleEntry:
         entry = self._entries.get(key)

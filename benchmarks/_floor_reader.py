@@ -32,7 +32,8 @@ _MASK_DELTA = 0xA282EAD8
 
 def _load_crc32c() -> Callable[..., int]:
     # The crc32c package's C function without the package's __init__ (its version lookup
-    # through importlib.metadata costs ~30 ms), as tfckpt.format._coding loads it.
+    # through importlib.metadata costs ~30 ms), as tfckpt.format._coding loads it: a copy
+    # on purpose, since the floor is one module that imports nothing of tfckpt.
     package = importlib.machinery.PathFinder.find_spec("crc32c")
     assert package is not None and package.submodule_search_locations is not None
     for location in package.submodule_search_locations:

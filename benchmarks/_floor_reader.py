@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import mmap
+import os
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -31,15 +32,19 @@ _MASK_DELTA = 0xA282EAD8
 
 def _load_crc32c() -> Callable[..., int]:
     # The crc32c package's C function without the package's __init__ (its version lookup
-    # through importlib.metadata costs ~30 ms), as tfckpt.format._coding loads it.
+    # through importlib.metadata costs ~30 ms), as tfckpt.format._coding loads it: a copy
+    # on purpose, since the floor is one module that imports nothing of tfckpt.
     package = importlib.machinery.PathFinder.find_spec("crc32c")
     assert package is not None and package.submodule_search_locations is not None
-    spec = importlib.machinery.PathFinder.find_spec("crc32c._crc32c", list(package.submodule_search_locations))
-    assert spec is not None and spec.loader is not None
-    module = spec.loader.create_module(spec)
-    assert module is not None
-    spec.loader.exec_module(module)
-    return module.crc32c  # type: ignore[no-any-return]
+    for location in package.submodule_search_locations:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = os.path.join(location, "_crc32c" + suffix)
+            if os.path.isfile(path):
+                loader = importlib.machinery.ExtensionFileLoader("crc32c._crc32c", path)
+                module = loader.create_module(importlib.machinery.ModuleSpec("crc32c._crc32c", loader, origin=path))
+                loader.exec_module(module)
+                return module.crc32c  # type: ignore[no-any-return]
+    raise ImportError("no crc32c extension")
 
 
 _crc32c = _load_crc32c()

@@ -15,21 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tfckpt
-from tfckpt.format._bundle import (
-    BIG,
-    BundleEntry,
-    BundleHeader,
-    data_filename,
-    decode_string_tensor,
-    encode_string_tensor,
-    plain_entry_fields,
-    plain_entry_prefix,
-    split_variant_tensor,
-)
+from tfckpt.format._bundle import BIG, BundleEntry, BundleHeader, data_filename
+from tfckpt.format._bundle_encode import plain_entry_fields, plain_entry_prefix
 from tfckpt.format._coding import crc32c, encode_fixed32, encode_varint, mask_crc, unmask_crc
 from tfckpt.format._dtypes import DTYPE_BY_NAME, DTYPES
 from tfckpt.format._ordered_code import FULL_EXTENT, OrderedCodeError, decode_slice_key, encode_slice_key
-from tfckpt.format._rows import join_fields
+from tfckpt.format._rows_build import join_fields
+from tfckpt.format._string_payloads import decode_string_tensor, encode_string_tensor, split_variant_tensor
 from tfckpt.format._table import TableBuilder
 from tfckpt.proto.tensor_bundle_pb2 import BundleEntryProto, BundleHeaderProto  # type: ignore[attr-defined]
 
@@ -689,8 +681,8 @@ def test_header_decode_fuzz(raw: bytes) -> None:
 
 @pytest.mark.parametrize("big_endian", [False, True])
 def test_string_encoder_follows_the_writers_byte_order(big_endian: bool) -> None:
-    from tfckpt.format._bundle import decode_string_tensor, encode_string_tensor
     from tfckpt.format._coding import unmask_crc
+    from tfckpt.format._string_payloads import decode_string_tensor, encode_string_tensor
 
     values = [b"ab", b"", b"xyz" * 100]
     payload, crc = encode_string_tensor(values, big_endian=big_endian)

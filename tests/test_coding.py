@@ -10,7 +10,6 @@ from tfckpt.format._coding import (
     CRC_MASK_DELTA,
     CodingError,
     crc32c,
-    crc32c_combine,
     decode_fixed32,
     decode_varint,
     encode_fixed32,
@@ -19,6 +18,7 @@ from tfckpt.format._coding import (
     mask_crc,
     unmask_crc,
 )
+from tfckpt.format._crc_combine import crc32c_combine
 
 
 @pytest.mark.parametrize(
@@ -145,3 +145,18 @@ def test_mask_inverts(crc: int) -> None:
     masked = mask_crc(crc)
     assert 0 <= masked <= 0xFFFFFFFF
     assert unmask_crc(masked) == crc
+
+
+def test_crc32c_extension_found_by_name_and_the_package_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The C function is loaded from the package's extension file without running the
+    package's ``__init__``; where no such file is found (an unusual install), from the
+    package itself. Both give the same CRCs."""
+    import importlib.machinery
+
+    import tfckpt.format._coding as coding
+
+    direct = coding._crc32c_extension()
+    assert direct.__module__ == "crc32c._crc32c" and direct(b"123456789") == 0xE3069283
+    monkeypatch.setattr(importlib.machinery, "EXTENSION_SUFFIXES", [".no-such-suffix"])
+    fallback = coding._crc32c_extension()
+    assert fallback(b"123456789") == 0xE3069283 and fallback(b"abc", 7) == direct(b"abc", 7)

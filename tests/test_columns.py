@@ -3,7 +3,7 @@
 * :func:`tfckpt.format._index.read_index_columns` (lanes decoded in lock-step, or small
   tables walked) against :func:`iter_table`, on valid tables and on damaged ones (same
   entries, or the same error);
-* :func:`tfckpt.format._rows.crc32c_rows` against the ``crc32c`` package;
+* :func:`tfckpt.format._rows_crc.crc32c_rows` against the ``crc32c`` package;
 * ``read_batch`` (``items()``, ``read_many``) against ``read`` (``ckpt[name]``): same
   arrays, flags and errors, with the fast columns and with them forced off.
 """
@@ -23,13 +23,14 @@ from hypothesis import strategies as st
 
 import tfckpt
 import tfckpt.format._index as index_mod
+import tfckpt.format._index_lanes as lanes_mod
 import tfckpt.format._v2 as v2_mod
 from tfckpt.format._block import iter_block
 from tfckpt.format._coding import crc32c
 from tfckpt.format._index import read_index_columns
-from tfckpt.format._rows import crc32c_rows
-from tfckpt.format._table import TableBuilder, iter_table
-from tfckpt.format._table_format import BLOCK_TRAILER_SIZE, BlockHandle, Footer, block_with_trailer, read_block
+from tfckpt.format._rows_crc import crc32c_rows
+from tfckpt.format._table import TableBuilder, block_with_trailer, iter_table
+from tfckpt.format._table_format import BLOCK_TRAILER_SIZE, BlockHandle, Footer, read_block
 
 # -- the index columns ---------------------------------------------------------------------
 
@@ -64,7 +65,7 @@ def test_columns_equal_iter_table(entries: dict[bytes, bytes], block_size: int) 
     with _array_path("lanes"):
         columns = read_index_columns(buf, "t.index")
         assert _as_pairs(columns) == _expected(buf)
-        index_mod.LANES_AT_ONCE = 2  # groups of lanes joined (and their keys' order checked across)
+        lanes_mod.LANES_AT_ONCE = 2  # groups of lanes joined (and their keys' order checked across)
         assert _as_pairs(read_index_columns(buf, "t.index")) == _as_pairs(columns)
     with _array_path("walk"):
         assert _as_pairs(read_index_columns(buf, "t.index")) == _as_pairs(columns)
@@ -76,12 +77,12 @@ def test_columns_equal_iter_table(entries: dict[bytes, bytes], block_size: int) 
 def _array_path(path: str) -> Iterator[None]:
     """Every table through one array path: the lanes in lock-step (normally for large
     tables only) or the walk (normally for small ones)."""
-    saved = index_mod.MIN_LANES, index_mod.LANES_AT_ONCE
+    saved = index_mod.MIN_LANES, lanes_mod.LANES_AT_ONCE
     index_mod.MIN_LANES = 0 if path == "lanes" else 1 << 62
     try:
         yield
     finally:
-        index_mod.MIN_LANES, index_mod.LANES_AT_ONCE = saved
+        index_mod.MIN_LANES, lanes_mod.LANES_AT_ONCE = saved
 
 
 def test_array_paths_taken_for_tf_layout() -> None:

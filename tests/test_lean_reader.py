@@ -38,6 +38,43 @@ def test_open_and_read_need_no_protobuf(tmp_path: pytest.TempPathFactory) -> Non
     assert not {"tfckpt.format._table", "tfckpt.format._ordered_code", "tfckpt.writer"} & set(loaded)
 
 
+#: Modules a plain read of a local prefix never loads, and what loads each one.
+_LOADED_ON_FIRST_USE = {
+    "tfckpt.format._v2_bulk": "list(c.items())",  # batches, read-ahead
+    "tfckpt.format._rows_crc": "list(c.items())",  # small payloads' checksums in bulk
+    "tfckpt.format._v2_general": "c['s']",  # strings, variants, slices, raw and remote payloads
+    "tfckpt.format._string_payloads": "c['s']",
+    "tfckpt.format._index_lanes": "tfckpt.open(big)",  # indexes of 128 lanes (~2,000 entries) or more
+    "tfckpt._paths_dirs": "tfckpt.open(directory)",  # directories, SavedModels, archive roots
+    "tfckpt.format._bundle_encode": "tfckpt.save(directory + '/w', {'x': numpy.zeros(2)})",  # the writer's halves
+    "tfckpt.format._block_builder": "tfckpt.save(directory + '/w', {'x': numpy.zeros(2)})",
+    "tfckpt.format._rows_build": "tfckpt.save(directory + '/w', {'x': numpy.zeros(2)})",
+    "tfckpt.format._crc_combine": "tfckpt.average([numeric, numeric], directory + '/avg')",
+    "tfckpt.format._source": None,  # for type checkers only
+}
+
+
+def test_a_plain_read_loads_only_the_read_path(tmp_path: pytest.TempPathFactory) -> None:
+    """Open a prefix, list it, ask every dtype and shape, read tensors out of index order
+    (in order, the second read starts read-ahead, the bulk path): none of the modules that
+    load on first use is loaded; then each loads when its feature is used, and works."""
+    directory = str(tmp_path)
+    prefix = f"{directory}/m"
+    tfckpt.save(prefix, {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.int64(7), "s": np.array([b"x", b"yz"])})
+    tfckpt.save(f"{directory}/big/m", {f"t{i:05d}": np.float32(i) for i in range(3000)})
+    tfckpt.save(f"{directory}/n/m", {"a": np.ones(3, np.float32)})
+    setup = (
+        f"import numpy, tfckpt; directory = {directory!r}; prefix = {prefix!r}; big = {directory + '/big/m'!r}; "
+        f"numeric = {directory + '/n/m'!r}"
+    )
+    read = "c = tfckpt.open(prefix); names = list(c); [(c.dtype(n), c.shape(n)) for n in names]; c['b']; c['a']"
+    loaded = set(_modules_after(f"{setup}; {read}"))
+    assert not set(_LOADED_ON_FIRST_USE) & loaded
+    for module, use in _LOADED_ON_FIRST_USE.items():
+        if use is not None:
+            assert module in _modules_after(f"{setup}; {read}; {use}"), (module, use)
+
+
 def test_every_public_name_resolves() -> None:
     for name in tfckpt.__all__:
         assert getattr(tfckpt, name) is not None
@@ -103,7 +140,8 @@ def test_missing_hidden_and_non_str_names(tmp_path: pytest.TempPathFactory) -> N
 def test_batch_decoder_agrees_with_the_entry_decoder() -> None:
     import random
 
-    from tfckpt.format._bundle import BundleEntry, _decode_plain_entry, decode_plain_entries, encode_plain_entry
+    from tfckpt.format._bundle import BundleEntry, _decode_plain_entry, decode_plain_entries
+    from tfckpt.format._bundle_encode import encode_plain_entry
 
     rnd = random.Random(1)
     values = []

@@ -1,5 +1,5 @@
 """Read-ahead: ``ckpt[name]`` in index order makes the arrays of a run of rows at once
-(``BundleReader._read_ahead``). It must give what one read at a time gives (same arrays,
+(``tfckpt.format._v2_bulk.read_ahead``). It must give what one read at a time gives (same arrays,
 dtypes, shapes, flags, errors), hold at most one run, and never take what it cannot
 check: damaged rows raise the read's own error when (and only when) they are read.
 """
@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import tfckpt
 import tfckpt.format._v2 as v2_mod
+import tfckpt.format._v2_bulk as bulk_mod
 
 _DTYPES = [np.float32, np.int8, np.float64, np.bool_, np.complex64, np.uint16]
 
@@ -60,8 +61,8 @@ def test_read_ahead_equals_one_read_at_a_time(
 ) -> None:
     prefix = str(tmp_path / "m")
     tfckpt.save(prefix, tensors)
-    monkeypatch.setattr(v2_mod, "_AHEAD_FIRST_ROWS", first_rows)  # runs that end inside the index too
-    monkeypatch.setattr(v2_mod, "_AHEAD_MAX_ROWS", max(first_rows, 8))
+    monkeypatch.setattr(bulk_mod, "_AHEAD_FIRST_ROWS", first_rows)  # runs that end inside the index too
+    monkeypatch.setattr(bulk_mod, "_AHEAD_MAX_ROWS", max(first_rows, 8))
     with tfckpt.open(prefix, verify=verify) as ahead, tfckpt.open(prefix, verify=verify) as alone:
         alone._source._ahead_on = False  # type: ignore[attr-defined]
         order = _order(list(ahead), data)
@@ -172,13 +173,13 @@ def test_large_payloads_are_read_alone(tmp_path: Path, monkeypatch: pytest.Monke
     prefix = str(tmp_path / "m")
     tfckpt.save(prefix, tensors)
     runs: list[object] = []
-    fast_rows = v2_mod.BundleReader._fast_rows
+    fast_rows = bulk_mod.fast_rows
 
     def counting(self: v2_mod.BundleReader, names: list[str] | None, rows: object, *, copy: bool) -> object:
         runs.append(rows)
         return fast_rows(self, names, rows, copy=copy)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(v2_mod.BundleReader, "_fast_rows", counting)
+    monkeypatch.setattr(bulk_mod, "fast_rows", counting)
     with tfckpt.open(prefix) as ckpt:
         for name in ckpt:
             np.testing.assert_array_equal(ckpt[name], tensors[name])

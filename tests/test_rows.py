@@ -9,19 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tfckpt.format._block import common_prefix_length
+from tfckpt.format._block_builder import common_prefix_length
 from tfckpt.format._coding import encode_varint
-from tfckpt.format._rows import (
-    MAX_MATRIX_BYTES,
-    common_prefix_lengths,
-    encode_varints,
-    fits,
-    join_fields,
-    left_aligned,
-    pad_rows,
-    repad,
-    varint_lengths,
-)
+from tfckpt.format._rows import MAX_MATRIX_BYTES, common_prefix_lengths, fits
+from tfckpt.format._rows_build import encode_varints, join_fields, left_aligned, pad_rows, repad, varint_lengths
 
 EDGES = [0, 1, 127, 128, 255, 16383, 16384, 2**21 - 1, 2**21, 2**28, 2**35, 2**56, 2**63 - 1, 2**63, 2**64 - 1]
 

@@ -19,10 +19,11 @@ from hypothesis import strategies as st
 import tfckpt
 import tfckpt.format._rows as rows_mod
 import tfckpt.format._table as table_mod
-from tfckpt.format._block import BlockBuilder, BlockFormatError, iter_block
+from tfckpt.format._block import BlockFormatError, iter_block
+from tfckpt.format._block_builder import BlockBuilder
 from tfckpt.format._coding import crc32c, encode_fixed32, encode_varint, mask_crc
-from tfckpt.format._rows import pad_rows
-from tfckpt.format._table import TableBuilder, find_short_successor, find_shortest_separator, iter_table
+from tfckpt.format._rows_build import pad_rows
+from tfckpt.format._table import TableBuilder, block_with_trailer, find_short_successor, find_shortest_separator, iter_table
 from tfckpt.format._table_format import (
     BLOCK_TRAILER_SIZE,
     FOOTER_SIZE,
@@ -31,7 +32,6 @@ from tfckpt.format._table_format import (
     BlockHandle,
     Footer,
     TableFormatError,
-    block_with_trailer,
     read_block,
 )
 
@@ -347,7 +347,7 @@ def test_add_many_cuts_blocks_like_add_at_scale() -> None:
 @pytest.mark.parametrize("key_length", [126, 127, 128, 254, 255, 256, 300])
 def test_add_many_writes_what_add_writes_for_long_keys(always_bulk: None, key_length: int) -> None:
     # Keys of 128 bytes and more take two-byte header varints; keys of 256 bytes and more
-    # a key mask computed in int64 rather than wrapping uint8 (see _block.encode_entries).
+    # a key mask computed in int64 rather than wrapping uint8 (see _block_builder.encode_entries).
     items = [(b"p" * (key_length - 4) + b"%04d" % i, b"v" * (i % 5)) for i in range(0, 600, 7)]
     items += [(b"p" * (key_length - 4) + b"%04d" % 999 + b"x" * (i % 3), b"w") for i in range(1)]
     assert _build_mixed(sorted(items), 4096, []) == _build(sorted(items), 4096)

@@ -16,29 +16,9 @@ from .format._dtypes import DTYPES
 from .format._v2 import BundleReader
 from .storage._local import LOCAL
 
-if TYPE_CHECKING:
-    from typing import Protocol
-
+if TYPE_CHECKING:  # (the protocol in its own module: its bytecode is not loaded at run time)
+    from .format._source import TensorSource as _TensorSource
     from .objects import ObjectGraph
-
-    # A type checker's alone: a Protocol class costs ~0.1 ms to create at import.
-    class _TensorSource(Protocol):
-        """What :class:`Checkpoint` needs from a format reader (V2 bundle or V1 table).
-
-        Iterating gives the tensor names in key order; ``in`` and ``len`` answer from the
-        reader's own index, so a :class:`Checkpoint` holds no copy of the names.
-        ``read`` raises :class:`NotFoundError` for a name that is not a tensor.
-        """
-
-        def __iter__(self) -> Iterator[str]: ...
-        def __len__(self) -> int: ...
-        def __contains__(self, name: str) -> bool: ...
-        def info(self, name: str) -> tuple[int, tuple[int, ...]]: ...
-        def read(self, name: str, *, copy: bool = False) -> np.ndarray: ...
-        def read_batch(self, names: list[str], *, copy: bool = False) -> list[np.ndarray]: ...
-        def raw_bytes(self, name: str) -> bytes: ...
-        def variant_elements(self, name: str) -> list[bytes]: ...
-        def close(self) -> None: ...
 
 __all__ = ["Checkpoint", "open"]
 
@@ -79,7 +59,7 @@ class Checkpoint:
         self._source = source
         self._read = source.read  # bound once: __getitem__ is the per-tensor hot path
         # arrays the source has read ahead (V2 bundles read in index order), by name:
-        # popping one is reading it (see BundleReader._read_ahead)
+        # popping one is reading it (see format._v2_bulk.read_ahead)
         ahead: dict[str, np.ndarray | None] = getattr(source, "ahead", {})
         self._pop_ahead = ahead.pop
         self.prefix = prefix

@@ -51,21 +51,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Final
 import numpy as np
 
 from .errors import InvalidArgumentError
-from .format._bundle import (
-    HEADER_KEY,
-    BundleEntry,
-    BundleHeader,
-    data_filename,
-    encode_string_tensor,
-    index_filename,
-    plain_entry_fields,
-    plain_entry_prefix,
-    plain_entry_tail,
-)
+from .format._bundle import HEADER_KEY, BundleEntry, BundleHeader, data_filename, index_filename
+from .format._bundle_encode import plain_entry_fields, plain_entry_prefix, plain_entry_tail
 from .format._coding import MAX_VARINT64_BYTES, crc32c, crc32c_function, mask_crc
 from .format._dtypes import DTYPE_BY_NAME, DTYPES, STRING, DTypeInfo
 from .format._ordered_code import encode_slice_key
 from .format._rows import fits
+from .format._string_payloads import encode_string_tensor
 from .format._table import BULK_MIN_ENTRIES, TableBuilder
 from .format._tensors import BUFFER_DTYPES, ArrayLike, byte_view, to_tensor
 from .storage import is_url
@@ -193,7 +185,7 @@ INDEX_CHUNK: Final = 1 << 14
 #: The header of a one-shard bundle, which :class:`_EarlyIndex` writes first.
 _ONE_SHARD_HEADER: Final = BundleHeader(num_shards=1).encode()
 
-#: The longest :func:`._bundle.plain_entry_tail`: three tagged varints and a tagged fixed32.
+#: The longest :func:`._bundle_encode.plain_entry_tail`: three tagged varints and a tagged fixed32.
 _MAX_PLAIN_TAIL: Final = 3 * (1 + MAX_VARINT64_BYTES) + 5
 
 
@@ -304,7 +296,7 @@ class Writer:
         self.max_shard_size = max_shard_size
         self.partial = partial
         # Index entries are kept as rows of numbers and encoded all at once in finish()
-        # (_bundle.plain_entry_fields): key -> row number in _rows, a flat int64 array of
+        # (_bundle_encode.plain_entry_fields): key -> row number in _rows, a flat int64 array of
         # _ROW_FIELDS per row (prefix id, shard id, offset, size, crc32c unmasked), where the
         # prefix id names the entry's dtype and shape fields. A batch of add_many appends
         # its rows with one copy; finish() views them all as one (n, 5) numpy array.

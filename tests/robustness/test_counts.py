@@ -15,10 +15,11 @@ from robust_harness import bounded, expect_error, expect_value, plain_entry, rea
 
 import tfckpt
 from tfckpt.cli import main as cli
-from tfckpt.format._bundle import BundleEntry, BundleHeader, encode_string_tensor
+from tfckpt.format._bundle import BundleEntry, BundleHeader
 from tfckpt.format._coding import crc32c, mask_crc
 from tfckpt.format._dtypes import DTYPE_BY_NAME
 from tfckpt.format._ordered_code import encode_slice_key
+from tfckpt.format._string_payloads import encode_string_tensor
 
 F32 = DTYPE_BY_NAME["float32"].enum
 

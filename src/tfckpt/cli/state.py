@@ -20,7 +20,8 @@ import datetime
 import os
 import posixpath
 
-from .._paths import bundles_in, resolve
+from .._paths import resolve
+from .._paths_dirs import bundles_in
 from ..errors import CheckpointError
 from ..state import (
     MAX_STATE_FILE_BYTES,

@@ -33,7 +33,6 @@ no data) and one ordinary entry per slice under :func:`~._ordered_code.encode_sl
 from __future__ import annotations
 
 import re
-import struct
 import sys
 from typing import Any, Final
 
@@ -41,29 +40,9 @@ import numpy as np
 
 from .._record import Record
 from ..errors import CorruptionError, UnsupportedError
-from ._coding import (
-    CRC_MASK_DELTA,
-    CodingError,
-    crc32c,
-    decode_fixed32,
-    decode_varint,
-    encode_fixed32,
-    encode_varint,
-    mask_crc,
-    unmask_crc,
-)
+from ._coding import encode_fixed32, encode_varint
 from ._dtypes import DTYPES, STRING, VARIANT
-from ._rows import (
-    Field,
-    decode_varints,
-    encode_varints,
-    left_aligned,
-    left_aligned_columns,
-    little_endian_bytes,
-    pad_rows,
-    varint_lengths,
-    varint_words,
-)
+from ._rows import decode_varints
 
 
 def _protos() -> Any:
@@ -81,13 +60,7 @@ __all__ = [
     "data_filename",
     "decode_plain_entries",
     "decode_plain_rows",
-    "decode_string_tensor",
-    "encode_plain_entry",
-    "encode_string_tensor",
     "match_data_file",
-    "plain_entry_fields",
-    "plain_entry_prefix",
-    "plain_entry_tail",
 ]
 
 HEADER_KEY: Final = b""
@@ -103,7 +76,6 @@ MAX_RANK: Final = 254
 #: as a string that ``re``'s cache compiles on first use: compiling the regexes of the read
 #: path at import cost a fresh process ~0.5 ms.
 DATA_FILE_PATTERN: Final = r"^(?P<prefix>.*)\.data-(?P<shard>\d{5})-of-(?P<count>\d{5})$"
-_U32_MAX: Final = 0xFFFFFFFF
 
 
 def data_filename(prefix: str, shard: int, num_shards: int) -> str:
@@ -334,6 +306,8 @@ def decode_plain_entries(values: list[bytes]) -> PlainEntries:
     checkpoint repeats its dtypes and shapes) are decoded once per distinct value, the
     ``shard_id``, ``offset``, ``size`` and ``crc32c`` fields column-wise. For every entry
     marked plain, the result equals :func:`_decode_plain_entry`'s."""
+    from ._rows_build import pad_rows  # the writer's helper (tools.merge calls this)
+
     matrix, lengths = pad_rows(values)
     return decode_plain_rows(matrix, lengths)
 
@@ -404,118 +378,6 @@ def decode_plain_rows(matrix: np.ndarray, lengths: np.ndarray) -> PlainEntries:
     return PlainEntries(ok, kind, kinds, fields[0], fields[1], fields[2], crc)
 
 
-#: shape -> its serialized ``shape`` field, for the writer (checkpoints repeat shapes).
-_SHAPE_FIELD_CACHE: dict[tuple[int, ...], bytes] = {}
-
-
-def _encode_shape_field(shape: tuple[int, ...]) -> bytes:
-    """``12 len (12 dimlen [08 size])*``: the entry's ``shape`` field, zero sizes omitted."""
-    field = _SHAPE_FIELD_CACHE.get(shape)
-    if field is None:
-        body = bytearray()
-        for d in shape:
-            if d:
-                dim = b"\x08" + encode_varint(d)
-                body += b"\x12" + encode_varint(len(dim)) + dim
-            else:
-                body += b"\x12\x00"
-        field = b"\x12" + encode_varint(len(body)) + bytes(body)
-        if len(_SHAPE_FIELD_CACHE) < _SHAPE_CACHE_MAX:
-            _SHAPE_FIELD_CACHE[shape] = field
-    return field
-
-
-_FIXED32_LE: Final = struct.Struct("<I")
-
-
-def encode_plain_entry(dtype: int, shape: tuple[int, ...], shard_id: int, offset: int, size: int, crc32c: int) -> bytes:
-    """``BundleEntry(dtype, shape, shard_id, offset, size, crc32c).encode()`` of an entry
-    without slices, without building the object."""
-    return plain_entry_prefix(dtype, shape) + plain_entry_tail(shard_id, offset, size, crc32c)
-
-
-def plain_entry_tail(shard_id: int, offset: int, size: int, crc32c: int) -> bytes:
-    """The fields of a plain entry after :func:`plain_entry_prefix` (``crc32c`` masked)."""
-    out = b""
-    if shard_id:
-        out += b"\x18" + encode_varint(shard_id)
-    if offset:
-        out += b"\x20" + encode_varint(offset)
-    if size:
-        out += b"\x28" + encode_varint(size)
-    if crc32c:
-        out += b"\x35" + _FIXED32_LE.pack(crc32c)
-    return out
-
-
-def plain_entry_prefix(dtype: int, shape: tuple[int, ...]) -> bytes:
-    """The leading ``dtype`` and ``shape`` fields of a plain entry (what entries of one
-    dtype and shape share; :func:`encode_plain_entries` appends the rest)."""
-    return b"\x08" + encode_varint(dtype) + _encode_shape_field(shape)
-
-
-def _tagged_varint_field(tag: int, values: np.ndarray) -> Field:
-    """``tag || varint(v)`` per value as ``(matrix, keep, lengths)`` rows (see
-    :func:`._rows.join_fields`), empty where ``v == 0`` (proto3 omits zero scalars)."""
-    n = len(values)
-    if n and not values.any():  # a field every entry omits (shard_id of a single shard)
-        return np.empty((n, 0), np.uint8), np.empty((n, 0), bool), np.zeros(n, np.int64)
-    if n > 1 and values.min() == values.max():  # one value (the size of tensors of one kind): one row, repeated
-        row, _, length = _tagged_varint_field(tag, values[:1])
-        return np.broadcast_to(row, (n, row.shape[1])), None, np.repeat(length, n)  # a nonzero value: the whole row
-    lengths = varint_lengths(values)
-    if int(lengths.max()) <= 7:  # the tag and the varint in one little-endian word each (values below 2**49)
-        words = (varint_words(values, lengths) << np.uint64(8)) | np.uint64(tag)
-        matrix = little_endian_bytes(words)[:, : int(lengths.max()) + 1]
-    else:
-        varints, lengths = encode_varints(values)
-        matrix = np.empty((n, varints.shape[1] + 1), np.uint8)
-        matrix[:, 0] = tag
-        matrix[:, 1:] = varints
-    lengths = np.where(values != 0, lengths + 1, 0)
-    return matrix, left_aligned_columns(matrix.shape[1], lengths), lengths
-
-
-def plain_entry_fields(
-    prefixes: list[bytes],
-    prefix_ids: np.ndarray,
-    shard_ids: np.ndarray,
-    offsets: np.ndarray,
-    sizes: np.ndarray,
-    crcs: np.ndarray,
-) -> list[Field]:
-    """:func:`encode_plain_entry` of many entries at once, as the fields of padded rows
-    (see :mod:`._rows`) that :func:`._rows.join_fields` concatenates: entry ``i`` is
-    ``prefixes[prefix_ids[i]]`` (:func:`plain_entry_prefix`) then its ``shard_id``,
-    ``offset``, ``size`` and ``crc32c`` fields, zeros omitted. ``crcs`` are the payloads'
-    plain CRC32C values; they are stored masked (:func:`._coding.mask_crc`)."""
-    n = len(prefix_ids)
-    prefix_matrix, prefix_lengths = pad_rows(prefixes)
-    if len(prefixes) == 1:  # one dtype and shape: every row the same, no gather
-        prefix: Field = (
-            np.broadcast_to(prefix_matrix, (n, prefix_matrix.shape[1])),
-            None,
-            np.full(n, prefix_lengths[0]),
-        )
-    else:
-        lengths = prefix_lengths[prefix_ids]
-        prefix = (prefix_matrix[prefix_ids], left_aligned(prefix_matrix.shape[1], lengths), lengths)
-    crc = crcs.astype(np.uint32)  # the mask in uint32 arithmetic, which wraps as mask_crc's & 0xffffffff
-    masked = ((crc >> np.uint32(15)) | (crc << np.uint32(17))) + np.uint32(CRC_MASK_DELTA)
-    crc_field = np.empty((n, 5), np.uint8)
-    crc_field[:, 0] = 0x35  # field 6, wire type 5 (fixed32)
-    crc_field[:, 1:] = masked.astype("<u4").view(np.uint8).reshape(n, 4)
-    has_crc = masked != 0
-    return [
-        prefix,
-        _tagged_varint_field(0x18, shard_ids),  # field 3, varint
-        _tagged_varint_field(0x20, offsets),  # field 4
-        _tagged_varint_field(0x28, sizes),  # field 5
-        # A masked CRC of 0 is omitted (1 in 2**32): mostly there is no mask to make.
-        (crc_field, None, np.full(n, 5)) if has_crc.all() else (crc_field, np.repeat(has_crc[:, None], 5, axis=1), has_crc * 5),
-    ]
-
-
 class BundleEntry(Record):
     """One tensor's (or slice's) record in the index."""
 
@@ -537,9 +399,11 @@ class BundleEntry(Record):
     def encode(self) -> bytes:
         """Serialize as C++ protobuf does: fields in number order, zero scalars omitted,
         ``shape`` always present. Hand-rolled for speed; tests pin it to protobuf's bytes."""
+        from ._bundle_encode import encode_plain_entry, encode_shape_field  # the writer's half: not on the read path
+
         if not self.slices:
             return encode_plain_entry(self.dtype, self.shape, self.shard_id, self.offset, self.size, self.crc32c)
-        out = [b"\x08", encode_varint(self.dtype), _encode_shape_field(self.shape)]
+        out = [b"\x08", encode_varint(self.dtype), encode_shape_field(self.shape)]
         if self.shard_id:
             out += (b"\x18", encode_varint(self.shard_id))
         if self.offset:
@@ -634,130 +498,3 @@ class BundleEntry(Record):
                 raise CorruptionError(f"string entry of {n} elements cannot fit in {self.size} bytes", path=path, tensor=name)
         elif self.dtype == VARIANT and self.size < 5 * n:
             raise CorruptionError(f"variant entry of {n} elements cannot fit in {self.size} bytes", path=path, tensor=name)
-
-
-def _length_struct(big_endian: bool, wide: bool) -> struct.Struct:
-    return struct.Struct(("<" if not big_endian else ">") + ("Q" if wide else "I"))
-
-
-_LEN_STRUCTS: Final = {(be, w): _length_struct(be, w) for be in (False, True) for w in (False, True)}
-
-
-def encode_string_tensor(values: list[bytes], *, big_endian: bool = HOST_ENDIANNESS == BIG) -> tuple[bytes, int]:
-    """Encode string elements as TF's ``WriteStringTensor``; return ``(payload, entry_crc)``.
-
-    The length checksum covers each length as a uint32/uint64 in the writer's byte order,
-    and is itself stored in that order, so a bundle's header ``endianness`` (the host's, as
-    TF records it) decides both.
-    """
-    lengths = bytearray()
-    len_crc = 0
-    for v in values:
-        n = len(v)
-        lengths += encode_varint(n)
-        len_crc = crc32c(_LEN_STRUCTS[big_endian, n > _U32_MAX].pack(n), len_crc)
-    checksum = _LEN_STRUCTS[big_endian, False].pack(mask_crc(len_crc))
-    body = b"".join(values)
-    crc = crc32c(body, crc32c(checksum, len_crc))
-    return bytes(lengths) + checksum + body, crc
-
-
-def decode_string_tensor(
-    buf: bytes | memoryview,
-    num_elements: int,
-    *,
-    big_endian: bool,
-    verify: bool,
-    expected_crc: int,
-    path: str,
-    name: str,
-    base: int,
-) -> np.ndarray:
-    """Decode a string payload into a flat object array of ``bytes``.
-
-    ``base`` is the payload's offset in its file, for error messages. The length
-    checksum is always verified (as TF does); the entry checksum when ``verify``.
-    """
-    size = len(buf)
-    pos = 0
-    lengths: list[int] = []
-    len_crc = 0
-    try:
-        for _ in range(num_elements):
-            n, pos = decode_varint(buf, pos, size)
-            lengths.append(n)
-            len_crc = crc32c(_LEN_STRUCTS[big_endian, n > _U32_MAX].pack(n), len_crc)
-        stored_raw = decode_fixed32(buf, pos, size)
-        if big_endian:  # TF writes the masked checksum as a native uint32 too (verified with TF 2.21)
-            stored_raw = int.from_bytes(stored_raw.to_bytes(4, "little"), "big")
-        stored = unmask_crc(stored_raw)
-    except CodingError as e:
-        raise CorruptionError(f"string lengths: {e}", path=path, offset=base + e.pos, tensor=name) from None
-    if stored != len_crc:
-        raise CorruptionError(
-            f"string length checksum mismatch (stored {stored:#010x}, computed {len_crc:#010x})",
-            path=path,
-            offset=base + pos,
-            tensor=name,
-        )
-    body_start = pos + 4
-    total = sum(lengths)
-    if body_start + total != size:
-        raise CorruptionError(
-            f"string bytes: lengths add up to {total} but the entry holds {size - body_start}",
-            path=path,
-            offset=base + body_start,
-            tensor=name,
-        )
-    if verify:
-        crc = crc32c(buf[body_start:], crc32c(buf[pos:body_start], len_crc))
-        if crc != expected_crc:
-            raise CorruptionError(
-                f"checksum mismatch (stored {expected_crc:#010x}, computed {crc:#010x})", path=path, offset=base, tensor=name
-            )
-    out = np.empty(num_elements, dtype=object)
-    data = bytes(buf[body_start:])
-    p = 0
-    for i, n in enumerate(lengths):
-        out[i] = data[p : p + n]
-        p += n
-    return out
-
-
-def split_variant_tensor(
-    buf: bytes | memoryview, num_elements: int, *, verify: bool, expected_crc: int, path: str, name: str, base: int
-) -> list[bytes]:
-    """Split a variant payload into each element's serialized ``VariantTensorDataProto``."""
-    size = len(buf)
-    pos = 0
-    crc = 0
-    out: list[bytes] = []
-    try:
-        for _ in range(num_elements):
-            n, p = decode_varint(buf, pos, size)
-            if p + n + 4 > size:
-                raise CorruptionError(
-                    f"variant element of {n} bytes runs past the entry", path=path, offset=base + pos, tensor=name
-                )
-            crc = crc32c(struct.pack("<Q", n), crc)
-            crc = crc32c(buf[p : p + n], crc)
-            stored = unmask_crc(decode_fixed32(buf, p + n, size))
-            if stored != crc:
-                raise CorruptionError(
-                    f"variant element checksum mismatch (stored {stored:#010x}, computed {crc:#010x})",
-                    path=path,
-                    offset=base + p + n,
-                    tensor=name,
-                )
-            crc = crc32c(buf[p + n : p + n + 4], crc)
-            out.append(bytes(buf[p : p + n]))
-            pos = p + n + 4
-    except CodingError as e:
-        raise CorruptionError(f"variant lengths: {e}", path=path, offset=base + e.pos, tensor=name) from None
-    if pos != size:
-        raise CorruptionError(f"variant entry has {size - pos} trailing bytes", path=path, offset=base + pos, tensor=name)
-    if verify and crc != expected_crc:
-        raise CorruptionError(
-            f"checksum mismatch (stored {expected_crc:#010x}, computed {crc:#010x})", path=path, offset=base, tensor=name
-        )
-    return out

@@ -39,7 +39,7 @@ import numpy as np
 from .._record import Record
 from ._block import BlockFormatError, iter_block
 from ._coding import CodingError, decode_fixed32
-from ._rows import common_prefix_lengths, fits, windows
+from ._rows import common_prefix_lengths, fits
 from ._table_format import MAX_UNCOMPRESSED_BLOCK, NO_COMPRESSION, BlockHandle, Footer, TableFormatError, read_block
 
 __all__ = ["IndexColumns", "read_index_columns"]
@@ -49,8 +49,6 @@ MAX_LANE_ENTRIES: Final = 64
 #: Below this many lanes (~2,000 entries) the lock-step's fixed cost exceeds what it
 #: saves: :func:`_columns_by_walk` is faster.
 MIN_LANES: Final = 128
-#: Lanes decoded together: ~65,000 entries of a TF-written index.
-LANES_AT_ONCE: Final = 4096
 #: Names are decoded from bytes as ``str`` keys: undecodable bytes survive the round trip.
 _NAME_ERRORS: Final = "surrogateescape"
 _U8: Final = np.dtype(np.uint8)
@@ -96,55 +94,19 @@ def _columns_by_iteration(buf: bytes | memoryview, path: str) -> IndexColumns:
 def _columns_by_lanes(buf: bytes | memoryview) -> IndexColumns | None:
     """The array path (see the module docs), or ``None`` for a table it does not take.
 
-    Lanes are decoded :data:`LANES_AT_ONCE` at a time, so the padded rows stay small
-    (large short-lived arrays would leave the heap fragmented after open)."""
+    Tables of :data:`MIN_LANES` lanes or more are decoded in :mod:`._index_lanes` (loaded
+    then)."""
     lanes = _lanes(buf)
     if lanes is None:
         return None
     if len(lanes[0]) < MIN_LANES:
         return _columns_by_walk(buf, *lanes)
-    data = np.frombuffer(buf, _U8)
-    names: list[str] = []
-    value_start: list[np.ndarray] = []
-    value_length: list[np.ndarray] = []
-    last_key = None  # of the previous group, which the next group's first key must exceed
-    for first in range(0, len(lanes[0]), LANES_AT_ONCE):
-        group = _decode_lanes(data, lanes[0][first : first + LANES_AT_ONCE], lanes[1][first : first + LANES_AT_ONCE])
-        if group is None:
-            return None
-        group_names, first_key, group_last, starts, lengths = group
-        if last_key is not None and not first_key > last_key:
-            return None
-        last_key = group_last
-        names += group_names
-        value_start.append(starts)
-        value_length.append(lengths)
-    if not names:
-        return IndexColumns([], buf, np.zeros(0, _I64), np.zeros(0, _I64))
-    return IndexColumns(names, buf, np.concatenate(value_start), np.concatenate(value_length))
+    from ._index_lanes import columns_by_lanes  # large tables only
+
+    return columns_by_lanes(buf, *lanes)
 
 
-def _decode_lanes(
-    data: np.ndarray, start: np.ndarray, end: np.ndarray
-) -> tuple[list[str], bytes, bytes, np.ndarray, np.ndarray] | None:
-    """Names, first and last key, value starts and lengths of the entries of some lanes."""
-    entries = _entry_headers(data, start, end)
-    if entries is None:
-        return None
-    position, shared, non_shared, value_length, step = entries
-    key_length = shared + non_shared
-    count = len(position)
-    width = int(key_length.max())
-    if not fits(count, width + 1, int(key_length.sum()) + count):
-        return None
-    keys = _rebuild_keys(data, position + 3 - shared, shared, key_length, step, width)
-    if not _increasing(keys, key_length):
-        return None
-    first_key, last_key = keys[0, : key_length[0]].tobytes(), keys[-1, : key_length[-1]].tobytes()
-    return _split_names(keys, key_length), first_key, last_key, position + 3 + non_shared, value_length
-
-
-def _increasing(keys: np.ndarray, key_length: np.ndarray) -> bool:
+def increasing(keys: np.ndarray, key_length: np.ndarray) -> bool:
     """Whether the padded keys (one spare zero column) are strictly increasing, bytewise."""
     prefix = common_prefix_lengths(keys, key_length)
     later = np.arange(1, len(key_length))
@@ -184,9 +146,9 @@ def _columns_by_walk(buf: bytes | memoryview, start: np.ndarray, end: np.ndarray
     at += column  # where byte j of key i lies (past the data only in padding: clipped, then zeroed)
     keys = np.take(data, at, mode="clip")
     keys *= column < key_length[:, None]
-    if not _increasing(keys, key_length):
+    if not increasing(keys, key_length):
         return None
-    return IndexColumns(_split_names(keys, key_length), buf, pos + 3 + non_shared, value_length)
+    return IndexColumns(split_names(keys, key_length), buf, pos + 3 + non_shared, value_length)
 
 
 def _entry_positions(data: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray | None:
@@ -239,84 +201,7 @@ def _lanes(buf: bytes | memoryview) -> tuple[np.ndarray, np.ndarray] | None:
     return np.concatenate(starts), np.concatenate(ends)
 
 
-def _entry_headers(
-    data: np.ndarray, start: np.ndarray, end: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """Every entry's file offset, ``shared``, ``non_shared``, ``value_len`` and step (its
-    place in its lane), in key order, decoding all lanes in lock-step."""
-    lanes = len(start)
-    steps: list[tuple[np.ndarray, ...]] = []
-    counts = np.zeros(lanes, _I64)
-    key_length = np.zeros(lanes, _I64)  # of each lane's latest key
-    position = start.copy()
-    active = np.arange(lanes)
-    header_bytes = np.arange(3)
-    while active.size:
-        if len(steps) == MAX_LANE_ENTRIES:
-            return None
-        p = position[active]
-        e = end[active]
-        header = data[p[:, None] + header_bytes]  # in the block: its restart array follows
-        if header.max() >= 0x80:
-            return None  # a multi-byte varint: the general path
-        shared, non_shared, value_length = header.astype(_I64).T
-        after = p + 3 + non_shared + value_length
-        if (shared > (key_length[active] if steps else 0)).any() or (after > e).any():
-            return None  # more shared bytes than the key before has (a lane's first key is whole), or past the lane
-        steps.append((active, p, shared, non_shared, value_length))
-        key_length[active] = shared + non_shared
-        counts[active] += 1
-        position[active] = after
-        active = active[after < e]
-    first = np.zeros(lanes, _I64)
-    np.cumsum(counts[:-1], out=first[1:])
-    # where each step's entries go in key order, then every column scattered at once
-    rows = np.concatenate([first[lane] + s for s, (lane, *_) in enumerate(steps)])
-    out = []
-    for k in range(1, 5):
-        column = np.empty(len(rows), _I64)
-        column[rows] = np.concatenate([fields[k] for fields in steps])
-        out.append(column)
-    step = np.empty(len(rows), _I64)
-    step[rows] = np.repeat(np.arange(len(steps)), [len(fields[0]) for fields in steps])
-    return out[0], out[1], out[2], out[3], step
-
-
-def _rebuild_keys(
-    data: np.ndarray, source: np.ndarray, shared: np.ndarray, key_length: np.ndarray, step: np.ndarray, width: int
-) -> np.ndarray:
-    """The keys as padded rows ``keys[i, :key_length[i]]`` (one spare zero column).
-
-    Row ``i`` is the previous row's first ``shared[i]`` bytes, then its own bytes, which lie
-    at ``data[source[i] + shared[i] : source[i] + key_length[i]]``. Rows are built a lane
-    step at a time, all lanes at once: each lane's step ``s`` only needs its step ``s - 1``.
-    """
-    count = len(key_length)
-    steps = int(step.max()) + 1 if count else 0
-    lane = np.cumsum(step == 0) - 1
-    lanes = int(lane[-1]) + 1 if count else 0
-    # windows[j] = the width + 1 bytes from data[low + j] on (zeros outside data): a whole
-    # row's worth of bytes, gathered at once; the rows' bytes all lie in data[low : high]
-    low, high = int(source.min()), int(source.max()) + width + 1
-    padded = np.zeros(high - low + width + 1, _U8)
-    padded[max(0, -low) : min(high, len(data)) - low] = data[max(0, low) : min(high, len(data))]
-    rows_at = windows(padded, width + 1)
-    # (keys up to 254 bytes: shared and non_shared are one-byte varints) uint8 compares fastest
-    column = np.arange(width + 1, dtype=_U8)
-    shared8, key_length8 = shared.astype(_U8)[:, None], key_length.astype(_U8)[:, None]
-    by_step = np.zeros((steps, lanes, width + 1), _U8)  # step-major: step s - 1 is one slice
-    for s in range(steps):
-        rows = np.flatnonzero(step == s)
-        own = rows_at[source[rows] - low]
-        if s:
-            np.copyto(own, by_step[s - 1, lane[rows]], where=column < shared8[rows])
-        own *= column < key_length8[rows]
-        by_step[s, lane[rows]] = own
-    keys: np.ndarray = by_step[step, lane]
-    return keys
-
-
-def _split_names(keys: np.ndarray, key_length: np.ndarray) -> list[str]:
+def split_names(keys: np.ndarray, key_length: np.ndarray) -> list[str]:
     """The rows' keys as ``str``: one join and one split when every key is ASCII without
     newlines (the usual case), else one decode per key."""
     count = len(key_length)

@@ -22,21 +22,14 @@ from typing import BinaryIO, Final
 import numpy as np
 
 from ..errors import CorruptionError
-from ._block import (
-    DATA_RESTART_INTERVAL,
-    INDEX_RESTART_INTERVAL,
-    BlockBuilder,
-    BlockFormatError,
-    common_prefix_length,
-    encode_entries,
-    entry_sizes,
-    iter_block,
-)
-from ._coding import MAX_VARINT32_BYTES, CodingError
-from ._rows import Field, common_prefix_lengths, fits, join_fields, left_aligned
-from ._table_format import MAX_UNCOMPRESSED_BLOCK, BlockHandle, Footer, TableFormatError, block_with_trailer, read_block
+from ._block import DATA_RESTART_INTERVAL, INDEX_RESTART_INTERVAL, BlockFormatError, iter_block
+from ._block_builder import BlockBuilder, common_prefix_length, encode_entries, entry_sizes
+from ._coding import MAX_VARINT32_BYTES, CodingError, crc32c, encode_fixed32, mask_crc
+from ._rows import Field, common_prefix_lengths, fits
+from ._rows_build import join_fields, left_aligned
+from ._table_format import MAX_UNCOMPRESSED_BLOCK, NO_COMPRESSION, BlockHandle, Footer, TableFormatError, read_block
 
-__all__ = ["BLOCK_SIZE", "TableBuilder", "find_short_successor", "find_shortest_separator", "iter_table"]
+__all__ = ["BLOCK_SIZE", "TableBuilder", "block_with_trailer", "find_short_successor", "find_shortest_separator", "iter_table"]
 
 #: ``TableOptions::block_size`` as TensorFlow sets it.
 BLOCK_SIZE: Final = 262144
@@ -82,6 +75,14 @@ def _increasing(key_matrix: np.ndarray, key_lengths: np.ndarray, prefix: np.ndar
     at = np.minimum(shared, key_matrix.shape[1] - 1)
     smaller = key_matrix[rows - 1, at] < key_matrix[rows, at]
     return bool(((shared < later) & ((shared == earlier) | smaller)).all())
+
+
+def block_with_trailer(contents: bytes, compression: int = NO_COMPRESSION) -> bytes:
+    """Frame block ``contents`` for disk: ``contents || type || Mask(crc32c(contents || type))``
+    (the trailer :func:`._table_format.read_block` checks)."""
+    type_byte = bytes((compression,))
+    crc = crc32c(type_byte, crc32c(contents))
+    return contents + type_byte + encode_fixed32(mask_crc(crc))
 
 
 def find_shortest_separator(start: bytes, limit: bytes) -> bytes:
@@ -143,7 +144,7 @@ class TableBuilder:
     def add_fields(self, keys: Sequence[bytes], values: Sequence[Field]) -> None:
         """Add many entries at once, values given as the fields that make them up (see
         :mod:`._rows`); the file and the builder's state end up exactly as after ``add(keys[i],
-        value_i)`` for each ``i``, ``value_i`` being row ``i`` of :func:`._rows.join_fields`.
+        value_i)`` for each ``i``, ``value_i`` being row ``i`` of :func:`._rows_build.join_fields`.
 
         The writer encodes its index entries this way: no Python object per entry, and the
         value fields go straight into the block entries. Blocks are cut by the same size

@@ -26,7 +26,6 @@ from ._coding import (
     decode_varint,
     encode_fixed32,
     encode_varint,
-    mask_crc,
     unmask_crc,
 )
 
@@ -37,7 +36,6 @@ __all__ = [
     "TABLE_MAGIC",
     "BlockHandle",
     "Footer",
-    "block_with_trailer",
     "read_block",
 ]
 
@@ -128,13 +126,6 @@ class Footer:
         metaindex, pos = BlockHandle.decode(buf, start, limit)
         index, _ = BlockHandle.decode(buf, pos, limit)
         return cls(metaindex, index)
-
-
-def block_with_trailer(contents: bytes, compression: int = NO_COMPRESSION) -> bytes:
-    """Frame block ``contents`` for disk: ``contents || type || Mask(crc32c(contents || type))``."""
-    type_byte = bytes((compression,))
-    crc = crc32c(type_byte, crc32c(contents))
-    return contents + type_byte + encode_fixed32(mask_crc(crc))
 
 
 def read_block(buf: bytes | memoryview, handle: BlockHandle, file_size: int, *, max_uncompressed: int) -> bytes | memoryview:

@@ -3,7 +3,7 @@ writer stores.
 
 Numbers become a numpy array of the dtype's numpy type; ``str``, ``bytes`` and numpy
 ``U``/``S`` data become an object array of ``bytes`` (``str`` encoded as UTF-8, numpy's
-trailing-NUL stripping avoided), which :func:`._bundle.encode_string_tensor` serializes.
+trailing-NUL stripping avoided), which :func:`._string_payloads.encode_string_tensor` serializes.
 
 Other frameworks' arrays are recognised here, and only here, so every writer path (``save``,
 ``Writer.add``/``add_slice``, ``save_objects``, ``save_like``, ``CheckpointManager``) takes

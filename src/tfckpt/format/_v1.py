@@ -547,7 +547,7 @@ class V1Reader:
                     )
                 tensor.slices.append(new)
 
-    # -- the _TensorSource protocol ---------------------------------------------------------
+    # -- the TensorSource protocol (format._source) ---------------------------------------------------------
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names)

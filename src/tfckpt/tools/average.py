@@ -30,7 +30,8 @@ import numpy as np
 from ..checkpoint import Checkpoint
 from ..checkpoint import open as open_checkpoint
 from ..errors import CorruptionError, InvalidArgumentError, NotFoundError
-from ..format._coding import crc32c_combine, crc32c_function
+from ..format._coding import crc32c_function
+from ..format._crc_combine import crc32c_combine
 from ..format._dtypes import DTYPE_BY_NAME
 from ..format._v2 import BundleReader
 from ..object_writer import check_copyable

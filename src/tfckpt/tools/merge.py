@@ -45,15 +45,8 @@ from typing import Any, BinaryIO, Final
 import numpy as np
 
 from ..errors import CorruptionError, InvalidArgumentError
-from ..format._bundle import (
-    HEADER_KEY,
-    BundleEntry,
-    BundleHeader,
-    data_filename,
-    decode_plain_entries,
-    index_filename,
-    plain_entry_prefix,
-)
+from ..format._bundle import HEADER_KEY, BundleEntry, BundleHeader, data_filename, decode_plain_entries, index_filename
+from ..format._bundle_encode import plain_entry_prefix
 from ..format._coding import unmask_crc
 from ..format._dtypes import DTYPES
 from ..format._table import iter_table

@@ -101,9 +101,13 @@ def _kill_once(mode: str, directory: Path, start: int, rng: random.Random) -> li
         child.kill()
         out = child.stdout.read()
         child.wait()
+    # Only whole lines are reports: a line the kill cut short (no newline yet) is a save
+    # that may or may not have finished, which is what the caller assumes of the next one.
+    *lines, _unfinished = out.split("\n")
     reported = []
-    for line in out.splitlines():
-        n, prefix = line.split(" ", 1)
+    for line in lines:
+        n, space, prefix = line.partition(" ")
+        assert space and n.isdigit(), f"unexpected line {line!r} in the child's output {out!r}"
         reported.append((int(n), prefix))
     return reported
 

@@ -69,6 +69,7 @@ from .storage._shards import (
     WRITEBACK_CHUNK,
     Background,
     Shard,
+    address_of,
     drop_backups,
     fsync_dir,
     is_stale_shard,
@@ -137,8 +138,7 @@ class Reserved:
         if self._fd < 0:
             raise ValueError("write to a closed reservation")
         if self._direct >= 0 and data.nbytes >= DIRECT_MIN:
-            address = np.frombuffer(data, np.uint8).ctypes.data
-            self._direct_bytes.append(write_at_direct(self._fd, self._direct, data, self.offset + at, address))
+            self._direct_bytes.append(write_at_direct(self._fd, self._direct, data, self.offset + at, address_of(data)))
         else:
             write_at(self._fd, data, self.offset + at)
 

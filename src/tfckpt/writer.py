@@ -44,7 +44,8 @@ import math
 import operator
 import os
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import islice
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
@@ -419,20 +420,16 @@ class Writer:
         """
         # A dict's names are distinct, so its keys are too (strict UTF-8 is one-to-one; plain
         # str, whose equality is by value): into a writer holding no entry yet, no batch
-        # needs a duplicate lookup.
-        fresh = (
-            type(items) is dict
-            and not self._entries
-            and not self._unindexed
-            and not self._partitioned
-            and set(map(type, items)) <= {str}
-            and "" not in items
-        )
+        # needs a duplicate lookup. Each batch's names are checked to be plain str as it
+        # comes (below), while they are in the CPU cache.
+        fresh = type(items) is dict and not self._entries and not self._unindexed and not self._partitioned and "" not in items
         if type(items) is dict:
-            names: Sequence[Any] = list(items)
-            values: Sequence[Any] = list(items.values())
+            # Batches taken from the dict's iterators, not from lists of all its names and
+            # values: every name and array is touched while its batch is in the cache.
+            batches: Iterable[tuple[list[Any], list[Any]]] = _dict_batches(items)
         elif isinstance(items, (list, tuple)) and set(map(type, items)) <= {tuple} and set(map(len, items)) <= {2}:
             names, values = list(map(_FIRST, items)), list(map(_SECOND, items))
+            batches = ((names[i : i + ADD_BATCH], values[i : i + ADD_BATCH]) for i in range(0, len(values), ADD_BATCH))
         else:  # a stream (or a lazy mapping): one item at a time, memory bounded by one tensor
             self._add_pairs(items.items() if isinstance(items, Mapping) else items)
             return
@@ -442,8 +439,10 @@ class Writer:
         if fresh and self.max_shard_size is None:
             self._early = _EarlyIndex()
         try:
-            for first in range(0, len(values), ADD_BATCH):
-                batch_names, batch_values = names[first : first + ADD_BATCH], values[first : first + ADD_BATCH]
+            for batch_names, batch_values in batches:
+                # Past a batch with a name that is not a plain str, every batch is checked
+                # against the entries before it.
+                fresh = fresh and set(map(type, batch_names)) == {str}
                 staged = self._add_batch(batch_names, batch_values, distinct=fresh)
                 if staged is None:
                     self._write_staged()
@@ -903,6 +902,13 @@ class Writer:
     def __del__(self) -> None:
         if getattr(self, "_state", "finished") == "open":
             self.abandon()
+
+
+def _dict_batches(items: dict[Any, Any]) -> Iterator[tuple[list[Any], list[Any]]]:
+    """The names and values of ``items``, :data:`ADD_BATCH` at a time, in order."""
+    names, values = iter(items), iter(items.values())
+    for _ in range(0, len(items), ADD_BATCH):
+        yield list(islice(names, ADD_BATCH)), list(islice(values, ADD_BATCH))
 
 
 def write_index(file: BinaryIO, entries: dict[bytes, bytes], prefixes: list[bytes], encoded: dict[bytes, bytes]) -> None:

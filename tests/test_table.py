@@ -354,6 +354,35 @@ def test_add_many_writes_what_add_writes_for_long_keys(always_bulk: None, key_le
     assert _build_mixed(sorted(items), 4096, [(5, False), (9, True)]) == _build(sorted(items), 4096)
 
 
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # a constant patch
+@given(
+    st.integers(1, 6).flatmap(
+        lambda n: st.sets(st.lists(st.sampled_from([0, 1, 0x61, 0xFF]), min_size=n, max_size=n).map(bytes), max_size=80)
+    ),
+    st.sampled_from([64, 4096]),
+    st.lists(st.tuples(st.integers(0, 20), st.booleans()), max_size=4),
+)
+def test_add_many_of_keys_of_one_length_writes_what_add_writes(
+    always_bulk: None, keys: set[bytes], block_size: int, runs: list[tuple[int, bool]]
+) -> None:
+    # Keys of one length become the key matrix by one join (_table._key_matrix), trailing
+    # zero bytes included; mixed with runs of add(), as the writer's early index is.
+    items = sorted((k, k[::-1] * 3) for k in keys)
+    assert _build_mixed(items, block_size, runs) == _build(items, block_size)
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [[b"ab", b"a\x00", b"\xff\xff"], [b"abc", b"a", b"", b"a\x00\x00"], [b"x"], [b""] * 3, [b"k%05d" % i for i in range(500)]],
+)
+def test_key_matrix_pads_as_numpy_does(keys: list[bytes]) -> None:
+    lengths = np.fromiter(map(len, keys), np.int64, len(keys))
+    got = table_mod._key_matrix(keys, lengths)
+    width = max(int(lengths.max()), 1)
+    assert got.shape == (len(keys), width)
+    assert got.tobytes() == b"".join(k.ljust(width, b"\x00") for k in keys)
+
+
 def test_add_many_falls_back_for_huge_entries_and_long_keys(always_bulk: None, monkeypatch: pytest.MonkeyPatch) -> None:
     items = [(b"k%03d" % i, b"v" * (250 if i == 7 else 3)) for i in range(20)]
     assert _build_mixed(items, 100, []) == _build(items, 100)  # entry 7 >= 2 * block size: a block of its own

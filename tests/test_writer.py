@@ -933,6 +933,42 @@ def test_dict_names_equal_only_when_encoded_are_duplicates(tmp_path: Path) -> No
         w.add_many(items)
 
 
+@pytest.mark.parametrize("batch", [1, 2, 2048])
+@pytest.mark.parametrize("subclass_first", [False, True])
+def test_a_str_subclass_name_in_another_batch_is_still_a_duplicate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int, subclass_first: bool
+) -> None:
+    # add_many checks each batch's names as it comes: batches before the first name that is
+    # not a plain str skip the duplicate lookup, every batch from it on is checked.
+    class Named(str):
+        __hash__ = object.__hash__
+
+        def __eq__(self, other: object) -> bool:
+            return self is other
+
+    plain: list[tuple[str, Any]] = [("a", np.ones(2, np.float32)), ("b", np.ones(2, np.float32))]
+    odd: list[tuple[str, Any]] = [(Named("a"), np.zeros(2, np.float32))]
+    monkeypatch.setattr(writer_mod, "ADD_BATCH", batch)
+    with pytest.raises(InvalidArgumentError, match="duplicate tensor name 'a'"), tfckpt.Writer(tmp_path / "m") as w:
+        w.add_many(dict(odd + plain if subclass_first else plain + odd))
+    assert not list(tmp_path.iterdir())  # nothing written at the prefix
+
+
+@pytest.mark.parametrize("batch", [1, 3, 2048])
+def test_a_str_subclass_name_in_a_later_batch_writes_what_add_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    class Named(str):
+        pass
+
+    items: list[tuple[str, Any]] = [(f"t{i}", np.full(3, i, np.float32)) for i in range(8)]
+    items.insert(5, (Named("u"), np.arange(4, dtype=np.int64)))
+    monkeypatch.setattr(writer_mod, "ADD_BATCH", batch)
+    _one_by_one(tmp_path / "one" / "m", items)
+    tfckpt.save(tmp_path / "many" / "m", dict(items))
+    assert _files(tmp_path / "many") == _files(tmp_path / "one")
+
+
 # -- a dict into an empty writer: keys kept in a list until a lookup needs them ------------
 
 

@@ -383,6 +383,32 @@ def test_key_matrix_pads_as_numpy_does(keys: list[bytes]) -> None:
     assert got.tobytes() == b"".join(k.ljust(width, b"\x00") for k in keys)
 
 
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # a constant patch
+@given(
+    st.sets(st.lists(st.sampled_from([0, 1, 0x61, 0xFF]), max_size=7).map(bytes), max_size=80),
+    st.booleans(),
+    st.sampled_from([64, 4096]),
+)
+def test_joined_keys_write_what_a_list_of_keys_writes(
+    always_bulk: None, keys: set[bytes], one_length: bool, block_size: int
+) -> None:
+    # The writer hands a fresh dict's keys to add_fields as JoinedKeys (bytes joined, lengths):
+    # the key matrix is padded from the joined bytes, the keys at block edges sliced out of them.
+    if one_length:
+        keys = {k.ljust(7, b"\x00") for k in keys}
+    ordered = sorted(keys)
+    matrix, lengths = pad_rows([k[::-1] for k in ordered])
+    joined = table_mod.JoinedKeys(b"".join(ordered), np.fromiter(map(len, ordered), np.int64, len(ordered)))
+    built = []
+    for given_keys in (ordered, joined):
+        f = io.BytesIO()
+        t = TableBuilder(f, block_size=block_size)
+        t.add_many(given_keys, matrix, lengths)
+        t.finish()
+        built.append(f.getvalue())
+    assert built[0] == built[1] == _build([(k, k[::-1]) for k in ordered], block_size)
+
+
 def test_add_many_falls_back_for_huge_entries_and_long_keys(always_bulk: None, monkeypatch: pytest.MonkeyPatch) -> None:
     items = [(b"k%03d" % i, b"v" * (250 if i == 7 else 3)) for i in range(20)]
     assert _build_mixed(items, 100, []) == _build(items, 100)  # entry 7 >= 2 * block size: a block of its own

@@ -1080,17 +1080,22 @@ def _failing_write_chunk(fd: int, direct_fd: int, data: memoryview, offset: int,
     batch=st.sampled_from([1, 2, 5, 64]),
     chunk=st.sampled_from([1, 3, 16384]),
     then_add=st.booleans(),
+    table_bulk=st.booleans(),
 )
 def test_early_index_writes_what_the_whole_index_writes(
-    monkeypatch: pytest.MonkeyPatch, items: list[tuple[str, Any]], batch: int, chunk: int, then_add: bool
+    monkeypatch: pytest.MonkeyPatch, items: list[tuple[str, Any]], batch: int, chunk: int, then_add: bool, table_bulk: bool
 ) -> None:
     # The index encoded while add_many waits for the disk (forced at every chunk here), in
     # pieces of any size, against add() one by one: keys in order or not (the early index
     # is dropped at the first one out of order), batches that fall back, a later add().
+    # The fresh keys (JoinedKeys: non-ASCII names, several lengths) go through the table's
+    # bulk path or its entry-by-entry one.
     monkeypatch.setattr(writer_mod, "ADD_BATCH", batch)
     monkeypatch.setattr(writer_mod, "WRITE_BEHIND_CHUNK", 1)
     monkeypatch.setattr(writer_mod, "INDEX_CHUNK", chunk)
     monkeypatch.setattr(writer_mod, "BULK_MIN_ENTRIES", 1)
+    if table_bulk:
+        monkeypatch.setattr(table_mod, "BULK_MIN_ENTRIES", 1)
     monkeypatch.setattr(shards_mod.Shard, "would_wait", property(lambda self: True))
     later = [("\U0001f600later", np.ones(2, np.float32))] if then_add else []
     with tempfile.TemporaryDirectory() as tmp:
@@ -1162,3 +1167,26 @@ def test_staging_buffers_go_to_the_next_shard(tmp_path: Path, monkeypatch: pytes
         tfckpt.save(tmp_path / "c" / "m", {**tensors, "t02999": np.array([object()])})
     assert {id(buffer) for buffer in shards_mod._SPARE} == spare
     assert not (tmp_path / "c").exists() or not any((tmp_path / "c").iterdir())
+
+
+@given(st.lists(st.lists(st.binary(max_size=5), max_size=6), max_size=5), st.data())
+def test_fresh_keys_hold_what_a_list_of_keys_holds(batches: list[list[bytes]], data: st.DataObject) -> None:
+    # Writer._unindexed keeps a fresh dict's keys joined; its slices (JoinedKeys) must index,
+    # slice and iterate as the list of the same keys does.
+    fresh, keys = writer_mod._FreshKeys(), []
+    for batch in batches:
+        fresh.extend(b"".join(batch), np.fromiter(map(len, batch), np.int64, len(batch)))
+        keys += batch
+    assert len(fresh) == len(keys)
+    assert fresh.tolist() == keys
+    first = data.draw(st.integers(0, len(keys)))
+    stop = data.draw(st.integers(0, len(keys)))
+    run = fresh[first:stop]
+    assert list(run) == keys[first:stop]
+    assert len(run) == len(keys[first:stop])
+    assert run.data == b"".join(keys[first:stop])
+    if len(run):
+        i = data.draw(st.integers(-len(run), len(run) - 1))
+        assert run[i] == keys[first:stop][i]
+        a, b = data.draw(st.integers(0, len(run))), data.draw(st.integers(0, len(run)))
+        assert list(run[a:b]) == keys[first:stop][a:b]

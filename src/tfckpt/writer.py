@@ -59,7 +59,7 @@ from .format._dtypes import DTYPE_BY_NAME, DTYPES, STRING, DTypeInfo
 from .format._ordered_code import encode_slice_key
 from .format._rows import fits
 from .format._string_payloads import encode_string_tensor
-from .format._table import BULK_MIN_ENTRIES, TableBuilder
+from .format._table import BULK_MIN_ENTRIES, JoinedKeys, TableBuilder
 from .format._tensors import BUFFER_DTYPES, ArrayLike, byte_view, to_tensor
 from .storage import is_url
 from .storage._atomic import check_output, remove_quietly
@@ -205,7 +205,7 @@ class _EarlyIndex:
         self.table.add(HEADER_KEY, _ONE_SHARD_HEADER)
         self.done = 0  # rows encoded
 
-    def encode(self, keys: list[bytes], rows: array.array[int], prefixes: list[bytes], upto: int) -> None:
+    def encode(self, keys: _FreshKeys, rows: array.array[int], prefixes: list[bytes], upto: int) -> None:
         """Encode the entries of rows ``done`` to ``upto`` (``keys`` of every row, ``rows``
         the writer's flat row array). Raises ValueError for a key out of order."""
         first, self.done = self.done, upto
@@ -216,6 +216,37 @@ class _EarlyIndex:
         """Finish the table and write it to ``file``."""
         self.table.finish()
         file.writelines(self.blocks.parts)
+
+
+class _FreshKeys:
+    """The keys of a fresh dict's batches (:attr:`Writer._unindexed`), in row order: their
+    UTF-8 bytes one after another and where each one ends, with no ``bytes`` object per
+    key (a batch's names are joined and encoded at once: :meth:`Writer._add_batch`).
+    Slices are :class:`.JoinedKeys` for the index, copied out so that this can still grow."""
+
+    __slots__ = ("data", "ends")
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.ends = array.array("q")  # where each key's bytes end in data
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def extend(self, data: bytes, lengths: np.ndarray) -> None:
+        """Append the keys whose bytes, one after another, are ``data`` (``lengths`` each)."""
+        self.ends.frombytes(byte_view(np.cumsum(lengths) + len(self.data)))
+        self.data += data
+
+    def __getitem__(self, index: slice) -> JoinedKeys:
+        first, stop, _ = index.indices(len(self))
+        stop = max(first, stop)
+        start = self.ends[first - 1] if first else 0
+        ends = np.frombuffer(self.ends[first:stop], np.int64)  # a copy's buffer: ends can still grow
+        return JoinedKeys(bytes(self.data[start : int(ends[-1]) if stop > first else start]), np.diff(ends, prepend=start))
+
+    def tolist(self) -> list[bytes]:
+        return list(self[0 : len(self)])
 
 
 class _Parts:
@@ -305,7 +336,7 @@ class Writer:
         # to _unindexed instead, the keys of the last rows in order; _index() moves them
         # into _entries when a lookup needs it, and finish() often never does.
         self._entries: dict[bytes, int] = {}
-        self._unindexed: list[bytes] = []
+        self._unindexed = _FreshKeys()
         self._rows = array.array("q")
         self._prefixes: list[bytes] = []
         self._prefix_ids: dict[tuple[int, tuple[int, ...]], int] = {}
@@ -333,9 +364,9 @@ class Writer:
         keys = self._unindexed
         self._early = None  # the rows are no longer all fresh ones
         if keys:
-            self._unindexed = []
+            self._unindexed = _FreshKeys()
             first = len(self._rows) // _ROW_FIELDS - len(keys)
-            self._entries.update(zip(keys, range(first, first + len(keys))))
+            self._entries.update(zip(keys.tolist(), range(first, first + len(keys))))
         return self._entries
 
     def _check_name(self, name: str) -> bytes:
@@ -494,7 +525,13 @@ class Writer:
         if not n or self._state != "open" or set(map(type, values)) != {np.ndarray}:
             return None
         try:
-            keys = list(map(str.encode, names))  # UTF-8; non-str names and lone surrogates go the slow way
+            if distinct:  # plain str names (add_many checked): one join and one encode for all
+                text = "".join(names)
+                data = text.encode()
+                # ASCII (one byte a character) unless the encoding is longer than the text.
+                key_lengths = np.fromiter(map(len, names if len(data) == len(text) else map(str.encode, names)), np.int64, n)
+            else:
+                keys = list(map(str.encode, names))  # UTF-8; non-str names and lone surrogates go the slow way
         except (TypeError, UnicodeError):
             return None
         # The batch's distinct (dtype, shape) kinds; usually one, then no per-tensor lookup.
@@ -554,7 +591,7 @@ class Writer:
         rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4] = len(self._shards) - 1, ends - sizes + shard.size, sizes, crcs
         self._rows.frombytes(byte_view(rows))  # its bytes, with no intermediate copy
         if distinct:  # with its rows, so _unindexed stays the keys of the last rows
-            self._unindexed += keys
+            self._unindexed.extend(data, key_lengths)
         shard.size += total
         return staged
 
@@ -778,7 +815,7 @@ class Writer:
                 self._early = None
         rows = np.frombuffer(self._rows, np.int64).reshape(-1, _ROW_FIELDS)
         # Only fresh batches: the keys in row order, no dict needed (nor built, if sorted).
-        entries = self._unindexed if not self._entries else self._index()
+        entries = self._unindexed.tolist() if not self._entries else self._index()
         write_index_rows(file, entries, rows, self._prefixes, encoded)
 
     def _sync_shards(self) -> None:
@@ -950,7 +987,7 @@ def write_index_rows(
     table.finish()
 
 
-def _add_plain_entries(table: TableBuilder, keys: list[bytes], rows: np.ndarray, prefixes: list[bytes]) -> None:
+def _add_plain_entries(table: TableBuilder, keys: Sequence[bytes], rows: np.ndarray, prefixes: list[bytes]) -> None:
     """Encode and add the entries of ``keys`` (``rows`` in the same order), :data:`INDEX_CHUNK` at a time."""
     prefix_lengths = np.array([len(p) for p in prefixes] or [0], np.int64)
     width = int(prefix_lengths.max()) + _MAX_PLAIN_TAIL

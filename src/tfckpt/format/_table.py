@@ -17,7 +17,7 @@ to the :class:`BlockHandle` of data block i. TensorFlow's parameters
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, overload
 
 import numpy as np
 
@@ -29,7 +29,15 @@ from ._rows import Field, common_prefix_lengths, fits
 from ._rows_build import join_fields, left_aligned
 from ._table_format import MAX_UNCOMPRESSED_BLOCK, NO_COMPRESSION, BlockHandle, Footer, TableFormatError, read_block
 
-__all__ = ["BLOCK_SIZE", "TableBuilder", "block_with_trailer", "find_short_successor", "find_shortest_separator", "iter_table"]
+__all__ = [
+    "BLOCK_SIZE",
+    "JoinedKeys",
+    "TableBuilder",
+    "block_with_trailer",
+    "find_short_successor",
+    "find_shortest_separator",
+    "iter_table",
+]
 
 #: ``TableOptions::block_size`` as TensorFlow sets it.
 BLOCK_SIZE: Final = 262144
@@ -77,14 +85,62 @@ def _increasing(key_matrix: np.ndarray, key_lengths: np.ndarray, prefix: np.ndar
     return bool(((shared < later) & ((shared == earlier) | smaller)).all())
 
 
+class JoinedKeys(Sequence[bytes]):
+    """Keys held as their bytes one after another (``data``) and each one's length
+    (``lengths``, int64): many keys for :meth:`TableBuilder.add_fields` without a ``bytes``
+    object each (the writer's keys of a fresh dict are made so: one ``str.join`` and one
+    ``encode`` per batch of names instead of an ``encode`` per name). Indexing a position
+    gives that key's ``bytes``; a slice gives the keys in it, as :class:`JoinedKeys`."""
+
+    __slots__ = ("_ends", "data", "lengths")
+
+    def __init__(self, data: bytes, lengths: np.ndarray) -> None:
+        self.data, self.lengths = data, lengths
+        self._ends = np.cumsum(lengths)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> JoinedKeys: ...
+
+    def __getitem__(self, index: int | slice) -> bytes | JoinedKeys:
+        if isinstance(index, slice):
+            first, stop, step = index.indices(len(self))
+            if step != 1:
+                raise ValueError("JoinedKeys slices have a step of 1")
+            stop = max(first, stop)
+            start, end = self._start(first), self._start(stop)
+            return JoinedKeys(self.data[start:end], self.lengths[first:stop])
+        end = int(self._ends[index])
+        return self.data[end - int(self.lengths[index]) : end]
+
+    def _start(self, position: int) -> int:
+        return int(self._ends[position - 1]) if position else 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        data = self.data
+        ends = self._ends.tolist()
+        return map(data.__getitem__, map(slice, [0, *ends[:-1]], ends))
+
+
 def _key_matrix(keys: Sequence[bytes], key_lengths: np.ndarray) -> np.ndarray:
     """``keys`` as rows of bytes padded with zeros to the longest. Keys of one length (as
-    numbered names often are) are their bytes joined, reshaped: ~40% cheaper than numpy's
-    per-key ``S`` conversion (which pads each key and strips nothing on the way in)."""
+    numbered names often are) are their bytes joined, reshaped: ~30% cheaper than numpy's
+    per-key ``S`` conversion (which pads each key and strips nothing on the way in).
+    :class:`JoinedKeys` are joined already."""
     width = max(int(key_lengths.max()), 1)
+    joined = keys.data if isinstance(keys, JoinedKeys) else None
     if int(key_lengths.min()) == width:
-        return np.frombuffer(b"".join(keys), np.uint8).reshape(len(keys), width)
-    return np.array(keys, f"S{width}").view(np.uint8).reshape(len(keys), -1)
+        return np.frombuffer(b"".join(keys) if joined is None else joined, np.uint8).reshape(len(keys), width)
+    if joined is None:
+        return np.array(keys, f"S{width}").view(np.uint8).reshape(len(keys), -1)
+    matrix = np.zeros((len(keys), width), np.uint8)
+    matrix[left_aligned(width, key_lengths)] = np.frombuffer(joined, np.uint8)
+    return matrix
 
 
 def block_with_trailer(contents: bytes, compression: int = NO_COMPRESSION) -> bytes:
@@ -167,7 +223,7 @@ class TableBuilder:
         n = len(keys)
         value_lengths: np.ndarray = sum((lengths for _, _, lengths in values[1:]), values[0][2])
         if n >= BULK_MIN_ENTRIES:
-            key_lengths = np.fromiter(map(len, keys), np.int64, n)
+            key_lengths = keys.lengths if isinstance(keys, JoinedKeys) else np.fromiter(map(len, keys), np.int64, n)
             # The entries' matrix: three header varints, the key and the value side by side.
             width = 3 * MAX_VARINT32_BYTES + int(key_lengths.max()) + sum(matrix.shape[1] for matrix, _, _ in values)
             if fits(n, width, int(key_lengths.sum() + value_lengths.sum())):

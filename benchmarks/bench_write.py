@@ -13,7 +13,9 @@ Cases: ``--size-gib`` of float32 in ``--count`` tensors, and ``--small`` tensors
 order rotates from round to round); before each run the previous output is deleted and
 ``os.sync()`` flushes dirty pages (untimed). Rows give the median and the min-max over the
 rounds: the virtual disk here is bimodal (an fsync of 1 GiB takes 0.2 s or 1+ s), so the
-minimum is the disk in its fast mode and the median what a user sees.
+minimum is the disk in its fast mode and the median what a user sees. The last column is
+the median of each round's own ratio (the contender's time over tfckpt's in the same round),
+which the machine's slow stretches, shared by a round's contenders, move less.
 
 What each contender does, and what it makes durable (``fsync``) before returning:
 
@@ -297,22 +299,25 @@ def print_table(rows: list[tuple[str, str, Contender, int]], rounds: int, load: 
     print()
     memory = any(c.peaks for _, _, c, _ in rows)  # measured with --memory only
     print(
-        "| case | contender | median s | min-max s | GB/s (median) | vs tfckpt (median) | vs tfckpt (min) |"
+        "| case | contender | median s | min-max s | GB/s (median) | vs tfckpt (median) | vs tfckpt (min) | vs tfckpt (per round) |"
         + (" peak RSS growth, MiB |" if memory else "")
     )
-    print("|---|---|---:|---:|---:|---:|---:|" + ("---:|" if memory else ""))
+    print("|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if memory else ""))
     ours = {case: c for case, name, c, _ in rows if name == "tfckpt"}
     for case, name, c, nbytes in rows:
         median, best, worst = statistics.median(c.times), min(c.times), max(c.times)
         mine = ours.get(case)
-        ratio = ratio_min = ""
+        ratio = ratio_min = per_round = ""
         if mine is not None and name != "tfckpt":
             # How many times tfckpt's time this contender takes: > 1 means tfckpt is faster.
             ratio = f"{median / statistics.median(mine.times):.2f}x"
             ratio_min = f"{best / min(mine.times):.2f}x"
+            # The median of each round's own ratio: a slow stretch of the machine slows both
+            # contenders of a round, so this ranks them with less of the between-round noise.
+            per_round = f"{statistics.median(t / m for t, m in zip(c.times, mine.times)):.2f}x"
         peak = f" {statistics.median(c.peaks):.0f} |" if c.peaks else " - |"
         print(
-            f"| {case} | {name} | {median:.4f} | {best:.4f}-{worst:.4f} | {nbytes / median / 1e9:.2f} | {ratio} | {ratio_min} |"
+            f"| {case} | {name} | {median:.4f} | {best:.4f}-{worst:.4f} | {nbytes / median / 1e9:.2f} | {ratio} | {ratio_min} | {per_round} |"
             + (peak if memory else "")
         )
     print()
